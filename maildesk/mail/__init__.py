@@ -1,0 +1,1 @@
+"""Mail in and out: SMTP/IMAP intake, the processing pipeline, and the outbox."""

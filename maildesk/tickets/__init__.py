@@ -1,0 +1,1 @@
+"""Tickets: models, the service that owns every change, rules, SLA and stats."""

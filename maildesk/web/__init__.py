@@ -1,0 +1,1 @@
+"""The Litestar web app: JSON API and HTML pages."""
