@@ -102,7 +102,7 @@ EOF
         if [ -n "${PG_PORT:-}" ] || [ "$attempt" -eq 5 ] \
                 || ! grep -q 'could not bind\|could not create any TCP/IP sockets' "$DIR/postgres.log"; then
             tail -n 20 "$DIR/postgres.log" >&2 || true
-            die "PostgreSQL did not start (log: $DIR/postgres.log)"
+            die "PostgreSQL did not start (end of its log above)"
         fi
         say "port $port was taken; trying another"
     done
