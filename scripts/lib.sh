@@ -35,7 +35,6 @@ md_ensure_debs() {
     for spec in "$@"; do
         pkg=${spec%%:*}
         check=${spec#*:}
-        # shellcheck disable=SC2086  # $check is a glob on purpose
         if md_deb_installed "$pkg" && compgen -G "$check" >/dev/null; then
             continue
         fi
@@ -46,11 +45,11 @@ md_ensure_debs() {
         || md_die "missing packages ${missing[*]} and no apt-get; install them by hand"
     md_log "== installing Debian packages: ${missing[*]} =="
     if [ -z "$MD_APT_UPDATED" ]; then
-        md_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        md_as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
         MD_APT_UPDATED=1
     fi
     md_as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" </dev/null
     MD_DEBS_INSTALLED+=("${missing[@]}")
 }
 
@@ -77,6 +76,21 @@ md_ensure_python() {
 #   Creates .venv if needed and runs `pip install -e .[EXTRAS]` unless the stamp
 #   file says this pyproject.toml was already installed with those extras.
 md_ensure_venv() {
+    # Several people may run scripts in one work tree at once: one installs at a time.
+    if command -v flock >/dev/null 2>&1; then
+        local lock
+        lock="${TMPDIR:-/tmp}/maildesk-venv-$(pwd | sha256sum | cut -c1-12).lock"
+        exec 9>>"$lock"
+        flock 9
+        _md_ensure_venv "$@"
+        flock -u 9
+        exec 9>&-
+    else
+        _md_ensure_venv "$@"
+    fi
+}
+
+_md_ensure_venv() {
     local extras=${1:-} target=. stamp=.venv/.maildesk-installed hash key
     [ -n "$extras" ] && target=".[$extras]"
     if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
