@@ -1,0 +1,5 @@
+"""python -m maildesk"""
+
+from maildesk.cli import main
+
+main()

@@ -1,0 +1,327 @@
+"""Typed settings, read once from MAILDESK_* environment variables and an optional TOML file.
+
+The environment wins over the file. Every value is validated here, at start-up, so a bad
+value stops the daemon with a message naming the variable (exit code 2) instead of failing
+later in the middle of a mail transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import parse_qs, unquote, urlsplit
+
+PRIORITIES = ("urgent", "high", "medium", "low")
+
+DEFAULT_CATEGORIES = (
+    "getting_started",
+    "buying",
+    "selling",
+    "payments",
+    "account",
+    "dispute",
+    "bug",
+    "other",
+)
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid; str() names the variable and what is wrong."""
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """Where outbound mail goes: smtp[s]://[user:pass@]host:port[?starttls=1]."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    use_tls: bool = False  # implicit TLS (smtps://)
+    starttls: bool = False
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """The mailbox the poller reads: imap[s]://user:pass@host:port/FOLDER."""
+
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    folder: str = "INBOX"
+    ssl: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///maildesk.db"
+    smtp_listen: HostPort = HostPort("127.0.0.1", 2525)
+    http_listen: HostPort = HostPort("127.0.0.1", 8000)
+    support_address: str = "support@localhost"
+    base_url: str = "http://127.0.0.1:8000"
+    relay: RelayConfig | None = None
+    data_dir: Path = Path("./var")
+    secret_key: str = field(default="", repr=False)
+    imap: ImapConfig | None = None
+    imap_poll_seconds: float = 30.0
+    max_message_bytes: int = 26_214_400
+    sla_hours: Mapping[str, float] = field(
+        default_factory=lambda: {"urgent": 2.0, "high": 4.0, "medium": 24.0, "low": 48.0}
+    )
+    sla_check_seconds: float = 60.0
+    autoclose_days: float = 7.0
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    admin_notify: tuple[str, ...] | None = None
+    # Beyond the contract: knobs an operator (or a test) may need.
+    automail_per_hour: int = 10
+    outbox_retry_seconds: float = 30.0
+    outbox_max_age_hours: float = 72.0
+    log_level: str = "INFO"
+
+    @property
+    def support_local(self) -> str:
+        return self.support_address.split("@", 1)[0].lower()
+
+    @property
+    def support_domain(self) -> str:
+        return self.support_address.rsplit("@", 1)[1].lower()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+
+# --- parsers: each takes the raw string and returns the typed value or raises ValueError ---
+
+
+def _host_port(value: str) -> HostPort:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected host:port")
+    host = host.strip("[]")
+    p = int(port)
+    if not 0 <= p <= 65535:
+        raise ValueError("port must be 0-65535")
+    return HostPort(host, p)
+
+
+def _address(value: str) -> str:
+    value = value.strip().lower()
+    local, sep, domain = value.partition("@")
+    if not sep or not local or not domain or any(c in value for c in " <>,\r\n"):
+        raise ValueError("expected an address like support@example.com")
+    return value
+
+
+def _database_url(value: str) -> str:
+    if value.startswith("sqlite:///") or value.startswith("sqlite+aiosqlite:///"):
+        return value
+    if value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        if not urlsplit(value).hostname and "host=" not in value:
+            raise ValueError("PostgreSQL URL needs a host")
+        return value
+    raise ValueError("expected sqlite:///PATH or postgresql://user:pass@host:port/db")
+
+
+def _base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an http(s):// URL")
+    return value.rstrip("/")
+
+
+def _relay(value: str) -> RelayConfig | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("expected smtp://[user:pass@]host:port, smtps://... or ?starttls=1")
+    query = parse_qs(parts.query)
+    starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
+    use_tls = parts.scheme == "smtps"
+    return RelayConfig(
+        host=parts.hostname,
+        port=parts.port or (465 if use_tls else 25),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        use_tls=use_tls,
+        starttls=starttls,
+    )
+
+
+def _imap(value: str) -> ImapConfig | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+        raise ValueError("expected imap[s]://user:pass@host:port/FOLDER")
+    if not parts.username or parts.password is None:
+        raise ValueError("the IMAP URL needs user:pass@")
+    ssl = parts.scheme == "imaps"
+    return ImapConfig(
+        host=parts.hostname,
+        port=parts.port or (993 if ssl else 143),
+        username=unquote(parts.username),
+        password=unquote(parts.password),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX",
+        ssl=ssl,
+    )
+
+
+def _positive_int(value: str) -> int:
+    n = int(value)
+    if n <= 0:
+        raise ValueError("must be a positive whole number")
+    return n
+
+
+def _positive_float(value: str) -> float:
+    n = float(value)
+    if not n > 0:
+        raise ValueError("must be a positive number")
+    return n
+
+
+def _sla_hours(value: str) -> dict[str, float]:
+    hours: dict[str, float] = {}
+    for item in value.split(","):
+        name, sep, number = item.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in PRIORITIES:
+            raise ValueError(f"expected priority=hours for {', '.join(PRIORITIES)}")
+        hours[name] = _positive_float(number.strip())
+    missing = [p for p in PRIORITIES if p not in hours]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    return hours
+
+
+def _categories(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(c.strip().lower() for c in value.split(",") if c.strip()))
+    if not names:
+        raise ValueError("needs at least one category")
+    for name in names:
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"category {name!r} may only hold letters, digits, - and _")
+    if "other" not in names:
+        names = names + ("other",)
+    return names
+
+
+def _address_list(value: str) -> tuple[str, ...] | None:
+    if not value.strip():
+        return None
+    return tuple(_address(a) for a in value.split(",") if a.strip())
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "MAILDESK_DATABASE_URL": ("database_url", _database_url),
+    "MAILDESK_SMTP_LISTEN": ("smtp_listen", _host_port),
+    "MAILDESK_HTTP_LISTEN": ("http_listen", _host_port),
+    "MAILDESK_SUPPORT_ADDRESS": ("support_address", _address),
+    "MAILDESK_BASE_URL": ("base_url", _base_url),
+    "MAILDESK_RELAY_URL": ("relay", _relay),
+    "MAILDESK_DATA_DIR": ("data_dir", lambda v: Path(v)),
+    "MAILDESK_SECRET_KEY": ("secret_key", lambda v: v),
+    "MAILDESK_IMAP_URL": ("imap", _imap),
+    "MAILDESK_IMAP_POLL_SECONDS": ("imap_poll_seconds", _positive_float),
+    "MAILDESK_MAX_MESSAGE_BYTES": ("max_message_bytes", _positive_int),
+    "MAILDESK_SLA_HOURS": ("sla_hours", _sla_hours),
+    "MAILDESK_SLA_CHECK_SECONDS": ("sla_check_seconds", _positive_float),
+    "MAILDESK_AUTOCLOSE_DAYS": ("autoclose_days", _positive_float),
+    "MAILDESK_CATEGORIES": ("categories", _categories),
+    "MAILDESK_ADMIN_NOTIFY": ("admin_notify", _address_list),
+    "MAILDESK_AUTOMAIL_PER_HOUR": ("automail_per_hour", _positive_int),
+    "MAILDESK_OUTBOX_RETRY_SECONDS": ("outbox_retry_seconds", _positive_float),
+    "MAILDESK_OUTBOX_MAX_AGE_HOURS": ("outbox_max_age_hours", _positive_float),
+    "MAILDESK_LOG_LEVEL": ("log_level", _log_level),
+}
+
+
+def _toml_values(path: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    values: dict[str, str] = {}
+    for key, value in data.items():
+        env_name = f"MAILDESK_{key.upper()}"
+        if env_name not in _FIELDS:
+            raise ConfigError(f"config file {path}: unknown key {key!r}")
+        if isinstance(value, dict):  # e.g. [sla_hours] table
+            value = ",".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        values[env_name] = str(value)
+    return values
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> Settings:
+    """Build Settings from the environment (and a TOML file); raise ConfigError naming the variable."""
+    env = dict(os.environ if environ is None else environ)
+    config_file = config_file or env.get("MAILDESK_CONFIG")
+    raw: dict[str, str] = _toml_values(Path(config_file)) if config_file else {}
+    raw.update({k: v for k, v in env.items() if k in _FIELDS})
+
+    values: dict[str, Any] = {}
+    for name, text in raw.items():
+        attr, parse = _FIELDS[name]
+        try:
+            values[attr] = parse(text.strip())
+        except (ValueError, TypeError) as exc:
+            shown = "<hidden>" if "URL" in name or "SECRET" in name else repr(text)
+            raise ConfigError(f"{name}={shown}: {exc}") from None
+    settings = Settings(**values)
+    return settings
+
+
+def ensure_secret(settings: Settings) -> Settings:
+    """Return settings with a secret key: the configured one, or one generated once into the data dir."""
+    if settings.secret_key:
+        return settings
+    path = settings.data_dir / "secret_key"
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        key = path.read_text().strip()
+    except FileExistsError:  # another process created it between exists() and open()
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"MAILDESK_DATA_DIR={settings.data_dir}: cannot store the secret key: {exc}") from None
+    return replace(settings, secret_key=key)

@@ -1,0 +1,134 @@
+"""The daemon: one asyncio loop running the listeners and the workers, and a clean shutdown.
+
+`maildesk serve` runs the SMTP listener, the HTTP app (uvicorn), the pipeline worker, the
+outbox sender, the SLA/auto-close timer and, when configured, the IMAP poller. On SIGTERM or
+SIGINT it stops accepting connections, lets the message in flight finish (up to a grace
+period), stops the workers between two units of work, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any, Awaitable, Callable, Iterator
+
+import uvicorn
+
+from maildesk.db import current_revision, head_revision
+from maildesk.mail import pipeline, sender
+from maildesk.mail.intake import WAKE_PIPELINE, Intake
+from maildesk.mail.outbox import WAKE_SENDER
+from maildesk.mail.smtp import SupportHandler, start_smtp
+from maildesk.runtime import Runtime
+from maildesk.tickets import sla
+from maildesk.web.app import create_app
+
+log = logging.getLogger("maildesk")
+
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+class SchemaBehind(Exception):
+    pass
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def check_schema(rt: Runtime) -> None:
+    head = head_revision()
+    current = await current_revision(rt.db)
+    if current != head:
+        raise SchemaBehind(
+            f"the database schema is at revision {current or 'none'}, the code needs {head}: run `maildesk migrate`"
+        )
+
+
+async def _every(seconds: float, stop: asyncio.Event, name: str, job: Callable[[], Awaitable[Any]]) -> None:
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception:
+            log.exception("%s pass failed", name)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _sla_pass(rt: Runtime) -> None:
+    escalated = await sla.check_sla(rt)
+    if escalated:
+        log.info("SLA pass escalated %s", ", ".join(escalated))
+    closed = await sla.autoclose(rt)
+    if closed:
+        log.info("auto-closed %s", ", ".join(closed))
+
+
+async def serve(rt: Runtime) -> None:
+    """Run until SIGTERM/SIGINT."""
+    settings = rt.settings
+    await check_schema(rt)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    wake_pipeline, wake_sender = asyncio.Event(), asyncio.Event()
+    rt.db.on_commit(WAKE_PIPELINE, wake_pipeline.set)
+    rt.db.on_commit(WAKE_SENDER, wake_sender.set)
+
+    intake = Intake(rt.db)
+    handler = SupportHandler(settings, intake, rt.limits)
+    smtp_server = await start_smtp(settings, handler)
+    log.info("SMTP listening on %s", settings.smtp_listen)
+
+    config = uvicorn.Config(
+        create_app(rt),
+        host=settings.http_listen.host,
+        port=settings.http_listen.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    http = _Uvicorn(config)
+    http_task = asyncio.create_task(http.serve(), name="http")
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.02)
+    if http_task.done():
+        smtp_server.close()
+        raise RuntimeError(f"HTTP server could not start on {settings.http_listen}")
+    log.info("HTTP listening on http://%s", settings.http_listen)
+
+    workers = [
+        asyncio.create_task(pipeline.worker(rt, wake_pipeline, stop), name="pipeline"),
+        asyncio.create_task(sender.worker(rt, wake_sender, stop), name="sender"),
+        asyncio.create_task(_every(settings.sla_check_seconds, stop, "SLA", lambda: _sla_pass(rt)), name="sla"),
+    ]
+    if settings.imap is not None:
+        from maildesk.mail import imap
+
+        workers.append(asyncio.create_task(imap.worker(rt, intake, stop), name="imap"))
+        log.info("IMAP polling %s@%s:%s/%s", settings.imap.username, settings.imap.host,
+                 settings.imap.port, settings.imap.folder)
+
+    await stop.wait()
+    log.info("shutting down: no new connections; finishing work in flight")
+    smtp_server.close()
+    http.should_exit = True
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(handler.idle.wait(), timeout=SHUTDOWN_GRACE_SECONDS)
+    wake_pipeline.set()
+    wake_sender.set()
+    done, pending = await asyncio.wait([*workers, http_task], timeout=SHUTDOWN_GRACE_SECONDS)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await intake.close()
+    await rt.db.dispose()
+    log.info("stopped")

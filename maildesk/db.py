@@ -1,0 +1,149 @@
+"""Database access: URL normalisation, the async engines, SQLite pragmas, sessions, schema check.
+
+SQLite is the embedded default. It allows one writer at a time, so on SQLite write
+transactions take the write lock up front (BEGIN IMMEDIATE, serialised by an asyncio lock
+in this process) while readers keep using deferred transactions under WAL. On PostgreSQL
+both kinds of session use the same engine and concurrency is the server's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+from contextlib import nullcontext
+from typing import AsyncIterator, Callable
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+_NO_LOCK = nullcontext()
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    """Turn the operator's URL (sqlite:///x.db, postgresql://...) into the async driver's URL."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    return url
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # Take transaction control from the sqlite3 module so BEGIN is ours (and SAVEPOINT works).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a 250 to DATA promises the message survives a power cut, not just a crash.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql(begin_sql)
+
+    return engine
+
+
+class Database:
+    """Owns the engines; hands out read sessions and write transactions."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = async_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            path = make_url(self.url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=1)
+            self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=pool_size)
+            self._write_lock: asyncio.Lock | None = asyncio.Lock()
+        else:
+            self.write_engine = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine
+            self._write_lock = None
+        # session.info flag -> callbacks run after a write transaction that set it commits
+        self._commit_hooks: dict[str, list[Callable[[], None]]] = {}
+        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.is_sqlite else "postgresql"
+
+    def on_commit(self, flag: str, callback: Callable[[], None]) -> None:
+        """Run callback after any write transaction whose session.info[flag] is true commits."""
+        self._commit_hooks.setdefault(flag, []).append(callback)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on normal exit, rolled back on error."""
+        async with self._write_lock if self._write_lock is not None else _NO_LOCK:
+            async with self._write_sessions() as session:
+                async with session.begin():
+                    yield session
+                flags = [f for f in self._commit_hooks if session.info.get(f)]
+        for flag in flags:
+            for callback in self._commit_hooks[flag]:
+                callback()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._read_sessions() as session:
+            yield session
+
+    async def ping(self) -> bool:
+        try:
+            async with self.read_engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()
+
+
+def alembic_config(url: str):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["maildesk_url"] = url
+    return cfg
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+async def current_revision(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    async with db.read_engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest revision (blocking; run from the CLI or a thread)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")

@@ -1,0 +1,173 @@
+"""Intake: store a raw message durably, once, before anyone is told 250.
+
+SMTP and IMAP both hand messages here. Messages arriving at the same moment are written in
+one transaction (group commit): each caller still waits for the commit that holds its own
+message, but concurrent senders share the cost of the disk flush. A message whose
+Message-ID (or, without one, content hash) is already stored is a duplicate: it is not stored
+again and the caller is told so, so the sender still gets 250.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from maildesk.db import Database
+from maildesk.models import InboundMessage, utcnow
+
+log = logging.getLogger("maildesk.intake")
+
+_MAX_BATCH = 64
+_MAX_BATCH_BYTES = 32 * 1024 * 1024
+WAKE_PIPELINE = "wake:pipeline"
+
+
+@dataclass(frozen=True)
+class Stored:
+    inbound_id: int
+    duplicate: bool
+
+
+@dataclass
+class _Item:
+    raw: bytes
+    envelope_from: str | None
+    envelope_to: list[str]
+    source: str
+    future: asyncio.Future[Stored]
+
+
+def _header_value(value: object, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = str(value).replace("\r", " ").replace("\n", " ").strip()
+    return text[:limit] or None
+
+
+def summarise(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    """(Message-ID without <>, raw Subject, raw From) from the header block only; never raises."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw if end < 0 else raw[:end]
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(head[: 256 * 1024])
+        message_id = _header_value(headers.get("Message-ID"), 990)
+        subject = _header_value(headers.get("Subject"), 500)
+        sender = _header_value(headers.get("From"), 320)
+    except Exception:  # hostile header blocks must not stop intake
+        return None, None, None
+    if message_id:
+        message_id = message_id.strip().strip("<>").strip() or None
+    return message_id, subject, sender
+
+
+def dedupe_key(raw: bytes, message_id: str | None) -> str:
+    if message_id:
+        return "mid:" + message_id
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+class Intake:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def store(
+        self, raw: bytes, *, envelope_from: str | None, envelope_to: list[str], source: str = "smtp"
+    ) -> Stored:
+        """Return once the message is committed (or known to be a duplicate); raise if it could not be."""
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="intake-writer")
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(raw, envelope_from, envelope_to, source, future))
+        return await asyncio.shield(future)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0].raw)
+            while not self._queue.empty() and len(batch) < _MAX_BATCH and size < _MAX_BATCH_BYTES:
+                item = self._queue.get_nowait()
+                batch.append(item)
+                size += len(item.raw)
+            try:
+                results = await self._write(batch)
+            except Exception as exc:
+                if len(batch) > 1:
+                    # One bad message must not fail its neighbours: retry each on its own.
+                    for item in batch:
+                        try:
+                            self._resolve(item, (await self._write([item]))[0])
+                        except Exception as item_exc:
+                            self._fail(item, item_exc)
+                else:
+                    self._fail(batch[0], exc)
+                continue
+            for item, result in zip(batch, results):
+                self._resolve(item, result)
+
+    @staticmethod
+    def _resolve(item: _Item, result: Stored) -> None:
+        if not item.future.done():
+            item.future.set_result(result)
+
+    @staticmethod
+    def _fail(item: _Item, exc: BaseException) -> None:
+        log.error("could not store an inbound message (%s): %s", type(exc).__name__, exc)
+        if not item.future.done():
+            item.future.set_exception(exc)
+
+    async def _write(self, batch: list[_Item]) -> list[Stored]:
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        results: list[Stored] = []
+        async with self.db.write() as session:
+            for item in batch:
+                message_id, subject, sender = summarise(item.raw)
+                key = dedupe_key(item.raw, message_id)
+                statement = (
+                    insert(InboundMessage)
+                    .values(
+                        dedupe_key=key,
+                        message_id=message_id,
+                        envelope_from=item.envelope_from,
+                        envelope_to=item.envelope_to,
+                        source=item.source,
+                        raw=item.raw,
+                        size=len(item.raw),
+                        subject=subject,
+                        from_addr=sender,
+                        status="received",
+                        attempts=0,
+                        received_at=utcnow(),
+                    )
+                    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                    .returning(InboundMessage.id)
+                )
+                new_id = await session.scalar(statement)
+                if new_id is None:
+                    existing = await session.scalar(select(InboundMessage.id).where(InboundMessage.dedupe_key == key))
+                    results.append(Stored(int(existing or 0), duplicate=True))
+                else:
+                    results.append(Stored(int(new_id), duplicate=False))
+            if any(not r.duplicate for r in results):
+                session.info[WAKE_PIPELINE] = True
+        return results

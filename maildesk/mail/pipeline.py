@@ -1,0 +1,318 @@
+"""The pipeline: turn a stored inbound message into a ticket change.
+
+An ordered tuple of small steps with one signature, `step(job) -> None`, as in GNU Mailman:
+parse -> classify -> correlate -> authorise -> apply. A step ends processing early by raising
+`Discard` (the message is kept, marked `ignored` with the reason). Any other exception marks
+the message `failed` with the reason; nothing is ever deleted, and admins can reprocess.
+
+The worker claims messages with SELECT ... FOR UPDATE SKIP LOCKED inside the transaction that
+processes them, so several daemons on one PostgreSQL share the work without duplicates, and a
+daemon that dies mid-message leaves nothing claimed (its transaction rolls back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import logging
+import re
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser, BytesParser
+from typing import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from maildesk.mail import correlate, tokens
+from maildesk.mail.body import visible_reply
+from maildesk.mail.classify import Classification, Kind, classify
+from maildesk.mail.dsn import parse_bounce
+from maildesk.mail.parse import ParsedMessage, parse_message
+from maildesk.models import (
+    InboundMessage,
+    OutboundMessage,
+    Ticket,
+    TicketMessage,
+    TicketParticipant,
+    User,
+    utcnow,
+)
+from maildesk.runtime import Runtime
+from maildesk.tickets.service import NewMessage, TicketService
+
+log = logging.getLogger("maildesk.pipeline")
+
+_BATCH = 16
+_SUBJECT_TAG = re.compile(r"\[\s*SUP-\d+\s*\]\s*", re.IGNORECASE)
+
+
+class Discard(Exception):
+    """Stop processing: the message is kept as `ignored` with this reason."""
+
+
+@dataclass
+class Job:
+    inbound: InboundMessage
+    session: AsyncSession
+    service: TicketService
+    parsed: ParsedMessage | None = None
+    classification: Classification | None = None
+    signals: correlate.ThreadSignals | None = None
+    ticket: Ticket | None = None  # the ticket the signals point at
+    matched_by: str | None = None
+    answered: OutboundMessage | None = None  # our mail this one answers, when named in its headers
+    role: str | None = None  # requester | participant | admin, once authorised for `ticket`
+    sender: User | None = None
+    ignored: str | None = None  # set when the message is kept but deliberately not acted on
+    notes: list[str] = field(default_factory=list)
+
+
+Step = Callable[[Runtime, Job], Awaitable[None]]
+
+
+async def parse(rt: Runtime, job: Job) -> None:
+    job.parsed = parse_message(job.inbound.raw, rt.limits)
+    if not job.parsed.from_addr:
+        raise Discard("no sender address in From")
+
+
+async def classify_step(rt: Runtime, job: Job) -> None:
+    assert job.parsed is not None
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(job.inbound.raw[: 512 * 1024])
+    s = rt.settings
+    job.classification = classify(
+        headers,
+        envelope_from=job.inbound.envelope_from if job.inbound.source == "smtp" else None,
+        own_addresses=frozenset({s.support_address}),
+        loop_token=rt.composer.loop_token,
+    )
+
+
+async def correlate_step(rt: Runtime, job: Job) -> None:
+    assert job.parsed is not None
+    p = job.parsed
+    job.signals = sig = correlate.signals(
+        in_reply_to=p.in_reply_to,
+        references=p.references,
+        recipients=[*job.inbound.envelope_to, *p.to, *p.cc],
+        subject=p.subject,
+        support_local=rt.settings.support_local,
+    )
+    session = job.session
+    if sig.referenced_ids:
+        ours = [i for i in sig.referenced_ids if tokens.is_our_message_id(rt.settings.secret_key, i)]
+        if ours:
+            rows = (await session.scalars(select(OutboundMessage).where(OutboundMessage.message_id.in_(ours)))).all()
+            by_id = {r.message_id: r for r in rows}
+            for message_id in ours:
+                row = by_id.get(message_id)
+                if row is not None and row.ticket_id is not None:
+                    job.answered = row
+                    job.ticket = await session.get(Ticket, row.ticket_id)
+                    job.matched_by = "in_reply_to"
+                    return
+        ticket_id = await session.scalar(
+            select(TicketMessage.ticket_id).where(TicketMessage.email_message_id.in_(sig.referenced_ids)).limit(1)
+        )
+        if ticket_id is None:
+            ticket_id = await session.scalar(
+                select(Ticket.id).where(Ticket.root_message_id.in_(sig.referenced_ids)).limit(1)
+            )
+        if ticket_id is not None:
+            job.ticket = await session.get(Ticket, ticket_id)
+            job.matched_by = "references"
+            return
+    for number, how in ((sig.plus_number, "plus_address"), (sig.subject_number, "subject")):
+        if number is not None:
+            ticket = await session.get(Ticket, number)
+            if ticket is not None:
+                job.ticket, job.matched_by = ticket, how
+                return
+
+
+async def authorise(rt: Runtime, job: Job) -> None:
+    """Who may post to the ticket the signals found: From decides, never Reply-To."""
+    assert job.parsed is not None
+    ticket, sender = job.ticket, job.parsed.from_addr
+    if ticket is None:
+        return
+    if sender == ticket.user_email:
+        job.role = "requester"
+    elif await job.session.get(TicketParticipant, (ticket.id, sender)) is not None:
+        job.role = "participant"
+    elif job.answered is not None and job.answered.to_addr == sender:
+        # An admin may answer by email only by replying to a notification we sent *to them*.
+        user = await job.service.user_by_email(sender)
+        if user is not None and user.is_admin and user.is_active:
+            job.role, job.sender = "admin", user
+    if job.role is None:
+        job.notes.append(f"{sender} may not post to {ticket.ticket_number}; opened a ticket of their own")
+        job.ticket = None
+
+
+async def apply(rt: Runtime, job: Job) -> None:
+    assert job.parsed is not None and job.classification is not None
+    p, service, inbound = job.parsed, job.service, job.inbound
+    if job.classification.automatic:
+        await _record_automatic(rt, job)
+        return
+    if job.ticket is not None and job.role in ("requester", "participant") and job.ticket.status == "closed":
+        job.notes.append(f"reply to closed {job.ticket.ticket_number}: opened a new ticket linked to it")
+        await _new_ticket(rt, job, linked=job.ticket)
+        return
+    if job.ticket is not None and job.role in ("requester", "participant", "admin"):
+        message = NewMessage(
+            body=visible_reply(p.text) or p.text,
+            full_body=p.text,
+            body_html=p.html,
+            source="email",
+            email_message_id=p.message_id,
+            inbound_id=inbound.id,
+            attachments=p.attachments,
+        )
+        if job.role == "admin":
+            assert job.sender is not None
+            await service.admin_reply(job.ticket, job.sender, message)
+        else:
+            author = await service.get_or_create_user(p.from_addr, p.from_name)
+            await service.requester_reply(job.ticket, author, message)
+        inbound.ticket_id = job.ticket.id
+        return
+    await _new_ticket(rt, job)
+
+
+async def _new_ticket(rt: Runtime, job: Job, linked: Ticket | None = None) -> None:
+    assert job.parsed is not None and job.signals is not None
+    p, service = job.parsed, job.service
+    tag = job.signals.plus_tag
+    category = tag if tag in rt.settings.categories else "other"
+    requester = await service.get_or_create_user(p.from_addr, p.from_name)
+    own = {rt.settings.support_address}
+    ticket = await service.create_ticket(
+        requester,
+        subject=_SUBJECT_TAG.sub("", p.subject).strip(),
+        message=NewMessage(
+            body=p.text,
+            full_body=p.text,
+            body_html=p.html,
+            source="email",
+            email_message_id=p.message_id,
+            inbound_id=job.inbound.id,
+            attachments=p.attachments,
+        ),
+        category=category,
+        source="email",
+        cc=[a for a in p.cc if a not in own and not correlate.plus_tag(a, rt.settings.support_local)],
+        linked_ticket=linked,
+    )
+    job.inbound.ticket_id = ticket.id
+
+
+async def _record_automatic(rt: Runtime, job: Job) -> None:
+    assert job.parsed is not None and job.classification is not None
+    c, p = job.classification, job.parsed
+    reason = f"automatic mail ({c.kind.value}: {c.reason}); not answered"
+    if c.kind is Kind.BOUNCE:
+        reason = await _record_bounce(rt, job) or reason
+    ticket = job.ticket if job.answered is not None or job.role == "requester" else None
+    if ticket is not None:
+        await job.service.record_automatic(
+            ticket,
+            p.from_addr,
+            NewMessage(body=p.text, full_body=p.text, source="email", email_message_id=p.message_id,
+                       inbound_id=job.inbound.id),
+            c.kind.value,
+        )
+        job.inbound.ticket_id = ticket.id
+    job.ignored = reason
+
+
+async def _record_bounce(rt: Runtime, job: Job) -> str | None:
+    """A delivery report for our own mail marks that outbox message failed, with the remote reason."""
+    message = BytesParser(policy=email.policy.default).parsebytes(job.inbound.raw)
+    report = parse_bounce(message)
+    if report is None or not report.original_message_id:
+        return None
+    row = await job.session.scalar(
+        select(OutboundMessage).where(OutboundMessage.message_id == report.original_message_id)
+    )
+    if row is None:
+        return None
+    failed = [r for r in report.recipients if r.action == "failed"]
+    if not failed:
+        return f"delivery report for our message to {row.to_addr}: {report.recipients[0].action if report.recipients else 'no action'}"
+    detail = "; ".join(f"{r.status} {r.diagnostic}".strip() for r in failed)[:1000]
+    row.status = "failed"
+    row.last_error = f"bounced: {detail}"
+    if row.ticket_id is not None and job.ticket is None:
+        job.ticket = await job.session.get(Ticket, row.ticket_id)
+        job.answered = row
+    return f"bounce of our message to {row.to_addr}: {detail}"
+
+
+STEPS: tuple[tuple[str, Step], ...] = (
+    ("parse", parse),
+    ("classify", classify_step),
+    ("correlate", correlate_step),
+    ("authorise", authorise),
+    ("apply", apply),
+)
+
+
+async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -> None:
+    """Run every step on one claimed message and record the outcome on it."""
+    job = Job(inbound=inbound, session=session, service=rt.service(session))
+    inbound.attempts += 1
+    step_name = STEPS[0][0]
+    try:
+        async with session.begin_nested():
+            for step_name, step in STEPS:
+                await step(rt, job)
+        if job.ignored is not None:
+            inbound.status, inbound.reason = "ignored", job.ignored
+        else:
+            inbound.status = "processed"
+            inbound.reason = "; ".join(job.notes) or None
+    except Discard as discard:
+        inbound.status = "ignored"
+        inbound.reason = str(discard)
+    except Exception as exc:
+        log.exception("inbound message %s failed in step %s", inbound.id, step_name)
+        inbound.status = "failed"
+        inbound.reason = f"{step_name}: {type(exc).__name__}: {exc}"[:2000]
+    if job.classification is not None:
+        inbound.classification = job.classification.kind.value
+    inbound.matched_by = job.matched_by
+    inbound.processed_at = utcnow()
+
+
+async def run_once(rt: Runtime, batch: int = _BATCH) -> int:
+    """Claim and process up to `batch` received messages in one transaction; return how many."""
+    async with rt.db.write() as session:
+        claimed = (
+            await session.scalars(
+                select(InboundMessage)
+                .where(InboundMessage.status == "received")
+                .order_by(InboundMessage.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for inbound in claimed:
+            await process(rt, session, inbound)
+        return len(claimed)
+
+
+async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+    """Process messages as they arrive until `stop` is set; never dies on an error."""
+    while not stop.is_set():
+        wake.clear()  # before the pass: a message committed during it wakes the next one
+        try:
+            if await run_once(rt):
+                continue
+        except Exception:
+            log.exception("pipeline pass failed; retrying")
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
+        except asyncio.TimeoutError:
+            pass

@@ -1,0 +1,188 @@
+"""The outbox sender: delivers queued mail to the relay (or to .eml files), with retries.
+
+Rows are claimed in a short transaction (status `sending` with a lease, SKIP LOCKED so
+several daemons never claim the same row), delivered outside any transaction, and the result
+recorded in a second one. A relay that is down or answers 4xx is retried with exponential
+backoff; a 5xx refusal, or a message still undelivered after MAILDESK_OUTBOX_MAX_AGE_HOURS,
+is marked `failed` with the reason. A daemon that dies mid-send leaves a lease that expires,
+after which the row is sent again: delivery is at least once, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import aiosmtplib
+from sqlalchemy import and_, or_, select
+
+from maildesk.config import Settings
+from maildesk.models import OutboundMessage, utcnow
+from maildesk.runtime import Runtime
+
+log = logging.getLogger("maildesk.sender")
+
+_BATCH = 50
+_LEASE = timedelta(minutes=5)
+_MAX_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass
+class _Job:
+    id: int
+    to_addr: str
+    raw: bytes
+    kind: str
+    attempts: int
+    age_hours: float
+
+
+@dataclass
+class _Result:
+    ok: bool
+    permanent: bool = False
+    error: str | None = None
+
+
+def backoff_seconds(settings: Settings, attempts: int) -> float:
+    return min(settings.outbox_retry_seconds * (2 ** max(attempts - 1, 0)), _MAX_BACKOFF_SECONDS)
+
+
+class Sender:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.settings = rt.settings
+
+    async def _claim(self) -> list[_Job]:
+        now = utcnow()
+        async with self.rt.db.write() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboundMessage)
+                    .where(
+                        or_(
+                            and_(OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= now),
+                            and_(OutboundMessage.status == "sending", OutboundMessage.claimed_until < now),
+                        )
+                    )
+                    .order_by(OutboundMessage.id)
+                    .limit(_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            jobs = []
+            for row in rows:
+                row.status = "sending"
+                row.claimed_until = now + _LEASE
+                jobs.append(
+                    _Job(row.id, row.to_addr, row.raw, row.kind, row.attempts,
+                         (now - row.created_at).total_seconds() / 3600)
+                )
+            return jobs
+
+    async def _record(self, jobs: list[_Job], results: list[_Result]) -> None:
+        now = utcnow()
+        async with self.rt.db.write() as session:
+            for job, result in zip(jobs, results):
+                row = await session.get(OutboundMessage, job.id)
+                if row is None or row.status != "sending":
+                    continue
+                row.claimed_until = None
+                row.attempts = job.attempts + 1
+                if result.ok:
+                    row.status, row.sent_at, row.last_error = "sent", now, None
+                elif result.permanent or job.age_hours >= self.settings.outbox_max_age_hours:
+                    row.status, row.last_error = "failed", result.error
+                    log.warning("outbound message %s to %s failed: %s", job.id, job.to_addr, result.error)
+                else:
+                    row.status, row.last_error = "pending", result.error
+                    row.next_attempt_at = now + timedelta(seconds=backoff_seconds(self.settings, row.attempts))
+
+    async def run_once(self) -> int:
+        jobs = await self._claim()
+        if not jobs:
+            return 0
+        if self.settings.relay is None:
+            results = [self._write_file(job) for job in jobs]
+        else:
+            results = await self._relay(jobs)
+        await self._record(jobs, results)
+        return len(jobs)
+
+    def _write_file(self, job: _Job) -> _Result:
+        directory: Path = self.settings.outbox_dir
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / f"{job.id:08d}-{job.kind}.eml"
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(job.raw)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            return _Result(ok=True)
+        except OSError as exc:
+            return _Result(ok=False, error=f"cannot write {directory}: {exc}")
+
+    async def _relay(self, jobs: list[_Job]) -> list[_Result]:
+        relay = self.settings.relay
+        assert relay is not None
+        client = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            use_tls=relay.use_tls,
+            start_tls=relay.starttls,
+            timeout=30,
+        )
+        try:
+            await client.connect()
+            if relay.username:
+                await client.login(relay.username, relay.password or "")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            error = f"relay {relay.host}:{relay.port} unavailable: {type(exc).__name__}: {exc}"
+            log.warning("%s; %d messages will be retried", error, len(jobs))
+            return [_Result(ok=False, error=error) for _ in jobs]
+        results: list[_Result] = []
+        try:
+            for job in jobs:
+                results.append(await self._send_one(client, job))
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+        return results
+
+    async def _send_one(self, client: aiosmtplib.SMTP, job: _Job) -> _Result:
+        try:
+            if not client.is_connected:
+                await client.connect()
+            await client.sendmail(self.settings.support_address, [job.to_addr], job.raw)
+            return _Result(ok=True)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            permanent = all(500 <= c < 600 for c in codes)
+            return _Result(ok=False, permanent=permanent, error=f"relay refused {job.to_addr}: {exc}")
+        except aiosmtplib.SMTPResponseException as exc:
+            return _Result(ok=False, permanent=500 <= exc.code < 600, error=f"relay answered {exc.code} {exc.message}")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return _Result(ok=False, error=f"relay error: {type(exc).__name__}: {exc}")
+
+
+async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+    sender = Sender(rt)
+    while not stop.is_set():
+        wake.clear()
+        try:
+            if await sender.run_once():
+                continue
+        except Exception:
+            log.exception("outbox pass failed; retrying")
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
+        except asyncio.TimeoutError:
+            pass

@@ -1,0 +1,44 @@
+"""The runtime: everything a process builds once from its settings and hands down.
+
+No module keeps global state; the daemon, the CLI commands and the tests each build one
+Runtime and pass it (or the parts they need) to the code that works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from maildesk.attachments import AttachmentStore
+from maildesk.config import Settings
+from maildesk.db import Database
+from maildesk.mail.limits import MimeLimits
+from maildesk.mail.outbound import Composer
+from maildesk.mail.outbox import Outbox
+from maildesk.tickets.service import TicketService
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    composer: Composer
+    outbox: Outbox
+    attachments: AttachmentStore
+    limits: MimeLimits
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Runtime":
+        composer = Composer(settings)
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            composer=composer,
+            outbox=Outbox(settings, composer),
+            attachments=AttachmentStore(settings.attachments_dir),
+            limits=MimeLimits(),
+        )
+
+    def service(self, session: AsyncSession) -> TicketService:
+        return TicketService(session, self.settings, self.outbox, self.attachments)

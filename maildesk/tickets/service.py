@@ -1,0 +1,347 @@
+"""The ticket service: the one place that changes tickets.
+
+The mail pipeline, the web API and the SLA pass all call this, so every rule (status
+transitions, first response, who is told what) lives here once. Each method works inside
+the caller's write transaction: it changes rows, records a TicketEvent for the audit trail,
+and queues the emails the change causes in the same transaction (outbox.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from maildesk.attachments import AttachmentStore
+
+from maildesk.config import Settings
+from maildesk.mail import tokens
+from maildesk.mail.outbox import Outbox
+from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
+from maildesk.tickets import rules
+
+
+class ServiceError(Exception):
+    """A request the rules refuse; str() says why in words fit for the caller."""
+
+
+class UnknownValue(ServiceError):
+    def __init__(self, field_name: str, message: str) -> None:
+        self.field = field_name
+        super().__init__(message)
+
+
+SYSTEM = "system"
+
+
+@dataclass
+class NewMessage:
+    """What a message carries into a ticket, whichever way it arrived."""
+
+    body: str
+    full_body: str | None = None
+    body_html: str | None = None
+    source: str = "web"  # email | web | api | system
+    email_message_id: str | None = None
+    inbound_id: int | None = None
+    attachments: Sequence[Any] = field(default_factory=tuple)
+
+
+class TicketService:
+    def __init__(
+        self, session: AsyncSession, settings: Settings, outbox: Outbox, attachments: AttachmentStore
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.outbox = outbox
+        self.attachments = attachments
+
+    # --- users ---------------------------------------------------------------------------
+
+    async def user_by_email(self, email: str) -> User | None:
+        return await self.session.scalar(select(User).where(User.email == email.lower()))
+
+    async def get_or_create_user(self, email: str, name: str = "") -> User:
+        """The user record of an address, created on first contact (race-free across daemons)."""
+        email = email.strip().lower()
+        user = await self.user_by_email(email)
+        if user is None:
+            insert = sqlite_insert if self.session.bind.dialect.name == "sqlite" else pg_insert
+            await self.session.execute(
+                insert(User)
+                .values(email=email, name=name[:200], role="user", is_active=True, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["email"])
+            )
+            user = await self.user_by_email(email)
+            assert user is not None
+        elif name and not user.name:
+            user.name = name[:200]
+        return user
+
+    async def admin_recipients(self) -> list[str]:
+        if self.settings.admin_notify is not None:
+            return list(self.settings.admin_notify)
+        rows = await self.session.scalars(
+            select(User.email).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id)
+        )
+        return list(rows)
+
+    # --- creating --------------------------------------------------------------------------
+
+    def _check_category(self, category: str) -> str:
+        if category not in self.settings.categories:
+            raise UnknownValue(
+                "category", f"unknown category {category!r}; allowed: {', '.join(self.settings.categories)}"
+            )
+        return category
+
+    async def create_ticket(
+        self,
+        requester: User,
+        *,
+        subject: str,
+        message: NewMessage,
+        category: str = "other",
+        priority: str = "medium",
+        source: str = "email",
+        context: dict[str, Any] | None = None,
+        cc: Sequence[str] = (),
+        linked_ticket: Ticket | None = None,
+        send_confirmation: bool = True,
+    ) -> Ticket:
+        self._check_category(category)
+        if priority not in rules.PRIORITIES:
+            raise UnknownValue("priority", f"unknown priority {priority!r}")
+        now = utcnow()
+        ticket = Ticket(
+            user_id=requester.id,
+            user_email=requester.email,
+            category=category,
+            priority=priority,
+            status="open",
+            subject=(subject.strip() or "(no subject)")[:500],
+            description=message.body,
+            created_at=now,
+            updated_at=now,
+            context=context or {},
+            source=source,
+            root_message_id=message.email_message_id
+            or tokens.new_message_id(self.settings.secret_key, self.settings.support_domain),
+            linked_ticket_id=linked_ticket.id if linked_ticket else None,
+        )
+        self.session.add(ticket)
+        await self.session.flush()  # the row id is the ticket number, inside this transaction
+        ticket.ticket_number = rules.format_number(ticket.id)
+        await self._add_message(ticket, requester, "user", message, created_at=now)
+        for address in dict.fromkeys(a.lower() for a in cc):
+            if address and address != requester.email:
+                self.session.add(TicketParticipant(ticket_id=ticket.id, email=address))
+        self._event(ticket, requester, "created", new_value="open", detail={"source": source})
+        if linked_ticket is not None:
+            self._event(ticket, None, "linked", new_value=linked_ticket.ticket_number,
+                        detail={"reason": "reply to a closed ticket"})
+        if send_confirmation:
+            await self.outbox.enqueue(self.session, "confirmation", requester.email, ticket, to_name=requester.name)
+        for admin in await self.admin_recipients():
+            await self.outbox.enqueue(self.session, "new_ticket", admin, ticket, context={"body": message.body})
+        return ticket
+
+    async def _add_message(
+        self,
+        ticket: Ticket,
+        author: User | None,
+        role: str,
+        message: NewMessage,
+        *,
+        is_internal: bool = False,
+        created_at: datetime | None = None,
+        sender_email: str | None = None,
+    ) -> TicketMessage:
+        row = TicketMessage(
+            ticket_id=ticket.id,
+            sender_user_id=author.id if author else None,
+            sender_email=sender_email or (author.email if author else SYSTEM),
+            sender_role=role,
+            body=message.body,
+            full_body=message.full_body,
+            body_html=message.body_html,
+            is_internal=is_internal,
+            source=message.source,
+            email_message_id=message.email_message_id,
+            inbound_id=message.inbound_id,
+            created_at=created_at or utcnow(),
+        )
+        self.session.add(row)
+        await self.session.flush()
+        for part in message.attachments:
+            self.session.add(
+                Attachment(
+                    message_id=row.id,
+                    filename=part.filename,
+                    content_type=part.content_type,
+                    size=len(part.data),
+                    storage_key=self.attachments.save(part.data),
+                    content_id=part.content_id,
+                    inline=part.inline,
+                    created_at=row.created_at,
+                )
+            )
+        return row
+
+    def _event(
+        self,
+        ticket: Ticket,
+        actor: User | None,
+        kind: str,
+        *,
+        old_value: Any = None,
+        new_value: Any = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                actor_user_id=actor.id if actor else None,
+                actor=actor.email if actor else SYSTEM,
+                kind=kind,
+                old_value=None if old_value is None else str(old_value),
+                new_value=None if new_value is None else str(new_value),
+                detail=detail or {},
+                created_at=utcnow(),
+            )
+        )
+
+    def _set_status(self, ticket: Ticket, actor: User | None, status: str, *, check: bool = True) -> None:
+        if ticket.status == status:
+            return
+        if check:
+            rules.check_transition(ticket.status, status)
+        old, now = ticket.status, utcnow()
+        ticket.status = status
+        ticket.updated_at = now
+        if status == "resolved":
+            ticket.resolved_at = now
+        elif status == "closed":
+            ticket.closed_at = now
+        elif old == "resolved":
+            ticket.resolved_at = None
+        self._event(ticket, actor, "status", old_value=old, new_value=status)
+
+    # --- messages --------------------------------------------------------------------------
+
+    async def requester_reply(self, ticket: Ticket, author: User, message: NewMessage) -> TicketMessage:
+        """The requester (or a participant) adds to their ticket; the ball is back with support."""
+        if ticket.status == "closed":
+            raise ServiceError("this ticket is closed; write a new request instead")
+        row = await self._add_message(ticket, author, "user", message)
+        self._event(ticket, author, "reply", detail={"message_id": row.id, "source": message.source})
+        if ticket.status in rules.REOPENED_BY_REPLY:
+            self._set_status(ticket, author, "in_progress")
+        ticket.updated_at = utcnow()
+        if ticket.assigned_to is not None:
+            assignee = await self.session.get(User, ticket.assigned_to)
+            if assignee is not None and assignee.is_active:
+                await self.outbox.enqueue(
+                    self.session, "requester_reply", assignee.email, ticket, context={"body": message.body}
+                )
+        return row
+
+    async def admin_reply(
+        self, ticket: Ticket, admin: User, message: NewMessage, *, is_internal: bool = False
+    ) -> TicketMessage:
+        """An admin answers (emailed to the requester) or leaves an internal note (emailed to nobody)."""
+        if not admin.is_admin:
+            raise ServiceError("only admins may answer as support")
+        if ticket.status == "closed" and not is_internal:
+            raise ServiceError("this ticket is closed; it cannot be answered")
+        row = await self._add_message(ticket, admin, "admin", message, is_internal=is_internal)
+        self._event(ticket, admin, "note" if is_internal else "reply", detail={"message_id": row.id})
+        ticket.updated_at = utcnow()
+        if is_internal:
+            return row
+        if ticket.first_response_at is None:
+            ticket.first_response_at = row.created_at
+        if ticket.status == "open":
+            self._set_status(ticket, admin, "in_progress")
+        requester = await self.session.get(User, ticket.user_id)
+        await self.outbox.enqueue(
+            self.session,
+            "update",
+            ticket.user_email,
+            ticket,
+            to_name=requester.name if requester else "",
+            context={"body": message.body, "author": admin.name or "Support"},
+        )
+        return row
+
+    async def record_automatic(self, ticket: Ticket, sender_email: str, message: NewMessage, kind: str) -> None:
+        """Automatic mail (auto-reply, bounce) about a ticket: kept for the record, changes nothing."""
+        row = await self._add_message(
+            ticket, None, "system", message, is_internal=True, sender_email=sender_email
+        )
+        self._event(ticket, None, "automatic_mail", new_value=kind, detail={"message_id": row.id, "from": sender_email})
+
+    # --- changes ---------------------------------------------------------------------------
+
+    async def update(self, ticket: Ticket, actor: User, changes: dict[str, Any]) -> Ticket:
+        """Apply an admin's changes: status, priority, assigned_to, escalated, resolution_notes."""
+        if "priority" in changes and changes["priority"] != ticket.priority:
+            if changes["priority"] not in rules.PRIORITIES:
+                raise UnknownValue("priority", f"unknown priority {changes['priority']!r}")
+            self._event(ticket, actor, "priority", old_value=ticket.priority, new_value=changes["priority"])
+            ticket.priority = changes["priority"]
+        if "assigned_to" in changes and changes["assigned_to"] != ticket.assigned_to:
+            assignee_id = changes["assigned_to"]
+            assignee = None
+            if assignee_id is not None:
+                assignee = await self.session.get(User, assignee_id)
+                if assignee is None or not assignee.is_admin or not assignee.is_active:
+                    raise UnknownValue("assigned_to", f"no admin with id {assignee_id}")
+            self._event(
+                ticket, actor, "assigned",
+                old_value=ticket.assigned_to, new_value=assignee.email if assignee else None,
+            )
+            ticket.assigned_to = assignee_id
+        if "resolution_notes" in changes and changes["resolution_notes"] != ticket.resolution_notes:
+            self._event(ticket, actor, "resolution_notes", new_value=changes["resolution_notes"])
+            ticket.resolution_notes = changes["resolution_notes"]
+        if "status" in changes and changes["status"] != ticket.status:
+            if changes["status"] not in rules.STATUSES:
+                raise UnknownValue("status", f"unknown status {changes['status']!r}")
+            self._set_status(ticket, actor, changes["status"])
+        if "escalated" in changes and bool(changes["escalated"]) != ticket.escalated:
+            if changes["escalated"]:
+                await self.escalate(ticket, actor, reason=f"Escalated by {actor.email}.")
+            else:
+                ticket.escalated = False
+                self._event(ticket, actor, "escalated", old_value=True, new_value=False)
+        ticket.updated_at = utcnow()
+        return ticket
+
+    async def confirm_closed(self, ticket: Ticket, requester: User) -> Ticket:
+        """The requester confirms a resolved ticket is done."""
+        if ticket.status != "resolved":
+            raise rules.IllegalTransition(ticket.status, "closed")
+        self._set_status(ticket, requester, "closed")
+        return ticket
+
+    async def escalate(self, ticket: Ticket, actor: User | None, *, reason: str) -> bool:
+        """Set the escalation flag once and tell the admins; False when it was already set."""
+        if ticket.escalated:
+            return False
+        ticket.escalated = True
+        ticket.escalated_at = utcnow()
+        ticket.updated_at = ticket.escalated_at
+        self._event(ticket, actor, "escalated", old_value=False, new_value=True, detail={"reason": reason})
+        for admin in await self.admin_recipients():
+            await self.outbox.enqueue(self.session, "escalation", admin, ticket, context={"reason": reason})
+        return True
+
+    async def close_resolved(self, ticket: Ticket) -> None:
+        """Auto-close: a resolved ticket nobody reopened within the configured days."""
+        self._set_status(ticket, None, "closed")
