@@ -1,0 +1,248 @@
+"""Limits on the work one inbound message may cause, and the cheap checks that enforce them.
+
+Two passes run over the raw bytes, both linear and without a MIME parse:
+
+* ``precheck`` runs at SMTP DATA time and refuses what we will not store at all
+  (today: a top-level header block beyond ``max_header_bytes``).
+* ``bound_structure`` runs before the stdlib parser sees the message and cuts the
+  MIME tree down to ``max_parts`` parts and ``max_depth`` levels, and caps the size of
+  part headers.  The stdlib parser builds one object per part and recurses once per
+  level (it hits RecursionError near 1,000 levels and slows quadratically well before),
+  so it must never see an unbounded tree.  Dropped content is reported as notes.
+
+The scanner follows the stdlib feedparser's own rules (RFC 2046 §5.1.1 delimiters,
+``headerRE`` for header lines, any enclosing boundary ending a part) so that both
+agree on where parts begin and end.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+__all__ = ["MimeLimits", "MessageRefused", "precheck", "bound_structure", "truncation_marker"]
+
+
+@dataclass(frozen=True)
+class MimeLimits:
+    max_header_bytes: int = 256 * 1024  # whole header block of the top message
+    max_parts: int = 200
+    max_depth: int = 20
+    max_line_bytes: int = 64 * 1024  # longer lines are truncated with a visible marker
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    max_total_attachment_bytes: int = 25 * 1024 * 1024
+    max_body_chars: int = 1_000_000  # shown text beyond this is truncated with a marker
+
+
+class MessageRefused(Exception):
+    """Raised when a message is beyond a limit we refuse rather than truncate. str(e) is a short
+    reason fit for an SMTP 5xx reply (no CR/LF, ASCII)."""
+
+    def __init__(self, reason: str) -> None:
+        clean = "".join(c if " " <= c <= "~" else " " for c in reason)
+        super().__init__(" ".join(clean.split())[:200] or "message refused")
+
+
+def truncation_marker(reason: str) -> str:
+    """The visible line put where content was cut."""
+    return f"[… truncated by maildesk: {reason}]"
+
+
+# A line start, with CRLF, LF and lone CR all ending lines, as the feedparser splits them.
+_LINE_START = rb"(?:\A|(?<=\n)|(?<=\r)(?!\n))"
+# The first line that is not a header line (feedparser's headerRE, negated): the blank
+# separator, or a body line when the separator is missing.
+_HEADER_END = re.compile(_LINE_START + rb"(?![ \t]|From |[\x21-\x39\x3b-\x7e]*:)")
+_DASH_LINE = re.compile(_LINE_START + rb"--")
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
+# Content-Type/-Disposition values are parsed by stdlib code that is quadratic in the
+# number of parameters; real ones (RFC 2231 long names included) stay far below this.
+_MAX_MIME_FIELD_BYTES = 8 * 1024
+
+
+def precheck(raw: bytes, limits: MimeLimits) -> None:
+    """Cheap O(n) checks run at SMTP DATA time before the message is stored: raises MessageRefused
+    e.g. when the header block exceeds max_header_bytes or there is no header/body separator in a
+    huge header. Must be fast (it runs on every message on the intake hot path: no full MIME parse;
+    scanning for the end of headers and counting is fine)."""
+    size = _header_end(raw, 0)
+    if size > limits.max_header_bytes:
+        raise MessageRefused(
+            f"header block too large ({size} bytes, limit {limits.max_header_bytes})"
+        )
+
+
+def bound_structure(raw: bytes, limits: MimeLimits) -> tuple[bytes, tuple[str, ...]]:
+    """Return ``raw`` with parts beyond ``max_parts``, nesting beyond ``max_depth`` and
+    oversized part headers cut out, and notes saying what was cut."""
+    return _Scanner(raw, limits).run()
+
+
+def _header_end(raw: bytes, pos: int) -> int:
+    match = _HEADER_END.search(raw, pos)
+    return match.start() if match else len(raw)
+
+
+def _line_end(raw: bytes, pos: int) -> int:
+    match = _NEWLINE.search(raw, pos)
+    return match.end() if match else len(raw)
+
+
+@dataclass
+class _Frame:
+    delimiter: bytes  # b"--" + boundary
+    depth: int  # depth of the multipart entity itself
+    digest: bool  # RFC 2046 §5.1.5: parts default to message/rfc822
+
+
+class _Scanner:
+    """One forward pass over the raw message, keeping the parts within limits."""
+
+    def __init__(self, raw: bytes, limits: MimeLimits) -> None:
+        self.raw = raw
+        self.limits = limits
+        self.out: list[bytes] = []
+        self.stack: list[_Frame] = []
+        self.changed = False
+        self.parts = 0
+        self.too_many = 0
+        self.too_deep = 0
+        self.headers_cut = 0
+
+    def run(self) -> tuple[bytes, tuple[str, ...]]:
+        pos, emitting = self._entity(0, 0, "text/plain", b""), True
+        while True:
+            if pos < 0:  # the entity was dropped: skip to the next delimiter
+                pos, emitting = -pos - 1, False
+            found = self._next_delimiter(pos)
+            if found is None:
+                self._emit(self.raw[pos:], emitting)
+                break
+            start, end, index, closing = found
+            self._emit(self.raw[pos:start], emitting)
+            frame = self.stack[index]
+            del self.stack[index + 1 :]
+            emitting = True
+            if closing:
+                self.stack.pop()
+                self.out.append(self.raw[start:end])
+                pos = end
+                continue
+            pos = self._child(frame, start, end)
+        return self._result()
+
+    def _child(self, frame: _Frame, start: int, end: int) -> int:
+        self.parts += 1
+        if self.parts > self.limits.max_parts:
+            self.too_many += 1
+            return -end - 1
+        if frame.depth + 1 > self.limits.max_depth:
+            self.too_deep += 1
+            return -end - 1
+        default = "message/rfc822" if frame.digest else "text/plain"
+        return self._entity(end, frame.depth + 1, default, self.raw[start:end])
+
+    def _entity(self, pos: int, depth: int, default: str, delimiter_line: bytes) -> int:
+        """Read the header block at ``pos``; emit it and return where the body starts, or
+        return ``-(position) - 1`` when the entity is dropped."""
+        while True:
+            end = _header_end(self.raw, pos)
+            body = end
+            if end < len(self.raw) and self.raw[end : end + 1] in (b"\r", b"\n"):
+                body = _line_end(self.raw, end)
+            header = self._bounded_header(self.raw[pos:end])
+            ctype, boundary = _content_info(header, default)
+            nests = ctype.startswith("message/") and ctype != "message/delivery-status"
+            if (boundary is not None or nests) and depth + 1 > self.limits.max_depth and depth:
+                self.too_deep += 1
+                self.changed = True
+                return -body - 1
+            self.out.extend((delimiter_line, header, self.raw[end:body]))
+            if boundary is not None:
+                self.stack.append(_Frame(b"--" + boundary, depth, ctype == "multipart/digest"))
+                return body
+            if not nests:
+                return body
+            # RFC 2046 §5.2.1: the body of a message/* part is itself a message.
+            pos, depth, default, delimiter_line = body, depth + 1, "text/plain", b""
+
+    def _bounded_header(self, header: bytes) -> bytes:
+        if len(header) <= _MAX_MIME_FIELD_BYTES:
+            return header
+        cut = _cap_header_fields(header[: self.limits.max_header_bytes])
+        if cut != header:
+            self.headers_cut += 1
+            self.changed = True
+        return cut
+
+    def _next_delimiter(self, pos: int) -> tuple[int, int, int, bool] | None:
+        if not self.stack:
+            return None
+        for match in _DASH_LINE.finditer(self.raw, pos):
+            start = match.start()
+            end = _line_end(self.raw, start)
+            line = self.raw[start:end].rstrip(b"\r\n").rstrip(b" \t")
+            for index in range(len(self.stack) - 1, -1, -1):
+                delimiter = self.stack[index].delimiter
+                if line == delimiter:
+                    return start, end, index, False
+                if line == delimiter + b"--":
+                    return start, end, index, True
+        return None
+
+    def _emit(self, chunk: bytes, emitting: bool) -> None:
+        if emitting:
+            self.out.append(chunk)
+        elif chunk:
+            self.changed = True
+
+    def _result(self) -> tuple[bytes, tuple[str, ...]]:
+        notes = []
+        if self.too_many:
+            notes.append(
+                f"{self.too_many} parts beyond the limit of {self.limits.max_parts} dropped"
+            )
+        if self.too_deep:
+            notes.append(
+                f"{self.too_deep} parts nested deeper than {self.limits.max_depth} levels dropped"
+            )
+        if self.headers_cut:
+            notes.append(f"{self.headers_cut} oversized part headers truncated")
+        if not (self.changed or self.too_many):
+            return self.raw, tuple(notes)
+        return b"".join(self.out), tuple(notes)
+
+
+def _content_info(header: bytes, default: str) -> tuple[str, bytes | None]:
+    """Content type and boundary (for multiparts) the way the feedparser reads them."""
+    if b"content-type" not in header.lower():
+        return default, None
+    message = BytesHeaderParser(policy=compat32).parsebytes(header)
+    message.set_default_type(default)
+    ctype = message.get_content_type()
+    if message.get_content_maintype() != "multipart":
+        return ctype, None
+    boundary = message.get_boundary()
+    if boundary is None:
+        return ctype, None
+    return ctype, boundary.encode("ascii", "surrogateescape")
+
+
+def _cap_header_fields(header: bytes) -> bytes:
+    """Cut each Content-Type/Content-Disposition field to _MAX_MIME_FIELD_BYTES."""
+    fields: list[list[bytes]] = []
+    for line in header.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1].append(line)
+        else:
+            fields.append([line])
+    capped = []
+    for lines in fields:
+        field = b"".join(lines)
+        name = field.split(b":", 1)[0].strip().lower()
+        if name in (b"content-type", b"content-disposition") and len(field) > _MAX_MIME_FIELD_BYTES:
+            field = field[:_MAX_MIME_FIELD_BYTES].rstrip(b"\r\n") + b"\r\n"
+        capped.append(field)
+    return b"".join(capped)
