@@ -64,7 +64,7 @@ _DELAYED_TEXT = re.compile(
     r"|Delivery (?:attempts )?will continue|still trying|will (?:be )?retr(?:y|ied)|This is a temporary error",
     re.IGNORECASE,
 )
-_TAGS = re.compile(r"<(?:style|script)\b.*?</(?:style|script)>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^<>]*>")  # linear: stops at the next '<' on unclosed tags
 _SPACES = re.compile(r"\s+")
 
 
@@ -186,14 +186,23 @@ def _human_text(parts: list[Message]) -> str:
     """The human-readable explanation: text/plain parts, else text/html as text."""
     plain = [p for p in parts if _ctype(p) == "text/plain" and not _is_attachment(p)]
     if plain:
-        return "\n\n".join(_decoded(p) for p in plain)[:_TEXT_MAX]
+        return _joined(_decoded(p) for p in plain)
     htmls = [p for p in parts if _ctype(p) == "text/html"]
     # Only to find addresses and status codes in it; never shown to anyone.
-    rendered = []
-    for part in htmls:
-        body = re.sub(r"<br\s*/?>|</p>|</div>|</tr>", "\n", _decoded(part), flags=re.IGNORECASE)
-        rendered.append(html.unescape(_TAGS.sub("", body)))
-    return "\n\n".join(rendered)[:_TEXT_MAX]
+    return _joined(
+        html.unescape(_TAGS.sub("", re.sub(r"<br\s*/?>|</p>|</div>|</tr>", "\n", _decoded(p), flags=re.IGNORECASE)))
+        for p in htmls
+    )
+
+
+def _joined(texts) -> str:
+    out, size = [], 0
+    for text in texts:
+        out.append(text[: _TEXT_MAX - size])
+        size += len(out[-1]) + 2
+        if size >= _TEXT_MAX:
+            break
+    return "\n\n".join(out)
 
 
 def _is_attachment(part: Message) -> bool:
@@ -335,15 +344,7 @@ def _text_recipients(msg: Message, text: str) -> tuple[FailedRecipient, ...]:
         r"permanent (?:fatal )?error|given up|failed permanently", region, re.IGNORECASE
     )
     found: dict[str, str] = {}
-    for paragraph in re.split(r"\n[ \t]*\n", region):
-        lines = paragraph.strip("\n").split("\n")
-        match = _ADDR_LINE.match(lines[0]) if lines else None
-        if not match:
-            continue
-        address = match.group("addr").lower()
-        rest = match.group("rest").strip()
-        rest = rest[1:] if rest.startswith(":") else ""
-        diagnostic = _diagnostic(" ".join([rest, *lines[1:]]))
+    for address, diagnostic in _listed_addresses(region):
         # Exchange names each address twice: first a friendly sentence, then
         # the server's answer; keep the one that carries a status code.
         if address not in found or (_has_code(diagnostic) and not _has_code(found[address])):
@@ -363,6 +364,30 @@ def _text_recipients(msg: Message, text: str) -> tuple[FailedRecipient, ...]:
         action = "delayed" if delayed else "failed"
         out.append(FailedRecipient(address, action, _status(diagnostic, action), diagnostic))
     return tuple(out)
+
+
+def _listed_addresses(region: str) -> list[tuple[str, str]]:
+    """(address, diagnostic) for each line that opens with a failed address.
+
+    The lines after it, up to a blank line, explain the failure. A more deeply
+    indented line naming the address again (Postfix wraps the server's reply
+    that way) continues the explanation rather than starting a new entry.
+    """
+    entries: list[tuple[str, list[str]]] = []
+    indent = -1  # indentation of the open entry's address line; -1: none open
+    for line in region.split("\n"):
+        if not line.strip():
+            indent = -1
+            continue
+        depth = len(line) - len(line.lstrip(" \t"))
+        match = _ADDR_LINE.match(line)
+        if match and (indent < 0 or depth <= indent):
+            rest = match.group("rest").strip()
+            entries.append((match.group("addr").lower(), [rest[1:] if rest.startswith(":") else ""]))
+            indent = depth
+        elif indent >= 0:
+            entries[-1][1].append(line)
+    return [(address, _diagnostic(" ".join(lines))) for address, lines in entries]
 
 
 def _text_diagnostic(text: str) -> str:
