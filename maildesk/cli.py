@@ -27,6 +27,7 @@ def _settings(ctx: click.Context) -> Settings:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return settings
 
 

@@ -47,6 +47,15 @@ class _Protocol(SMTP):
 
     line_length_limit = MAX_LINE_BYTES
 
+    async def smtp_DATA(self, arg: str) -> None:
+        # From the DATA command until its reply, this session holds a message in flight:
+        # shutdown waits for it (handler.idle) rather than cutting the transfer.
+        self.event_handler.begin()
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.event_handler.end()
+
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
             if status.startswith("552 Error"):
@@ -75,26 +84,28 @@ class SupportHandler:
         envelope.rcpt_tos.append(address)
         return OK_RCPT
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    def begin(self) -> None:
         self.in_flight += 1
         self.idle.clear()
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self.idle.set()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
         try:
-            raw = envelope.original_content or b""
-            try:
-                precheck(raw, self.limits)
-            except MessageRefused as refused:
-                return REFUSED.format(reason=str(refused)[:300])
-            try:
-                stored = await self.intake.store(
-                    raw, envelope_from=envelope.mail_from, envelope_to=list(envelope.rcpt_tos), source="smtp"
-                )
-            except Exception:
-                return TRY_LATER
-            return (OK_DUPLICATE if stored.duplicate else OK).format(id=stored.inbound_id)
-        finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self.idle.set()
+            precheck(raw, self.limits)
+        except MessageRefused as refused:
+            return REFUSED.format(reason=str(refused)[:300])
+        try:
+            stored = await self.intake.store(
+                raw, envelope_from=envelope.mail_from, envelope_to=list(envelope.rcpt_tos), source="smtp"
+            )
+        except Exception:
+            return TRY_LATER
+        return (OK_DUPLICATE if stored.duplicate else OK).format(id=stored.inbound_id)
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error)

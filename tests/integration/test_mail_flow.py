@@ -117,13 +117,21 @@ def test_unknown_recipient_is_refused_and_nothing_is_relayed(daemon: Daemon) -> 
 
 def test_oversize_message_is_refused_with_552(daemon_factory) -> None:
     daemon = daemon_factory(MAILDESK_MAX_MESSAGE_BYTES="20000")
+    big = make_mail("big@example.org", "Huge", "x" * 60 + ("\n" + "y" * 70) * 400).as_bytes()
     with smtplib.SMTP("127.0.0.1", daemon.smtp_port) as client:
         code, features = client.ehlo()
         assert b"SIZE 20000" in features
-        big = make_mail("big@example.org", "Huge", "x" * 60 + ("\n" + "y" * 70) * 400)
-        with pytest.raises(smtplib.SMTPDataError) as refused:
-            client.sendmail("big@example.org", ["support@example.com"], big.as_bytes())
+        # A client that declares the size is refused at MAIL FROM ...
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.sendmail("big@example.org", ["support@example.com"], big)
         assert refused.value.smtp_code == 552 and refused.value.smtp_error.startswith(b"5.3.4")
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port) as client:
+        # ... and one that does not is refused after DATA.
+        client.helo()
+        assert client.mail("big@example.org")[0] == 250
+        assert client.rcpt("support@example.com")[0] == 250
+        code, text = client.data(big)
+        assert code == 552 and text.startswith(b"5.3.4")
     assert daemon.sql("SELECT count(*) FROM inbound_messages")[0][0] == 0
 
 
