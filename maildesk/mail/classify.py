@@ -45,11 +45,11 @@ _BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 
 
 class Kind(str, enum.Enum):
-    HUMAN = "human"
-    AUTO_REPLY = "auto_reply"
-    BULK = "bulk"
-    BOUNCE = "bounce"
-    LOOP = "loop"
+    HUMAN = "human"  # may be answered
+    AUTO_REPLY = "auto_reply"  # responders, read receipts, other helpdesks, other reports
+    BULK = "bulk"  # mailing lists and newsletters
+    BOUNCE = "bounce"  # delivery-status reports and other mail-system notices
+    LOOP = "loop"  # our own mail coming back
 
 
 @dataclass(frozen=True)
@@ -122,13 +122,17 @@ def _check_bounce(msg: Message, envelope_from: str | None) -> Classification | N
     if report == "delivery-status":
         return Classification(Kind.BOUNCE, "delivery-status report: multipart/report; report-type=delivery-status")
     if envelope_from is not None:
-        if _bare(envelope_from) == "":
-            return Classification(Kind.BOUNCE, "envelope sender is empty")
+        label, path = "envelope sender", _bare(envelope_from)
     else:
-        paths = header_values(msg, "Return-Path")
         # The topmost Return-Path is the one the final delivery added.
-        if paths and _bare(paths[0]) == "":
-            return Classification(Kind.BOUNCE, "Return-Path is empty (<>)")
+        paths = header_values(msg, "Return-Path")
+        label, path = "Return-Path", (_bare(paths[0]) if paths else None)
+    if path == "":
+        empty = "envelope sender is empty" if envelope_from is not None else "Return-Path is empty (<>)"
+        return Classification(Kind.BOUNCE, empty)
+    if path and path.split("@", 1)[0] in _BOUNCE_SENDERS:
+        # Some MTAs hand the null sender on as MAILER-DAEMON (Sendmail's mbox "From ").
+        return Classification(Kind.BOUNCE, _reason(f"{label} is a mail system", path))
     for addr in _addresses(msg, "From"):
         local = addr.rpartition("@")[0] if "@" in addr else addr
         if local in _BOUNCE_SENDERS:

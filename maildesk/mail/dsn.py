@@ -469,7 +469,10 @@ def _original_message_id(msg: Message, parts: list[Message], text: str) -> str |
         ids = _ANGLE.findall(" ".join(values)) if values else []
         if ids:
             return _normalise_id(ids[0] if name == "In-Reply-To" else ids[-1])
-    return _quoted_message_id(text)
+    # A plain-text bounce quotes the original below a marker line; look there
+    # first so that nothing in the explanation above it is mistaken for it.
+    cut = _COPY_MARKER.search(text)
+    return (_quoted_message_id(text[cut.end():]) if cut else None) or _quoted_message_id(text)
 
 
 def _message_id_of_returned(part: Message) -> str | None:

@@ -126,6 +126,19 @@ def test_topmost_return_path_decides():
     assert run(msg).kind is Kind.BOUNCE
 
 
+@pytest.mark.parametrize(
+    ("envelope_from", "return_path", "reason"),
+    [("MAILER-DAEMON", "", "envelope sender is a mail system: mailer-daemon"),
+     (UNKNOWN, "Return-Path: <MAILER-DAEMON@mx.example.net>\n", "Return-Path is a mail system"),
+     ("<postmaster@mx.example.net>", "", "envelope sender is a mail system: postmaster@mx.example.net")],
+)
+def test_mail_system_as_return_path_is_a_bounce(envelope_from, return_path, reason):
+    msg = parse(f"{return_path}From: Delivery Notice <notice@mx.example.net>\nSubject: note\n\nx\n")
+    result = run(msg, envelope_from)
+    assert result.kind is Kind.BOUNCE
+    assert reason in result.reason
+
+
 def test_envelope_sender_that_is_our_own_address_is_a_loop():
     result = run(load("human_gmail.eml"), "support+bounce-abc@example.com")
     assert result.kind is Kind.LOOP
@@ -342,3 +355,21 @@ def test_classify_never_raises_on_hostile_known_headers(headers, body):
     result = classify(msg, envelope_from=None, own_addresses=OWN, loop_token=TOKEN)
     assert not result.reason.startswith("unclassifiable")
     result.reason.encode("utf-8")
+
+
+_SAMPLES = sorted(p.name for p in DATA.glob("*.eml"))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_SAMPLES), st.data())
+def test_classify_never_raises_on_mutated_real_messages(name, data):
+    raw = bytearray((DATA / name).read_bytes())
+    for _ in range(data.draw(st.integers(1, 5))):
+        start = data.draw(st.integers(0, len(raw)))
+        end = data.draw(st.integers(start, min(len(raw), start + 40)))
+        raw[start:end] = data.draw(st.binary(max_size=40))
+    msg = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+    result = classify(msg, envelope_from=data.draw(st.sampled_from([None, "", "a@example.net"])),
+                      own_addresses=OWN, loop_token=TOKEN)
+    assert not result.reason.startswith("unclassifiable")
+    assert "\n" not in result.reason and len(result.reason) <= 120

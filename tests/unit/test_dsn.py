@@ -49,7 +49,8 @@ BOUNCES = [
     ("qmail_bounce.eml", "20240315130500.dd44ee55ff66@support.example.com", "ghost@example.info",
      "failed", "5.1.1", True, "Remote host said: 550 5.1.1 <ghost@example.info>... User unknown", "Qm42rTy7Ui"),
     ("postfix_nodsn_text.eml", "20240315144000.0a1b2c3d4e5f@support.example.com", "mailbox.full@oldhost.example",
-     "failed", "5.2.2", True, "552 5.2.2 <mailbox.full@oldhost.example>: Mailbox full: quota exceeded (in reply to RCPT",
+     "failed", "5.2.2", True,
+     "552 5.2.2 <mailbox.full@oldhost.example>: Mailbox full: quota exceeded (in reply to RCPT",
      "Pp9Oo8Ii7U"),
     ("mailer_daemon_from.eml", "20240316080100.6f5e4d3c2b1a@support.example.com", "left.company@example.net",
      "failed", "5.1.1", True, "(reason: 550 5.1.1 <left.company@example.net>... User unknown)", None),
@@ -143,7 +144,9 @@ def test_several_recipients_in_one_report():
 
 
 def test_missing_status_and_action_are_inferred_from_the_diagnostic():
-    report = parse_bounce(dsn_with("Final-Recipient: rfc822; a@example.net\nDiagnostic-Code: smtp; 552 5.2.2 over quota\n"))
+    report = parse_bounce(dsn_with(
+        "Final-Recipient: rfc822; a@example.net\nDiagnostic-Code: smtp; 552 5.2.2 over quota\n"
+    ))
     assert report.recipients[0].status == "5.2.2"
     assert report.recipients[0].action == "failed"
     report = parse_bounce(dsn_with("Final-Recipient: rfc822; a@example.net\nAction: failed\n"
@@ -182,7 +185,8 @@ def test_message_id_falls_back_to_in_reply_to_then_references():
 
 def test_message_id_of_returned_message_that_breaks_policy_default():
     msg = parse(
-        "From: MAILER-DAEMON@mx.example.com\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+        "From: MAILER-DAEMON@mx.example.com\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
         "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\n"
         "Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n\n"
         "--b\nContent-Type: message/rfc822\n\nMessage-ID: <[20240318]@support.example.com>\nSubject: x\n\nbody\n--b--\n"
@@ -245,7 +249,8 @@ def test_old_exchange_text_ndr():
 
 def test_old_gmail_text_bounce_takes_the_diagnostic_from_a_later_paragraph():
     msg = parse(
-        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nSubject: Delivery Status Notification (Failure)\n\n"
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+        "Subject: Delivery Status Notification (Failure)\n\n"
         "Delivery to the following recipient failed permanently:\n\n     nobody@example.net\n\n"
         "Technical details of permanent failure:\nGoogle tried to deliver your message, but it was rejected.\n\n"
         "The error that the other server returned was:\n550 5.1.1 <nobody@example.net>: User unknown\n\n"
@@ -272,6 +277,15 @@ def test_exim_delay_warning_is_delayed_not_permanent():
     recipient = parse_bounce(msg).recipients[0]
     assert (recipient.address, recipient.action, recipient.status) == ("slow@example.net", "delayed", "4.7.1")
     assert not recipient.permanent
+
+
+def test_quoted_original_below_the_marker_is_preferred_to_the_explanation():
+    msg = parse(
+        "From: MAILER-DAEMON@mail.example.info\n\nHi. This is the qmail-send program at mail.example.info.\n\n"
+        "Message-ID: <relay-id@mail.example.info>\n\n<x@example.info>:\nRemote host said: 550 5.1.1 unknown\n\n"
+        "--- Below this line is a copy of the message.\n\nMessage-ID: <ours@support.example.com>\n"
+    )
+    assert parse_bounce(msg).original_message_id == "ours@support.example.com"
 
 
 def test_text_bounce_falls_back_to_x_failed_recipients():
