@@ -12,7 +12,6 @@ a signal: humans write those words too.
 from __future__ import annotations
 
 import enum
-import hashlib
 import re
 from dataclasses import dataclass
 from email.message import Message
@@ -22,7 +21,6 @@ __all__ = [
     "Kind",
     "Classification",
     "classify",
-    "loop_header_value",
     "header_values",
     "LOOP_HEADER",
 ]
@@ -60,12 +58,6 @@ class Classification:
     @property
     def automatic(self) -> bool:
         return self.kind is not Kind.HUMAN
-
-
-def loop_header_value(instance_secret_digest: str) -> str:
-    """The X-Maildesk-Loop value for one instance: stable, and reveals nothing of the secret."""
-    data = ("maildesk-loop:" + instance_secret_digest).encode("utf-8", "surrogatepass")
-    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def classify(
