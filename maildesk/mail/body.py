@@ -25,6 +25,7 @@ _MAX_HTML_CHARS = 2_000_000
 _DROP_CONTENT = {"script", "style", "title", "template", "noscript", "textarea", "select"}
 _ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) - {"area", "map"}
 _LINK_REL = "noopener noreferrer nofollow"
+_TABLE_RULE = re.compile(r"^\s*-{3}(?:\|-{3})*\s*$")
 _IMAGE_DATA = re.compile(r"data:image/(?:png|gif|jpe?g|webp|bmp);", re.IGNORECASE)
 
 
@@ -83,7 +84,8 @@ def html_to_text(html: str) -> str:
     except Exception:  # html2text has had IndexErrors on odd tables; fall back to bare text
         text = nh3.clean(clean, tags=set(), clean_content_tags=_DROP_CONTENT)
         text = _html.unescape(text)
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    # Markdown table rules ("---|---") are noise to a reader of plain text.
+    text = "\n".join(line.rstrip() for line in text.split("\n") if not _TABLE_RULE.match(line))
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     if cut:
         text += "\n" + truncation_marker(f"HTML longer than {_MAX_HTML_CHARS} characters")
@@ -104,6 +106,12 @@ _MATCH_CHARS = 300
 _SEPARATOR = re.compile(
     r"^-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|"
     r"mensaje original|messaggio originale|oorspronkelijk bericht|元のメッセージ)\s*-{2,}$",
+    re.IGNORECASE,
+)
+_FORWARD_SEPARATOR = re.compile(
+    r"^(?:-{2,}\s*(?:forwarded message|weitergeleitete nachricht|message transféré|"
+    r"mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|転送されたメッセージ)\s*-{2,}|"
+    r"begin forwarded message:|anfang der weitergeleiteten nachricht:|début du message réexpédié :?)$",
     re.IGNORECASE,
 )
 _UNDERSCORES = re.compile(r"^_{10,}$")
@@ -159,13 +167,32 @@ def visible_reply(text: str) -> str:
     "> " lines) and signatures ("-- \\n", "Sent from my iPhone", "Von meinem iPhone gesendet", etc.) removed.
     If stripping leaves nothing, return the stripped-of-whitespace original."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    keys = [line.strip()[:_MATCH_CHARS] for line in lines]
+    keys = _mask_forwards([line.strip()[:_MATCH_CHARS] for line in lines])
     end = min(_quote_start(keys), _library_quote_start(keys))
     kept = _drop_quoted(lines[:end])
     kept = kept[: _signature_start([line.strip()[:_MATCH_CHARS] for line in kept])]
     reply = "\n".join(kept).strip()
     reply = re.sub(r"\n{3,}", "\n\n", reply)
     return reply or text.strip()
+
+
+def _mask_forwards(keys: list[str]) -> list[str]:
+    """Blank the header block under a "Forwarded message" line: a forward is content the
+    writer chose to send, not a quote of earlier mail."""
+    masked = list(keys)
+    index = 0
+    while index < len(masked):
+        if not _FORWARD_SEPARATOR.match(masked[index]):
+            index += 1
+            continue
+        masked[index] = ""
+        index += 1
+        while index < len(masked) and not masked[index]:
+            index += 1
+        while index < len(masked) and masked[index]:
+            masked[index] = ""
+            index += 1
+    return masked
 
 
 def _quote_start(keys: list[str]) -> int:

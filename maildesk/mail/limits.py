@@ -202,17 +202,21 @@ class _Scanner:
         notes = []
         if self.too_many:
             notes.append(
-                f"{self.too_many} parts beyond the limit of {self.limits.max_parts} dropped"
+                f"{_parts(self.too_many)} beyond the limit of {self.limits.max_parts} dropped"
             )
         if self.too_deep:
             notes.append(
-                f"{self.too_deep} parts nested deeper than {self.limits.max_depth} levels dropped"
+                f"{_parts(self.too_deep)} nested deeper than {self.limits.max_depth} levels dropped"
             )
         if self.headers_cut:
-            notes.append(f"{self.headers_cut} oversized part headers truncated")
+            notes.append(f"{self.headers_cut} oversized part header(s) truncated")
         if not (self.changed or self.too_many):
             return self.raw, tuple(notes)
         return b"".join(self.out), tuple(notes)
+
+
+def _parts(count: int) -> str:
+    return f"{count} part" if count == 1 else f"{count} parts"
 
 
 def _content_info(header: bytes, default: str) -> tuple[str, bytes | None]:

@@ -502,7 +502,7 @@ class _Walker:
     def _children(self, part: Message, depth: int) -> list[Message]:
         children = [c for c in part.get_payload() if isinstance(c, Message)]
         if depth + 1 > self.limits.max_depth:
-            self.notes.append(f"{len(children)} parts nested deeper than {self.limits.max_depth} levels dropped")
+            self.notes.append(_deep_note(len(children), self.limits))
             return []
         kept = []
         for child in children:
@@ -510,7 +510,7 @@ class _Walker:
             if self.parts <= self.limits.max_parts:
                 kept.append(child)
         if len(kept) < len(children):
-            self.notes.append(f"{len(children) - len(kept)} parts beyond the limit of {self.limits.max_parts} dropped")
+            self.notes.append(_many_note(len(children) - len(kept), self.limits))
         return kept
 
     def _multipart(self, part: Message, ctype: str, depth: int) -> list[_Piece]:
@@ -557,7 +557,7 @@ class _Walker:
     def _forwarded(self, part: Message, depth: int) -> list[_Piece]:
         """A message/rfc822 part as a readable "Forwarded message" block."""
         if depth + 1 > self.limits.max_depth:
-            self.notes.append(f"1 parts nested deeper than {self.limits.max_depth} levels dropped")
+            self.notes.append(_deep_note(1, self.limits))
             return []
         inner = next((c for c in part.get_payload() if isinstance(c, Message)), None)
         if inner is None:
@@ -620,6 +620,18 @@ class _Walker:
         self.total_bytes += len(data)
         inline = disposition == "inline" or (disposition is None and (inline_default or content_id is not None))
         self.attachments.append(Attachment(name, ctype, data, content_id, inline))
+
+
+def _deep_note(count: int, limits: MimeLimits) -> str:
+    return f"{_parts(count)} nested deeper than {limits.max_depth} levels dropped"
+
+
+def _many_note(count: int, limits: MimeLimits) -> str:
+    return f"{_parts(count)} beyond the limit of {limits.max_parts} dropped"
+
+
+def _parts(count: int) -> str:
+    return f"{count} part" if count == 1 else f"{count} parts"
 
 
 def _content_type(part: Message) -> str:
@@ -709,7 +721,7 @@ def _related_root(part: Message, children: list[Message]) -> Message:
 # --- text assembly -----------------------------------------------------------------------
 
 def _clean_text(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
     return _SURROGATE.sub("\ufffd", _CONTROL.sub("", text))
 
 
