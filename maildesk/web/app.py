@@ -1,18 +1,32 @@
-"""create_app: the Litestar application (JSON API and HTML pages) over one Runtime."""
+"""create_app: the Litestar application (JSON API and HTML pages) over one Runtime.
+
+Everything a handler needs arrives by dependency injection: `rt` (the Runtime), `user` (the
+signed-in User, 401 otherwise), `viewer` (User or None), `limiter` (sign-in rate limits).
+Per-process helpers (rate limiter, stats cache) live in app.state, built here, never global.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Litestar, get
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from maildesk import __version__
 from maildesk.runtime import Runtime
+from maildesk.web.api.admin import AdminSupportController, AdminTicketController, AdminUserController, StatsCache
+from maildesk.web.api.contact import ContactController
+from maildesk.web.api.support import SupportTicketController
+from maildesk.web.auth import AuthController, TokenAuthMiddleware, current_user, optional_user
 from maildesk.web.errors import EXCEPTION_HANDLERS
+from maildesk.web.ratelimit import RateLimiter
 
 
-@get("/healthz", sync_to_thread=False, include_in_schema=True, tags=["health"])
+@get("/healthz", tags=["health"])
 async def healthz(state: State) -> dict[str, str]:
     """200 {"status": "ok"} when the database answers, 503 otherwise."""
     rt: Runtime = state.runtime
@@ -21,11 +35,42 @@ async def healthz(state: State) -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(rt: Runtime) -> Litestar:
+def _runtime(state: State) -> Runtime:
+    return state.runtime  # type: ignore[no-any-return]
+
+
+def _limiter(state: State) -> RateLimiter:
+    return state.rate_limiter  # type: ignore[no-any-return]
+
+
+API_HANDLERS: list[Any] = [
+    AuthController,
+    SupportTicketController,
+    ContactController,
+    AdminTicketController,
+    AdminSupportController,
+    AdminUserController,
+]
+
+
+def create_app(rt: Runtime, extra_handlers: list[Any] | None = None) -> Litestar:
     return Litestar(
-        route_handlers=[healthz],
-        state=State({"runtime": rt}),
+        route_handlers=[healthz, *API_HANDLERS, *(extra_handlers or [])],
+        state=State({"runtime": rt, "rate_limiter": RateLimiter(), "stats_cache": StatsCache()}),
+        dependencies={
+            "rt": Provide(_runtime, sync_to_thread=False),
+            "limiter": Provide(_limiter, sync_to_thread=False),
+            "user": Provide(current_user, sync_to_thread=False),
+            "viewer": Provide(optional_user, sync_to_thread=False),
+        },
+        middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=["^/schema", "^/healthz"])],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="maildesk", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="maildesk",
+            version=__version__,
+            path="/schema",
+            description="The maildesk JSON API. Authenticate with `Authorization: Bearer <token>` "
+            "(from POST /auth/login) or the session cookie.",
+        ),
         debug=False,
     )

@@ -1,0 +1,234 @@
+"""Read-only ticket queries for the API: the admin queue (filters, full-text search, sort,
+paging), a requester's list, one ticket's messages, attachments and timeline, users, inbound.
+
+Nothing here changes a row; writes go through tickets/service.py.
+
+Full-text search uses what migration 0002 built: on SQLite the FTS5 tables `tickets_fts`
+(subject, description) and `ticket_messages_fts` (message bodies); on PostgreSQL GIN indexes
+over the `to_tsvector('english', ...)` expressions below, which must stay identical to the
+migration's for the planner to use them. Both sides take the words of the query, ignore
+punctuation and operators, and match tickets containing all of them (stemmed), in the
+subject, the description or any message (internal notes included: the queue is admin-only).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlalchemy import Select, case, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from maildesk.models import (
+    Attachment,
+    InboundMessage,
+    Ticket,
+    TicketEvent,
+    TicketMessage,
+    TicketParticipant,
+    User,
+)
+from maildesk.tickets import rules
+
+# Keep identical to migrations/versions/0002_fulltext_search.py.
+TICKET_TSV = "to_tsvector('english', tickets.subject || ' ' || tickets.description)"
+MESSAGE_TSV = "to_tsvector('english', ticket_messages.body)"
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_MAX_WORDS = 16
+
+_PRIORITY_RANK = case({p: i for i, p in enumerate(rules.PRIORITIES)}, value=Ticket.priority, else_=99)
+_STATUS_RANK = case({s: i for i, s in enumerate(rules.STATUSES)}, value=Ticket.status, else_=99)
+SORTS: dict[str, Any] = {
+    "created_at": Ticket.created_at,
+    "updated_at": Ticket.updated_at,
+    "priority": _PRIORITY_RANK,  # urgent first
+    "status": _STATUS_RANK,  # open first
+    "id": Ticket.id,
+}
+SORT_CHOICES = tuple(k for name in SORTS for k in (name, f"-{name}"))
+
+
+class BadQuery(ValueError):
+    """A query parameter that cannot be used; names the parameter."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        self.field = field_name
+        super().__init__(message)
+
+
+@dataclass
+class QueueFilter:
+    status: Sequence[str] = ()
+    priority: Sequence[str] = ()
+    category: Sequence[str] = ()
+    assigned_to: int | None = None
+    unassigned: bool = False
+    escalated: bool | None = None
+    q: str | None = None
+    sort: str = "-created_at"
+    user_id: int | None = None
+
+
+def search_words(q: str | None) -> list[str]:
+    """The words of a search query; punctuation and search operators are dropped."""
+    return _WORD.findall(q or "")[:_MAX_WORDS]
+
+
+def _matching_ticket_ids(dialect: str, words: list[str]) -> Any:
+    """A SELECT of the ids of tickets whose subject, description or a message has all the words."""
+    if dialect == "sqlite":
+        # Each word quoted: FTS5 syntax in user input is taken literally; juxtaposition = AND.
+        match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+        return text(
+            "SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :fts_q "
+            "UNION SELECT ticket_messages.ticket_id FROM ticket_messages_fts "
+            "JOIN ticket_messages ON ticket_messages.id = ticket_messages_fts.rowid "
+            "WHERE ticket_messages_fts MATCH :fts_q"
+        ).bindparams(fts_q=match)
+    query = " ".join(words)
+    return text(
+        f"SELECT tickets.id FROM tickets WHERE {TICKET_TSV} @@ plainto_tsquery('english', :fts_q) "
+        f"UNION SELECT ticket_messages.ticket_id FROM ticket_messages "
+        f"WHERE {MESSAGE_TSV} @@ plainto_tsquery('english', :fts_q)"
+    ).bindparams(fts_q=query)
+
+
+def _filtered(stmt: Select[Any], f: QueueFilter, dialect: str) -> Select[Any]:
+    if f.user_id is not None:
+        stmt = stmt.where(Ticket.user_id == f.user_id)
+    if f.status:
+        stmt = stmt.where(Ticket.status.in_(list(f.status)) if len(f.status) > 1 else Ticket.status == f.status[0])
+    if f.priority:
+        stmt = stmt.where(Ticket.priority.in_(list(f.priority)))
+    if f.category:
+        stmt = stmt.where(Ticket.category.in_(list(f.category)))
+    if f.unassigned:
+        stmt = stmt.where(Ticket.assigned_to.is_(None))
+    elif f.assigned_to is not None:
+        stmt = stmt.where(Ticket.assigned_to == f.assigned_to)
+    if f.escalated is not None:
+        stmt = stmt.where(Ticket.escalated.is_(f.escalated))
+    words = search_words(f.q)
+    if words:
+        stmt = stmt.where(Ticket.id.in_(_matching_ticket_ids(dialect, words)))
+    return stmt
+
+
+def _order(sort: str) -> list[Any]:
+    descending = sort.startswith("-")
+    column = SORTS.get(sort.lstrip("-"))
+    if column is None:
+        raise BadQuery("sort", f"unknown sort {sort!r}; use one of: {', '.join(SORT_CHOICES)}")
+    if descending:
+        return [column.desc(), Ticket.id.desc()]
+    return [column.asc(), Ticket.id.asc()]
+
+
+async def ticket_page(
+    session: AsyncSession, f: QueueFilter, *, page: int, page_size: int
+) -> tuple[list[Ticket], int]:
+    """One page of tickets matching the filter, and how many match in all."""
+    dialect = session.bind.dialect.name
+    order = _order(f.sort)
+    total = await session.scalar(_filtered(select(func.count()).select_from(Ticket), f, dialect))
+    rows = (
+        await session.scalars(
+            _filtered(select(Ticket), f, dialect).order_by(*order).limit(page_size).offset((page - 1) * page_size)
+        )
+    ).all()
+    return list(rows), int(total or 0)
+
+
+async def ticket_by_ref(session: AsyncSession, ref: str, *, for_update: bool = False) -> Ticket | None:
+    """The ticket a path names by id (42) or number (SUP-00042)."""
+    ticket_id = rules.parse_ticket_ref(ref)
+    if ticket_id is None:
+        return None
+    if for_update:
+        return await session.scalar(select(Ticket).where(Ticket.id == ticket_id).with_for_update())
+    return await session.get(Ticket, ticket_id)
+
+
+async def messages_with_attachments(
+    session: AsyncSession, ticket_id: int, *, include_internal: bool
+) -> list[tuple[TicketMessage, list[Attachment]]]:
+    """A ticket's messages, oldest first, each with its attachments."""
+    stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
+    if not include_internal:
+        stmt = stmt.where(TicketMessage.is_internal.is_(False))
+    messages = list((await session.scalars(stmt)).all())
+    by_message: dict[int, list[Attachment]] = {m.id: [] for m in messages}
+    if messages:
+        attachments = await session.scalars(
+            select(Attachment)
+            .join(TicketMessage, TicketMessage.id == Attachment.message_id)
+            .where(TicketMessage.ticket_id == ticket_id)
+            .order_by(Attachment.id)
+        )
+        for att in attachments:
+            if att.message_id in by_message:
+                by_message[att.message_id].append(att)
+    return [(m, by_message[m.id]) for m in messages]
+
+
+async def attachment_of_ticket(
+    session: AsyncSession, ticket_id: int, attachment_id: int
+) -> tuple[Attachment, TicketMessage] | None:
+    """An attachment with the message that carries it, only if that message is on this ticket."""
+    row = (
+        await session.execute(
+            select(Attachment, TicketMessage)
+            .join(TicketMessage, TicketMessage.id == Attachment.message_id)
+            .where(Attachment.id == attachment_id, TicketMessage.ticket_id == ticket_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def timeline(session: AsyncSession, ticket_id: int) -> list[TicketEvent]:
+    rows = await session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+    )
+    return list(rows)
+
+
+async def participants(session: AsyncSession, ticket_id: int) -> list[str]:
+    rows = await session.scalars(
+        select(TicketParticipant.email).where(TicketParticipant.ticket_id == ticket_id).order_by(TicketParticipant.email)
+    )
+    return list(rows)
+
+
+async def user_page(
+    session: AsyncSession, *, role: str | None, page: int, page_size: int
+) -> tuple[list[User], int]:
+    stmt = select(User)
+    count = select(func.count()).select_from(User)
+    if role:
+        stmt, count = stmt.where(User.role == role), count.where(User.role == role)
+    total = await session.scalar(count)
+    rows = await session.scalars(stmt.order_by(User.email).limit(page_size).offset((page - 1) * page_size))
+    return list(rows), int(total or 0)
+
+
+async def inbound_page(
+    session: AsyncSession, *, status: str | None, page: int, page_size: int
+) -> tuple[list[tuple[InboundMessage, str | None]], int]:
+    """Received messages, newest first, with the number of the ticket each went to (never the raw bytes)."""
+    count = select(func.count()).select_from(InboundMessage)
+    stmt = (
+        select(InboundMessage, Ticket.ticket_number)
+        .outerjoin(Ticket, Ticket.id == InboundMessage.ticket_id)
+        .options(defer(InboundMessage.raw), defer(InboundMessage.envelope_to))
+    )
+    if status:
+        count = count.where(InboundMessage.status == status)
+        stmt = stmt.where(InboundMessage.status == status)
+    total = await session.scalar(count)
+    rows = (
+        await session.execute(stmt.order_by(InboundMessage.id.desc()).limit(page_size).offset((page - 1) * page_size))
+    ).all()
+    return [(r[0], r[1]) for r in rows], int(total or 0)

@@ -1,0 +1,151 @@
+"""Support statistics for the admin dashboard: volume, response and resolution times, SLA.
+
+Definitions (all times UTC, over every ticket in the database):
+
+- by_status / by_priority / by_category: ticket counts; by_day: tickets created per day over
+  the last `days` days (days without tickets are listed with 0).
+- avg_first_response_seconds: mean of first_response_at - created_at over tickets that have
+  had a public admin reply. avg_resolution_seconds: mean of resolved_at (or closed_at) -
+  created_at over tickets that are resolved or closed.
+- SLA compliance (first response): a ticket *meets* the SLA when the clock stopped within its
+  priority's window (MAILDESK_SLA_HOURS), or the clock is still running and the window has not
+  passed yet. The clock stops at the first public admin reply; a ticket resolved or closed
+  without any reply stops it at that moment (it was dealt with). Every other ticket *misses*.
+  compliance = met / all tickets (None with no tickets); by_priority gives the same share per
+  priority. So a ticket that is still unanswered past its window counts against compliance
+  right away, whatever its status, and keeps counting after a late reply.
+
+One scan of the tickets table answers everything but the per-day series (a range scan on
+created_at); the result is small, so the caller may cache it for a few seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from maildesk.models import Ticket, utcnow
+from maildesk.tickets import rules
+
+
+@dataclass
+class Stats:
+    total: int
+    by_status: dict[str, int]
+    by_priority: dict[str, int]
+    by_category: dict[str, int]
+    by_day: list[tuple[str, int]]
+    open_escalated: int
+    avg_first_response_seconds: float | None
+    avg_resolution_seconds: float | None
+    sla_met: int
+    sla_missed: int
+    sla_by_priority: dict[str, float | None]
+    generated_at: datetime
+
+    @property
+    def sla_compliance(self) -> float | None:
+        total = self.sla_met + self.sla_missed
+        return round(self.sla_met / total, 4) if total else None
+
+
+def _seconds_between(dialect: str, later: Any, earlier: Any) -> Any:
+    if dialect == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later - earlier)
+
+
+async def ticket_stats(
+    session: AsyncSession, sla_hours: Mapping[str, float], *, days: int = 30, now: datetime | None = None
+) -> Stats:
+    dialect = session.bind.dialect.name
+    now = now or utcnow()
+    t = Ticket
+    resolved_at = func.coalesce(t.resolved_at, t.closed_at)
+    stop = func.coalesce(t.first_response_at, resolved_at)
+    window = case({p: float(sla_hours[p]) * 3600.0 for p in rules.PRIORITIES}, value=t.priority, else_=0.0)
+    not_past_window = or_(
+        *(and_(t.priority == p, t.created_at >= now - timedelta(hours=float(sla_hours[p]))) for p in rules.PRIORITIES)
+    )
+    met = case(
+        (stop.is_not(None), case((_seconds_between(dialect, stop, t.created_at) <= window, 1), else_=0)),
+        (not_past_window, 1),
+        else_=0,
+    )
+    first_response = _seconds_between(dialect, t.first_response_at, t.created_at)
+    resolution = _seconds_between(dialect, resolved_at, t.created_at)
+    rows = (
+        await session.execute(
+            select(
+                t.status,
+                t.priority,
+                t.category,
+                func.count().label("n"),
+                func.sum(met).label("met"),
+                func.count(t.first_response_at).label("n_fr"),
+                func.sum(first_response).label("sum_fr"),
+                func.count(resolved_at).label("n_res"),
+                func.sum(resolution).label("sum_res"),
+                func.sum(case((t.escalated.is_(True), 1), else_=0)).label("esc"),
+            ).group_by(t.status, t.priority, t.category)
+        )
+    ).all()
+
+    by_status = {s: 0 for s in rules.STATUSES}
+    by_priority = {p: 0 for p in rules.PRIORITIES}
+    by_category: dict[str, int] = {}
+    met_by_priority = {p: 0 for p in rules.PRIORITIES}
+    total = met_total = n_fr = n_res = open_escalated = 0
+    sum_fr = sum_res = 0.0
+    for r in rows:
+        n = int(r.n)
+        total += n
+        by_status[r.status] = by_status.get(r.status, 0) + n
+        by_priority[r.priority] = by_priority.get(r.priority, 0) + n
+        by_category[r.category] = by_category.get(r.category, 0) + n
+        met_by_priority[r.priority] = met_by_priority.get(r.priority, 0) + int(r.met or 0)
+        met_total += int(r.met or 0)
+        n_fr += int(r.n_fr or 0)
+        sum_fr += float(r.sum_fr or 0)
+        n_res += int(r.n_res or 0)
+        sum_res += float(r.sum_res or 0)
+        if r.status not in ("resolved", "closed"):
+            open_escalated += int(r.esc or 0)
+
+    # Per-day volume over the last `days` days (UTC), zero-filled.
+    start_day = (now - timedelta(days=days - 1)).date()
+    day_expr = func.date(t.created_at) if dialect == "sqlite" else func.to_char(t.created_at, literal_column("'YYYY-MM-DD'"))
+    day_rows = (
+        await session.execute(
+            select(day_expr.label("day"), func.count())
+            .where(t.created_at >= datetime.combine(start_day, datetime.min.time(), tzinfo=now.tzinfo))
+            .group_by(day_expr)
+        )
+    ).all()
+    per_day = {str(d): int(n) for d, n in day_rows}
+    by_day = [
+        (day, per_day.get(day, 0))
+        for day in ((start_day + timedelta(days=i)).isoformat() for i in range(days))
+    ]
+
+    return Stats(
+        total=total,
+        by_status=by_status,
+        by_priority=by_priority,
+        by_category=dict(sorted(by_category.items())),
+        by_day=by_day,
+        open_escalated=open_escalated,
+        avg_first_response_seconds=round(sum_fr / n_fr, 1) if n_fr else None,
+        avg_resolution_seconds=round(sum_res / n_res, 1) if n_res else None,
+        sla_met=met_total,
+        sla_missed=total - met_total,
+        sla_by_priority={
+            p: (round(met_by_priority[p] / by_priority[p], 4) if by_priority.get(p) else None)
+            for p in rules.PRIORITIES
+        },
+        generated_at=now,
+    )

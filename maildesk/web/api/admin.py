@@ -1,0 +1,275 @@
+"""/admin: the support team's queue, ticket changes and replies, stats, SLA pass, users, inbound mail.
+
+Every route is admin-only (401 anonymous, 403 signed-in non-admins). Ticket changes go
+through TicketService, which records each one as a ticket event.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from litestar import Controller, Request, get, patch, post
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import Parameter
+from sqlalchemy import select
+
+from maildesk.mail.intake import WAKE_PIPELINE
+from maildesk.models import InboundMessage, Ticket, User
+from maildesk.runtime import Runtime
+from maildesk.tickets import queries, rules
+from maildesk.tickets.service import NewMessage
+from maildesk.tickets.sla import check_sla
+from maildesk.tickets.stats import Stats, ticket_stats
+from maildesk.web.api.support import Page, PageSize, nonblank
+from maildesk.web.auth import requires_admin
+from maildesk.web.errors import FieldError
+from maildesk.web.schemas import (
+    AdminPatchIn,
+    AdminReplyIn,
+    AdminTicketOut,
+    AdminUserOut,
+    DayCount,
+    EscalatedOut,
+    InboundOut,
+    InboundPage,
+    MessageOut,
+    SlaOut,
+    StatsOut,
+    TicketPage,
+    TicketSummary,
+    UserPage,
+)
+from maildesk.web.views import admin_ticket_out, not_found
+
+INBOUND_STATUSES = ("received", "processed", "failed", "ignored")
+ROLES = ("user", "admin")
+STATS_CACHE_SECONDS = 5.0
+
+
+def _choices(field_name: str, value: str | None, allowed: tuple[str, ...] | list[str]) -> list[str]:
+    """A comma-separated filter value, each item one of `allowed` (else 422 naming the field)."""
+    if value is None or not value.strip():
+        return []
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    for item in items:
+        if item not in allowed:
+            raise FieldError(field_name, f"unknown value {item!r}; allowed: {', '.join(allowed)}")
+    return items
+
+
+def _assignee(value: str | None, me: User) -> tuple[int | None, bool]:
+    """assigned_to=<user id> | me | none -> (id, unassigned)."""
+    if value is None or value == "":
+        return None, False
+    if value == "none":
+        return None, True
+    if value == "me":
+        return me.id, False
+    if value.isdigit():
+        return int(value), False
+    raise FieldError("assigned_to", "expected a user id, 'me' or 'none'")
+
+
+class AdminTicketController(Controller):
+    path = "/admin/support/tickets"
+    tags = ["admin"]
+    guards = [requires_admin]
+
+    @get("/", summary="The ticket queue")
+    async def queue(
+        self,
+        rt: Runtime,
+        user: User,
+        status: Annotated[str | None, Parameter(description="comma-separated statuses")] = None,
+        priority: Annotated[str | None, Parameter(description="comma-separated priorities")] = None,
+        category: Annotated[str | None, Parameter(description="comma-separated categories")] = None,
+        assigned_to: Annotated[str | None, Parameter(description="user id, 'me' or 'none'")] = None,
+        escalated: bool | None = None,
+        q: Annotated[str | None, Parameter(description="full-text search: subject, description, messages",
+                                           max_length=500)] = None,
+        sort: Annotated[str, Parameter(description=f"one of {', '.join(queries.SORT_CHOICES)}")] = "-created_at",
+        page: Page = 1,
+        page_size: PageSize = 20,
+    ) -> TicketPage:
+        assignee, unassigned = _assignee(assigned_to, user)
+        f = queries.QueueFilter(
+            status=_choices("status", status, rules.STATUSES),
+            priority=_choices("priority", priority, rules.PRIORITIES),
+            category=_choices("category", category, rt.settings.categories),
+            assigned_to=assignee,
+            unassigned=unassigned,
+            escalated=escalated,
+            q=q,
+            sort=sort,
+        )
+        async with rt.db.read() as session:
+            rows, total = await queries.ticket_page(session, f, page=page, page_size=page_size)
+        return TicketPage(items=[TicketSummary.of(t) for t in rows], total=total, page=page, page_size=page_size)
+
+    @get("/{ref:str}", summary="A ticket with all messages and its timeline")
+    async def detail(self, rt: Runtime, ref: str) -> AdminTicketOut:
+        async with rt.db.read() as session:
+            ticket = await queries.ticket_by_ref(session, ref)
+            if ticket is None:
+                raise not_found(ref)
+            return await admin_ticket_out(session, ticket)
+
+    @patch("/{ref:str}", summary="Change status, priority, assignee, escalation, resolution notes")
+    async def update(self, rt: Runtime, user: User, ref: str, data: AdminPatchIn) -> AdminTicketOut:
+        """Only the fields given change. An illegal status change is 409 naming the allowed next
+        statuses; an assignee who is not an active admin is 422 naming assigned_to."""
+        async with rt.db.write() as session:
+            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+            if ticket is None:
+                raise not_found(ref)
+            changes = data.changes()
+            if changes:
+                await rt.service(session).update(ticket, user, changes)
+        async with rt.db.read() as session:
+            return await admin_ticket_out(session, ticket)
+
+    @post("/{ref:str}/messages", status_code=201, summary="Reply to the requester or add an internal note")
+    async def reply(self, rt: Runtime, user: User, ref: str, data: AdminReplyIn) -> MessageOut:
+        """A public reply is emailed to the requester, records the first response and moves an
+        open ticket to in_progress; an internal note is emailed to nobody."""
+        nonblank("body", data.body)
+        async with rt.db.write() as session:
+            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+            if ticket is None:
+                raise not_found(ref)
+            row = await rt.service(session).admin_reply(
+                ticket, user, NewMessage(body=data.body, source="api"), is_internal=data.is_internal
+            )
+        return MessageOut.of(row)
+
+
+def _stats_out(s: Stats, sla_hours: dict[str, float]) -> StatsOut:
+    return StatsOut(
+        total=s.total,
+        by_status=s.by_status,
+        by_priority=s.by_priority,
+        by_category=s.by_category,
+        by_day=[DayCount(day=d, count=n) for d, n in s.by_day],
+        open_escalated=s.open_escalated,
+        avg_first_response_seconds=s.avg_first_response_seconds,
+        avg_resolution_seconds=s.avg_resolution_seconds,
+        sla=SlaOut(
+            compliance=s.sla_compliance,
+            met=s.sla_met,
+            missed=s.sla_missed,
+            by_priority=s.sla_by_priority,
+            window_hours=sla_hours,
+        ),
+        generated_at=s.generated_at,
+    )
+
+
+class StatsCache:
+    """The last stats per `days`, reused for a few seconds: the dashboard polls, the numbers
+    move slowly, and on a large database one computation is a full scan."""
+
+    def __init__(self, seconds: float = STATS_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._entries: dict[int, tuple[float, StatsOut]] = {}
+
+    def get(self, days: int) -> StatsOut | None:
+        entry = self._entries.get(days)
+        if entry and time.monotonic() - entry[0] < self.seconds:
+            return entry[1]
+        return None
+
+    def put(self, days: int, value: StatsOut) -> None:
+        self._entries[days] = (time.monotonic(), value)
+
+
+class AdminSupportController(Controller):
+    path = "/admin/support"
+    tags = ["admin"]
+    guards = [requires_admin]
+
+    @get("/stats", summary="Volume, response times and SLA compliance")
+    async def stats(
+        self,
+        rt: Runtime,
+        request: Request,  # type: ignore[type-arg]
+        days: Annotated[int, Parameter(ge=1, le=366, description="length of the by_day series")] = 30,
+        fresh: Annotated[bool, Parameter(description="skip the few-seconds cache")] = False,
+    ) -> StatsOut:
+        """See maildesk.tickets.stats for the definitions (SLA compliance: first public reply
+        within the priority's window, or no reply yet and the window not yet passed). Cached for
+        5 seconds unless fresh=true."""
+        cache: StatsCache = request.app.state.stats_cache
+        if not fresh and (hit := cache.get(days)) is not None:
+            return hit
+        async with rt.db.read() as session:
+            s = await ticket_stats(session, rt.settings.sla_hours, days=days)
+        out = _stats_out(s, dict(rt.settings.sla_hours))
+        cache.put(days, out)
+        return out
+
+    @post("/check-sla", status_code=200, summary="Run one SLA pass now")
+    async def check_sla(self, rt: Runtime) -> EscalatedOut:
+        """Escalates open, unanswered tickets past their window (once each); returns their numbers."""
+        return EscalatedOut(escalated=await check_sla(rt))
+
+    @get("/inbound", summary="Received messages, newest first")
+    async def inbound(
+        self,
+        rt: Runtime,
+        status: Annotated[str | None, Parameter(description="received, processed, failed or ignored")] = None,
+        page: Page = 1,
+        page_size: PageSize = 20,
+    ) -> InboundPage:
+        wanted = _choices("status", status, INBOUND_STATUSES)
+        if len(wanted) > 1:
+            raise FieldError("status", "give one status")
+        async with rt.db.read() as session:
+            rows, total = await queries.inbound_page(
+                session, status=wanted[0] if wanted else None, page=page, page_size=page_size
+            )
+        return InboundPage(items=[InboundOut.of(m, n) for m, n in rows], total=total, page=page, page_size=page_size)
+
+    @post("/inbound/{inbound_id:int}/reprocess", status_code=202, summary="Run the pipeline again on a message")
+    async def reprocess(self, rt: Runtime, user: User, inbound_id: int) -> InboundOut:
+        """Puts the stored message back to `received`; the pipeline worker takes it within
+        seconds. 409 while it is still `received`."""
+        async with rt.db.write() as session:
+            inbound = await session.scalar(
+                select(InboundMessage).where(InboundMessage.id == inbound_id).with_for_update()
+            )
+            if inbound is None:
+                raise NotFoundException(f"no inbound message {inbound_id}")
+            if inbound.status == "received":
+                raise HTTPException(status_code=409, detail="this message is still waiting for the pipeline")
+            inbound.status = "received"
+            inbound.reason = f"reprocess requested by {user.email}"
+            inbound.claimed_until = None
+            session.info[WAKE_PIPELINE] = True
+            number = None
+            if inbound.ticket_id is not None:
+                number = await session.scalar(select(Ticket.ticket_number).where(Ticket.id == inbound.ticket_id))
+        return InboundOut.of(inbound, number)
+
+
+class AdminUserController(Controller):
+    path = "/admin/users"
+    tags = ["admin"]
+    guards = [requires_admin]
+
+    @get("/", summary="Users (role=admin for the assignee list)")
+    async def list_users(
+        self,
+        rt: Runtime,
+        role: Annotated[str | None, Parameter(description="user or admin")] = None,
+        page: Page = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> UserPage:
+        wanted = _choices("role", role, ROLES)
+        if len(wanted) > 1:
+            raise FieldError("role", "give one role")
+        async with rt.db.read() as session:
+            rows, total = await queries.user_page(
+                session, role=wanted[0] if wanted else None, page=page, page_size=page_size
+            )
+        return UserPage(items=[AdminUserOut.of(u) for u in rows], total=total, page=page, page_size=page_size)

@@ -1,0 +1,159 @@
+"""/support/tickets: requesters open, follow, answer and close their own tickets.
+
+Anyone may open a ticket (anonymous callers name the requester in user_email, as on the
+contact form); everything else needs a signed-in owner, or an admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Annotated
+from urllib.parse import quote
+
+from litestar import Controller, Response, get, patch, post
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Parameter
+
+from maildesk.models import User
+from maildesk.runtime import Runtime
+from maildesk.tickets import queries
+from maildesk.tickets.rules import IllegalTransition
+from maildesk.tickets.service import NewMessage
+from maildesk.web.auth import requires_user
+from maildesk.web.errors import FieldError
+from maildesk.web.schemas import MessageOut, ReplyIn, RequesterPatchIn, TicketIn, TicketOut, TicketPage, TicketSummary
+from maildesk.web.views import load_visible, not_found, ticket_out
+
+Page = Annotated[int, Parameter(ge=1, description="1-based page number")]
+PageSize = Annotated[int, Parameter(ge=1, le=100, description="items per page (1-100)")]
+
+_SAFE_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+
+
+def nonblank(field_name: str, value: str) -> str:
+    if not value.strip():
+        raise FieldError(field_name, "must not be empty")
+    return value
+
+
+def content_disposition(filename: str) -> str:
+    """attachment; with an ASCII fallback and the exact name as RFC 5987 filename*."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "attachment"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class SupportTicketController(Controller):
+    path = "/support/tickets"
+    tags = ["support"]
+    guards = [requires_user]
+
+    @post("/", status_code=201, opt={"anonymous": True}, summary="Open a ticket")
+    async def create(self, rt: Runtime, viewer: User | None, data: TicketIn) -> TicketOut:
+        """Signed in: the ticket is yours (admins may name another requester in user_email).
+        Anonymous: user_email is required and becomes the requester, who gets the confirmation."""
+        nonblank("description", data.description)
+        if viewer is None:
+            if not data.user_email:
+                raise FieldError("user_email", "required when not signed in")
+            email = data.user_email
+        elif data.user_email and data.user_email.strip().lower() != viewer.email and not viewer.is_admin:
+            raise PermissionDeniedException("user_email: signed-in users open tickets under their own address")
+        else:
+            email = data.user_email or viewer.email
+        async with rt.db.write() as session:
+            service = rt.service(session)
+            requester = await service.get_or_create_user(email)
+            ticket = await service.create_ticket(
+                requester,
+                subject=data.subject,
+                message=NewMessage(body=data.description, source="api"),
+                category=data.category,
+                source="api",
+            )
+        async with rt.db.read() as session:
+            return await ticket_out(session, ticket, viewer)
+
+    @get("/", summary="My tickets, newest first")
+    async def list_mine(self, rt: Runtime, user: User, page: Page = 1, page_size: PageSize = 20) -> TicketPage:
+        async with rt.db.read() as session:
+            rows, total = await queries.ticket_page(
+                session, queries.QueueFilter(user_id=user.id), page=page, page_size=page_size
+            )
+        return TicketPage(items=[TicketSummary.of(t) for t in rows], total=total, page=page, page_size=page_size)
+
+    @get("/{ref:str}", summary="One ticket with its messages")
+    async def detail(self, rt: Runtime, user: User, ref: str) -> TicketOut:
+        """By id or number (SUP-00042); internal notes only for admins."""
+        async with rt.db.read() as session:
+            ticket = await load_visible(session, ref, user)
+            return await ticket_out(session, ticket, user)
+
+    @post("/{ref:str}/messages", status_code=201, summary="Add a message")
+    async def reply(self, rt: Runtime, user: User, ref: str, data: ReplyIn) -> MessageOut:
+        """The requester's reply (reopens a waiting or resolved ticket), or an admin's public reply."""
+        nonblank("body", data.body)
+        message = NewMessage(body=data.body, source="api")
+        async with rt.db.write() as session:
+            ticket = await load_visible(session, ref, user, for_update=True)
+            service = rt.service(session)
+            if ticket.user_id == user.id:
+                row = await service.requester_reply(ticket, user, message)
+            else:
+                row = await service.admin_reply(ticket, user, message)
+        return MessageOut.of(row)
+
+    @patch("/{ref:str}", summary="Confirm a resolved ticket is done")
+    async def confirm(self, rt: Runtime, user: User, ref: str, data: RequesterPatchIn) -> TicketOut:
+        """`{"status": "closed"}` on your own resolved ticket; anything else is 409."""
+        async with rt.db.write() as session:
+            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+            if ticket is None:
+                raise not_found(ref)
+            if ticket.user_id != user.id:
+                raise PermissionDeniedException("only the requester can close their ticket here")
+            if data.status != "closed" or ticket.status != "resolved":
+                allowed = "closed" if ticket.status == "resolved" else "none"
+                raise IllegalTransitionForRequester(ticket.status, data.status, allowed)
+            await rt.service(session).confirm_closed(ticket, user)
+        async with rt.db.read() as session:
+            return await ticket_out(session, ticket, user)
+
+    @get("/{ref:str}/attachments/{attachment_id:int}", summary="Download an attachment",
+         media_type="application/octet-stream")
+    async def attachment(self, rt: Runtime, user: User, ref: str, attachment_id: int) -> Response[bytes]:
+        """For the requester and admins; always a download (never rendered inline)."""
+        async with rt.db.read() as session:
+            ticket = await load_visible(session, ref, user)
+            found = await queries.attachment_of_ticket(session, ticket.id, attachment_id)
+        if found is None or (found[1].is_internal and not user.is_admin):
+            raise NotFoundException(f"no attachment {attachment_id} on {ticket.ticket_number}")
+        att = found[0]
+        try:
+            data = await asyncio.to_thread(rt.attachments.read, att.storage_key)
+        except (OSError, ValueError):
+            raise NotFoundException("the attachment's file is missing") from None
+        content_type = att.content_type if _SAFE_TYPE.match(att.content_type or "") else "application/octet-stream"
+        return Response(
+            data,
+            media_type=content_type,
+            headers={
+                "Content-Disposition": content_disposition(att.filename),
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+
+class IllegalTransitionForRequester(IllegalTransition):
+    """A requester may only close a resolved ticket; the message says what is allowed to them."""
+
+    def __init__(self, current: str, wanted: str, allowed: str) -> None:
+        super().__init__(current, wanted)
+        self.args = (
+            f"cannot change status from {current} to {wanted}; allowed next statuses for the requester: "
+            f"{allowed} (a requester can only close a resolved ticket)",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])

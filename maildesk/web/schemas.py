@@ -1,0 +1,309 @@
+"""The JSON API's shapes: request bodies (strict: unknown fields are refused) and responses.
+
+Kept apart from the ORM models so the API says only what callers may see; the `from_*`
+helpers convert. Request Structs use forbid_unknown_fields, so a misspelt field is a 422
+naming it rather than a silently ignored value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from maildesk.models import Attachment, InboundMessage, Ticket, TicketEvent, TicketMessage, User
+
+Status = Literal["open", "in_progress", "waiting_on_user", "resolved", "closed"]
+Priority = Literal["urgent", "high", "medium", "low"]
+
+Email = Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s<>,]+@[^@\s<>,]+$")]
+Subject = Annotated[str, Meta(max_length=500)]
+Text = Annotated[str, Meta(min_length=1, max_length=200_000)]
+Password = Annotated[str, Meta(max_length=1024)]
+
+
+class _Strict(Struct, forbid_unknown_fields=True):
+    pass
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+class LoginIn(_Strict):
+    email: Annotated[str, Meta(max_length=320)]
+    password: Password
+
+
+class MagicLinkIn(_Strict):
+    email: Annotated[str, Meta(max_length=320)]
+
+
+class TicketIn(_Strict):
+    subject: Subject
+    description: Text
+    category: str = "other"
+    user_email: Email | None = None
+
+
+class ContactIn(_Strict):
+    email: Email
+    category: str
+    description: Text
+    name: Annotated[str, Meta(max_length=200)] = ""
+    subject: Subject = ""
+
+
+class ReplyIn(_Strict):
+    body: Text
+
+
+class AdminReplyIn(_Strict):
+    body: Text
+    is_internal: bool = False
+
+
+class RequesterPatchIn(_Strict):
+    status: Status
+
+
+class AdminPatchIn(_Strict):
+    """Only the fields present are changed; `assigned_to: null` unassigns."""
+
+    status: Status | UnsetType = UNSET
+    priority: Priority | UnsetType = UNSET
+    assigned_to: int | None | UnsetType = UNSET
+    escalated: bool | UnsetType = UNSET
+    resolution_notes: Annotated[str, Meta(max_length=20_000)] | None | UnsetType = UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not UNSET}
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class UserOut(Struct):
+    id: int
+    email: str
+    name: str
+    role: str
+
+    @classmethod
+    def of(cls, user: User) -> "UserOut":
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role)
+
+
+class AdminUserOut(UserOut):
+    is_active: bool = True
+    created_at: datetime | None = None
+
+    @classmethod
+    def of(cls, user: User) -> "AdminUserOut":
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role,
+                   is_active=user.is_active, created_at=user.created_at)
+
+
+class LoginOut(Struct):
+    token: str
+    user: UserOut
+
+
+class Detail(Struct):
+    detail: str
+
+
+class AttachmentOut(Struct):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+    @classmethod
+    def of(cls, att: Attachment, ticket_number: str) -> "AttachmentOut":
+        return cls(id=att.id, filename=att.filename, content_type=att.content_type, size=att.size,
+                   url=f"/support/tickets/{ticket_number}/attachments/{att.id}")
+
+
+class MessageOut(Struct):
+    id: int
+    sender_email: str
+    sender_role: str
+    body: str
+    is_internal: bool
+    source: str
+    created_at: datetime
+    attachments: list[AttachmentOut] = msgspec.field(default_factory=list)
+
+    @classmethod
+    def of(cls, m: TicketMessage, attachments: list[AttachmentOut] | None = None) -> "MessageOut":
+        return cls(id=m.id, sender_email=m.sender_email, sender_role=m.sender_role, body=m.body,
+                   is_internal=m.is_internal, source=m.source, created_at=m.created_at,
+                   attachments=attachments or [])
+
+
+class TicketSummary(Struct):
+    id: int
+    ticket_number: str
+    subject: str
+    status: str
+    priority: str
+    category: str
+    user_email: str
+    assigned_to: int | None
+    escalated: bool
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+
+    @classmethod
+    def of(cls, t: Ticket) -> "TicketSummary":
+        return cls(
+            id=t.id, ticket_number=t.ticket_number or "", subject=t.subject, status=t.status,
+            priority=t.priority, category=t.category, user_email=t.user_email,
+            assigned_to=t.assigned_to, escalated=t.escalated, source=t.source,
+            created_at=t.created_at, updated_at=t.updated_at, first_response_at=t.first_response_at,
+        )
+
+
+class TicketOut(Struct):
+    id: int
+    ticket_number: str
+    subject: str
+    description: str
+    status: str
+    priority: str
+    category: str
+    user_email: str
+    assigned_to: int | None
+    escalated: bool
+    escalated_at: datetime | None
+    resolution_notes: str | None
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    linked_ticket_id: int | None
+    messages: list[MessageOut] = msgspec.field(default_factory=list)
+
+    @classmethod
+    def of(cls, t: Ticket, messages: list[MessageOut]) -> "TicketOut":
+        return cls(
+            id=t.id, ticket_number=t.ticket_number or "", subject=t.subject, description=t.description,
+            status=t.status, priority=t.priority, category=t.category, user_email=t.user_email,
+            assigned_to=t.assigned_to, escalated=t.escalated, escalated_at=t.escalated_at,
+            resolution_notes=t.resolution_notes, source=t.source, created_at=t.created_at,
+            updated_at=t.updated_at, first_response_at=t.first_response_at, resolved_at=t.resolved_at,
+            closed_at=t.closed_at, linked_ticket_id=t.linked_ticket_id, messages=messages,
+        )
+
+
+class EventOut(Struct):
+    id: int
+    kind: str
+    actor: str
+    old_value: str | None
+    new_value: str | None
+    detail: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, e: TicketEvent) -> "EventOut":
+        return cls(id=e.id, kind=e.kind, actor=e.actor, old_value=e.old_value, new_value=e.new_value,
+                   detail=e.detail or {}, created_at=e.created_at)
+
+
+class AdminTicketOut(TicketOut):
+    participants: list[str] = msgspec.field(default_factory=list)
+    events: list[EventOut] = msgspec.field(default_factory=list)
+
+
+class ContactOut(Struct):
+    ticket_number: str
+    id: int
+    message: str
+
+
+class TicketPage(Struct):
+    items: list[TicketSummary]
+    total: int
+    page: int
+    page_size: int
+
+
+class UserPage(Struct):
+    items: list[AdminUserOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class InboundOut(Struct):
+    id: int
+    message_id: str | None
+    from_addr: str | None
+    subject: str | None
+    status: str
+    reason: str | None
+    classification: str | None
+    matched_by: str | None
+    ticket_id: int | None
+    ticket_number: str | None
+    source: str
+    size: int
+    attempts: int
+    received_at: datetime
+    processed_at: datetime | None
+
+    @classmethod
+    def of(cls, m: InboundMessage, ticket_number: str | None) -> "InboundOut":
+        return cls(
+            id=m.id, message_id=m.message_id, from_addr=m.from_addr, subject=m.subject, status=m.status,
+            reason=m.reason, classification=m.classification, matched_by=m.matched_by,
+            ticket_id=m.ticket_id, ticket_number=ticket_number, source=m.source, size=m.size,
+            attempts=m.attempts, received_at=m.received_at, processed_at=m.processed_at,
+        )
+
+
+class InboundPage(Struct):
+    items: list[InboundOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class EscalatedOut(Struct):
+    escalated: list[str]
+
+
+class DayCount(Struct):
+    day: str  # YYYY-MM-DD (UTC)
+    count: int
+
+
+class SlaOut(Struct):
+    """First-response SLA compliance; see maildesk.tickets.stats for the definition."""
+
+    compliance: float | None  # met / total, None when there are no tickets
+    met: int
+    missed: int
+    by_priority: dict[str, float | None]
+    window_hours: dict[str, float]
+
+
+class StatsOut(Struct):
+    total: int
+    by_status: dict[str, int]
+    by_priority: dict[str, int]
+    by_category: dict[str, int]
+    by_day: list[DayCount]
+    open_escalated: int
+    avg_first_response_seconds: float | None
+    avg_resolution_seconds: float | None
+    sla: SlaOut
+    generated_at: datetime
