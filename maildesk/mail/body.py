@@ -25,6 +25,7 @@ _MAX_HTML_CHARS = 2_000_000
 _DROP_CONTENT = {"script", "style", "title", "template", "noscript", "textarea", "select"}
 _ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) - {"area", "map"}
 _LINK_REL = "noopener noreferrer nofollow"
+_MARKDOWN_LINK = re.compile(r"\[([^\[\]\n]{0,2000})\]\(([^\s()]{1,4000})\)")
 _TABLE_RULE = re.compile(r"^\s*-{3}(?:\|-{3})*\s*$")
 _IMAGE_DATA = re.compile(r"data:image/(?:png|gif|jpe?g|webp|bmp);", re.IGNORECASE)
 
@@ -70,17 +71,24 @@ class _PlainText(html2text.HTML2Text):
 
 
 def html_to_text(html: str) -> str:
-    """Readable plain text of an HTML body; links kept as ``text (url)`` style, images dropped."""
+    """Readable plain text of an HTML body: links kept as ``text (url)``, images dropped."""
     html, cut = _cap(html, _MAX_HTML_CHARS)
     # Sanitise first: it drops script/style content and tames broken markup cheaply (Rust).
-    clean = nh3.clean(html, tags=_ALLOWED_TAGS, clean_content_tags=_DROP_CONTENT, link_rel=None)
+    clean = nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        clean_content_tags=_DROP_CONTENT,
+        attribute_filter=_only_href,
+        link_rel=None,
+    )
     try:
         converter = _PlainText(bodywidth=0)
         converter.ignore_images = True
         converter.ignore_emphasis = True
+        converter.ignore_mailto_links = True
+        converter.use_automatic_links = False
         converter.unicode_snob = True
-        converter.single_line_break = False
-        text = converter.handle(clean)
+        text = _MARKDOWN_LINK.sub(_plain_link, converter.handle(clean))
     except Exception:  # html2text has had IndexErrors on odd tables; fall back to bare text
         text = nh3.clean(clean, tags=set(), clean_content_tags=_DROP_CONTENT)
         text = _html.unescape(text)
@@ -90,6 +98,18 @@ def html_to_text(html: str) -> str:
     if cut:
         text += "\n" + truncation_marker(f"HTML longer than {_MAX_HTML_CHARS} characters")
     return text
+
+
+def _only_href(tag: str, attribute: str, value: str) -> str | None:
+    return value if attribute in ("href", "start") else None
+
+
+def _plain_link(match: re.Match[str]) -> str:
+    """``[text](url)`` as ``text (url)``; just the url when it is the text."""
+    text, url = match.group(1).strip(), match.group(2)
+    if not text or text == url or f"{text}/" == url:
+        return url
+    return f"{text} ({url})"
 
 
 def _cap(text: str, limit: int) -> tuple[str, bool]:

@@ -178,7 +178,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
             return data.decode("utf-8")
         except UnicodeError:
             pass
-    if candidates:
+    if candidates and candidates[0] not in ("utf-8", "ascii"):
         # A CJK body with a few bad bytes is better shown in its own charset.
         text = data.decode(candidates[0], "replace")
         if text.count("\ufffd") <= max(2, len(text) // 100):
@@ -777,9 +777,9 @@ def _assemble_html(pieces: list[_Piece], limits: MimeLimits, notes: list[str]) -
     if not any(p.html is not None for p in pieces):
         return None
     source = "".join(p.html if p.html is not None else _text_as_html(p.text or "") for p in pieces)
-    if len(source) > limits.max_body_chars:
-        notes.append(f"HTML body truncated at {limits.max_body_chars} characters")
-        source = source[: limits.max_body_chars] + "<p>" + html.escape(
-            truncation_marker(f"HTML longer than {limits.max_body_chars} characters")
-        ) + "</p>"
-    return sanitise_html(source)
+    if len(source) <= limits.max_body_chars:
+        return sanitise_html(source)
+    notes.append(f"HTML body truncated at {limits.max_body_chars} characters")
+    # Sanitise before adding the marker: the cut may fall inside an element we drop.
+    marker = truncation_marker(f"HTML longer than {limits.max_body_chars} characters")
+    return sanitise_html(source[: limits.max_body_chars]) + f"<p>{html.escape(marker)}</p>"
