@@ -277,6 +277,14 @@ class TicketService:
             to_name=requester.name if requester else "",
             context={"body": message.body, "author": admin.name or "Support"},
         )
+        participants = await self.session.scalars(
+            select(TicketParticipant.email).where(TicketParticipant.ticket_id == ticket.id)
+        )
+        for address in participants:  # people CC'd on the request follow its public answers
+            await self.outbox.enqueue(
+                self.session, "update", address, ticket,
+                context={"body": message.body, "author": admin.name or "Support"},
+            )
         return row
 
     async def record_automatic(self, ticket: Ticket, sender_email: str, message: NewMessage, kind: str) -> None:

@@ -87,7 +87,8 @@ def test_admin_answers_by_replying_to_the_notification(daemon_factory, sink: Sin
     daemon = daemon_factory(start=False)
     _create_admin(daemon)
     daemon.start()
-    daemon.send(make_mail(REQUESTER, "Where is my parcel", "Ordered last week."))
+    daemon.send(make_mail(REQUESTER, "Where is my parcel", "Ordered last week.",
+                          headers={"Cc": "colleague@example.org"}))
     (notification,) = sink.wait_for(ADMIN)
     ticket_id, number = daemon.tickets()[0][:2]
 
@@ -102,6 +103,8 @@ def test_admin_answers_by_replying_to_the_notification(daemon_factory, sink: Sin
     assert update.subject == f"[{number}] Your support request has been updated"
     assert "It left the warehouse today." in update.text()
     assert "New support request" not in update.text()
+    (cc_update,) = sink.wait_for("colleague@example.org")  # CC'd people follow public answers
+    assert "It left the warehouse today." in cc_update.text()
 
     roles = [(m[1], m[3]) for m in _messages(daemon, ticket_id)]
     assert roles == [("user", False), ("admin", False)]
