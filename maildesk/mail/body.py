@@ -290,10 +290,11 @@ def _drop_quoted(lines: list[str]) -> list[str]:
     kept: list[str] = []
     for line in lines:
         if _QUOTED.match(line):
-            while kept and not kept[-1].strip():
-                kept.pop()
-            if kept and _is_attribution_line(kept[-1].strip()[:_MATCH_CHARS]):
-                kept.pop()
+            last = len(kept) - 1
+            while last >= 0 and not kept[last].strip():
+                last -= 1
+            if last >= 0 and _is_attribution_line(kept[last].strip()[:_MATCH_CHARS]):
+                del kept[last:]
             continue
         kept.append(line)
     return kept

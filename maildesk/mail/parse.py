@@ -769,7 +769,7 @@ def _truncate_long_lines(text: str, limits: MimeLimits, notes: list[str]) -> str
 
     text = re.sub(r"[^\n]{%d,}" % max(1, limit // 4), cut, text)
     if count:
-        notes.append(f"{count} lines longer than {limit} bytes truncated")
+        notes.append(f"{count} line{'' if count == 1 else 's'} longer than {limit} bytes truncated")
     return text
 
 
