@@ -1,0 +1,80 @@
+"""The `maildesk` command: exit codes, messages, create-user, check-sla, schema check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import Daemon, Sink, make_mail, new_database
+
+
+def _maildesk(*args: str, env: dict[str, str], stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "maildesk", *args], input=stdin.decode(), env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
+    env.update(values)
+    return env
+
+
+def test_bad_configuration_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = _maildesk("serve", env=_env(MAILDESK_SMTP_LISTEN="localhost", MAILDESK_DATA_DIR=str(tmp_path)))
+    assert result.returncode == 2
+    assert "MAILDESK_SMTP_LISTEN" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_schema_that_is_behind_says_run_migrate(tmp_path: Path) -> None:
+    db = new_database(tmp_path)
+    try:
+        result = _maildesk("serve", env=_env(MAILDESK_DATABASE_URL=db.url, MAILDESK_DATA_DIR=str(tmp_path),
+                                             MAILDESK_SMTP_LISTEN="127.0.0.1:0", MAILDESK_HTTP_LISTEN="127.0.0.1:0"))
+        assert result.returncode == 1
+        assert "maildesk migrate" in result.stderr and "Traceback" not in result.stderr
+        migrated = _maildesk("migrate", env=_env(MAILDESK_DATABASE_URL=db.url, MAILDESK_DATA_DIR=str(tmp_path)))
+        assert migrated.returncode == 0, migrated.stderr
+    finally:
+        db.drop()
+
+
+def test_create_user_creates_then_updates(daemon_factory) -> None:
+    daemon = daemon_factory(start=False)
+    first = _maildesk("create-user", "Boss@Example.com", "--admin", "--name", "The Boss", "--password-stdin",
+                      env=daemon.env, stdin=b"pw-one\n")
+    assert first.returncode == 0 and "created admin boss@example.com" in first.stdout
+    again = _maildesk("create-user", "boss@example.com", "--password-stdin", env=daemon.env, stdin=b"pw-two\n")
+    assert again.returncode == 0 and "updated" in again.stdout
+    role, name, hashed = daemon.sql("SELECT role, name, password_hash FROM users WHERE email='boss@example.com'")[0]
+    assert (role, name) == ("admin", "The Boss") and hashed.startswith("$argon2")
+    empty = _maildesk("create-user", "x@example.com", "--password-stdin", env=daemon.env, stdin=b"\n")
+    assert empty.returncode == 2 and "empty password" in empty.stderr
+    bad = _maildesk("create-user", "not-an-address", env=daemon.env)
+    assert bad.returncode == 2
+
+
+def test_check_sla_escalates_once_and_prints_numbers(daemon: Daemon, sink: Sink) -> None:
+    _maildesk("create-user", "oncall@example.com", "--admin", "--password-stdin", env=daemon.env, stdin=b"pw\n")
+    daemon.send(make_mail("late@example.org", "Nobody answers", "Hello?"))
+    daemon.send(make_mail("fresh@example.org", "Just now", "Hi"))
+    daemon.wait_processed(2)
+    late_id, late_number = daemon.tickets()[0][:2]
+    daemon.sql("UPDATE tickets SET created_at = '2020-01-01 00:00:00' WHERE id = :t", t=late_id)
+
+    first = _maildesk("check-sla", env=daemon.env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == [late_number]
+    (urgent,) = sink.wait_for("oncall@example.com", count=3)[2:]
+    assert urgent.subject == f"[{late_number}] URGENT: Ticket {late_number} needs attention"
+    assert urgent.msg["Auto-Submitted"] == "auto-generated"
+    assert _maildesk("check-sla", env=daemon.env).stdout.strip() == ""
+    escalated, at = daemon.sql("SELECT escalated, escalated_at FROM tickets WHERE id=:t", t=late_id)[0]
+    assert escalated and at is not None
+
+
+def test_poll_imap_without_url_is_a_configuration_error(tmp_path: Path) -> None:
+    result = _maildesk("poll-imap", "--once", env=_env(MAILDESK_DATA_DIR=str(tmp_path)))
+    assert result.returncode == 2 and "MAILDESK_IMAP_URL" in result.stderr

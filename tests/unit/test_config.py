@@ -1,0 +1,87 @@
+"""Settings: defaults, parsing, TOML, and errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maildesk.config import ConfigError, ensure_secret, load_settings
+
+
+def test_defaults_match_the_contract() -> None:
+    s = load_settings({})
+    assert s.database_url == "sqlite:///maildesk.db"
+    assert (s.smtp_listen.host, s.smtp_listen.port) == ("127.0.0.1", 2525)
+    assert str(s.http_listen) == "127.0.0.1:8000"
+    assert s.support_address == "support@localhost"
+    assert s.relay is None and s.imap is None
+    assert s.max_message_bytes == 26214400
+    assert dict(s.sla_hours) == {"urgent": 2, "high": 4, "medium": 24, "low": 48}
+    assert s.categories == ("getting_started", "buying", "selling", "payments", "account", "dispute", "bug", "other")
+    assert s.admin_notify is None and s.autoclose_days == 7
+
+
+def test_values_are_parsed() -> None:
+    s = load_settings({
+        "MAILDESK_RELAY_URL": "smtps://user%40x:p%3Ass@relay.example:465",
+        "MAILDESK_IMAP_URL": "imaps://bot:secret@imap.example/Support%20Inbox",
+        "MAILDESK_SLA_HOURS": "urgent=1,high=2,medium=3,low=4.5",
+        "MAILDESK_CATEGORIES": "billing, bug",
+        "MAILDESK_ADMIN_NOTIFY": "a@example.com, B@Example.com",
+        "MAILDESK_SUPPORT_ADDRESS": "Help@Example.COM",
+    })
+    assert s.relay and (s.relay.host, s.relay.port, s.relay.use_tls, s.relay.username, s.relay.password) == (
+        "relay.example", 465, True, "user@x", "p:ss")
+    assert s.imap and (s.imap.folder, s.imap.port, s.imap.ssl, s.imap.password) == ("Support Inbox", 993, True, "secret")
+    assert s.sla_hours["low"] == 4.5
+    assert s.categories == ("billing", "bug", "other")
+    assert s.admin_notify == ("a@example.com", "b@example.com")
+    assert s.support_address == "help@example.com" and s.support_local == "help" and s.support_domain == "example.com"
+    assert load_settings({"MAILDESK_RELAY_URL": "smtp://relay:2525?starttls=1"}).relay.starttls
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("MAILDESK_SMTP_LISTEN", "nope"),
+        ("MAILDESK_HTTP_LISTEN", "127.0.0.1:99999"),
+        ("MAILDESK_DATABASE_URL", "mysql://x/y"),
+        ("MAILDESK_SUPPORT_ADDRESS", "not-an-address"),
+        ("MAILDESK_BASE_URL", "ftp://x"),
+        ("MAILDESK_RELAY_URL", "http://relay"),
+        ("MAILDESK_IMAP_URL", "imap://host-without-user/INBOX"),
+        ("MAILDESK_MAX_MESSAGE_BYTES", "-5"),
+        ("MAILDESK_SLA_HOURS", "urgent=2,high=4"),
+        ("MAILDESK_SLA_CHECK_SECONDS", "soon"),
+        ("MAILDESK_CATEGORIES", "a b"),
+        ("MAILDESK_ADMIN_NOTIFY", "ok@example.com,broken"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({name: value})
+    assert str(err.value).startswith(name)
+
+
+def test_secrets_in_urls_are_not_echoed() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"MAILDESK_RELAY_URL": "http://user:hunter2@relay"})
+    assert "hunter2" not in str(err.value)
+
+
+def test_toml_file_and_environment_wins(tmp_path: Path) -> None:
+    cfg = tmp_path / "maildesk.toml"
+    cfg.write_text('support_address = "help@example.org"\nmax_message_bytes = 1000\n[sla_hours]\nurgent = 1\nhigh = 2\nmedium = 3\nlow = 4\n')
+    s = load_settings({"MAILDESK_MAX_MESSAGE_BYTES": "2000"}, config_file=cfg)
+    assert s.support_address == "help@example.org" and s.max_message_bytes == 2000 and s.sla_hours["urgent"] == 1
+    cfg.write_text('no_such_key = 1\n')
+    with pytest.raises(ConfigError, match="no_such_key"):
+        load_settings({}, config_file=cfg)
+
+
+def test_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
+    s = load_settings({"MAILDESK_DATA_DIR": str(tmp_path)})
+    first = ensure_secret(s).secret_key
+    assert len(first) > 40 and ensure_secret(s).secret_key == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
