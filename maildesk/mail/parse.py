@@ -353,14 +353,14 @@ def normalise_msgid(value: str | None) -> str | None:
         candidate = "".join(match.group(1).split())
     else:
         tokens = value.split()
-        candidate = tokens[0] if tokens else ""
+        candidate = tokens[0].strip("<>") if tokens else ""
     return candidate if _valid_msgid(candidate) else None
 
 
 def _valid_msgid(candidate: str) -> bool:
     if not 3 <= len(candidate) <= 995 or "@" not in candidate:
         return False
-    if candidate.startswith("@") or candidate.endswith("@"):
+    if candidate.startswith("@") or candidate.endswith("@") or "<" in candidate or ">" in candidate:
         return False
     return candidate.isprintable() and not _SURROGATE.search(candidate)
 
