@@ -56,6 +56,7 @@ API_HANDLERS: list[Any] = [
 def create_app(rt: Runtime, extra_handlers: list[Any] | None = None) -> Litestar:
     return Litestar(
         route_handlers=[healthz, *API_HANDLERS, *(extra_handlers or [])],
+        logging_config=None,  # the CLI configures logging once for the whole process
         state=State({"runtime": rt, "rate_limiter": RateLimiter(), "stats_cache": StatsCache()}),
         dependencies={
             "rt": Provide(_runtime, sync_to_thread=False),

@@ -23,9 +23,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect
 from sqlalchemy import select, update
 
@@ -102,7 +104,10 @@ def _token_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
     """Sets request.user to the signed-in User, or None for anonymous callers."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self,
+        connection: ASGIConnection[Any, Any, Any, Any],
+    ) -> AuthenticationResult:
         token = _token_of(connection)
         if not token:
             return AuthenticationResult(user=None, auth=None)
@@ -235,7 +240,7 @@ class AuthController(Controller):
 
     @post("/login", status_code=200, summary="Sign in with email and password")
     async def login(
-        self, request: Request[Any, Any, Any], rt: Runtime, limiter: RateLimiter, data: LoginIn
+        self, request: Request[Any, Any, Any], rt: NamedDependency[Runtime], limiter: NamedDependency[RateLimiter], data: JSONBody[LoginIn]
     ) -> Response[LoginOut]:
         """A session token (also set as the session cookie). The same 401 for an unknown
         address and a wrong password."""
@@ -252,7 +257,7 @@ class AuthController(Controller):
         return Response(LoginOut(token=token, user=UserOut.of(user)), cookies=[session_cookie(rt, token)])
 
     @post("/logout", status_code=204, summary="Sign out (revoke the token in use)")
-    async def logout(self, request: Request[Any, Any, Any], rt: Runtime) -> Response[None]:
+    async def logout(self, request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[None]:
         token = request.auth
         if token:
             async with rt.db.write() as session:
@@ -267,7 +272,7 @@ class AuthController(Controller):
 
     @post("/magic-link", status_code=202, summary="Email a single-use sign-in link")
     async def magic_link(
-        self, request: Request[Any, Any, Any], rt: Runtime, limiter: RateLimiter, data: MagicLinkIn
+        self, request: Request[Any, Any, Any], rt: NamedDependency[Runtime], limiter: NamedDependency[RateLimiter], data: JSONBody[MagicLinkIn]
     ) -> Response[Detail]:
         """Always 202, whether or not the address has an account; the link is valid 30 minutes."""
         email = _normal(data.email)
@@ -280,7 +285,12 @@ class AuthController(Controller):
 
     @get("/magic/{token:str}", status_code=303, summary="Use a sign-in link",
          responses=None, response_description="Redirect to /help/tickets with the session cookie set")
-    async def use_magic_link(self, request: Request[Any, Any, Any], rt: Runtime, token: str) -> Response[Any]:
+    async def use_magic_link(
+        self,
+        request: Request[Any, Any, Any],
+        rt: NamedDependency[Runtime],
+        token: FromPath[str],
+    ) -> Response[Any]:
         """Signs the browser in and redirects (303) to /help/tickets; 410 for a used or expired link."""
         try:
             _user, session_token = await _use_magic_token(rt, token)

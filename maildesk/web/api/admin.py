@@ -10,8 +10,9 @@ import time
 from typing import Annotated
 
 from litestar import Controller, Request, get, patch, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy import select
 
 from maildesk.mail.intake import WAKE_PIPELINE
@@ -79,13 +80,13 @@ class AdminTicketController(Controller):
     @get("/", summary="The ticket queue")
     async def queue(
         self,
-        rt: Runtime,
-        user: User,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
         status: Annotated[str | None, Parameter(description="comma-separated statuses")] = None,
         priority: Annotated[str | None, Parameter(description="comma-separated priorities")] = None,
         category: Annotated[str | None, Parameter(description="comma-separated categories")] = None,
         assigned_to: Annotated[str | None, Parameter(description="user id, 'me' or 'none'")] = None,
-        escalated: bool | None = None,
+        escalated: FromQuery[bool | None] = None,
         q: Annotated[str | None, Parameter(description="full-text search: subject, description, messages",
                                            max_length=500)] = None,
         sort: Annotated[str, Parameter(description=f"one of {', '.join(queries.SORT_CHOICES)}")] = "-created_at",
@@ -108,7 +109,7 @@ class AdminTicketController(Controller):
         return TicketPage(items=[TicketSummary.of(t) for t in rows], total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="A ticket with all messages and its timeline")
-    async def detail(self, rt: Runtime, ref: str) -> AdminTicketOut:
+    async def detail(self, rt: NamedDependency[Runtime], ref: FromPath[str]) -> AdminTicketOut:
         async with rt.db.read() as session:
             ticket = await queries.ticket_by_ref(session, ref)
             if ticket is None:
@@ -116,7 +117,13 @@ class AdminTicketController(Controller):
             return await admin_ticket_out(session, ticket)
 
     @patch("/{ref:str}", summary="Change status, priority, assignee, escalation, resolution notes")
-    async def update(self, rt: Runtime, user: User, ref: str, data: AdminPatchIn) -> AdminTicketOut:
+    async def update(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        data: JSONBody[AdminPatchIn],
+    ) -> AdminTicketOut:
         """Only the fields given change. An illegal status change is 409 naming the allowed next
         statuses; an assignee who is not an active admin is 422 naming assigned_to."""
         async with rt.db.write() as session:
@@ -130,7 +137,13 @@ class AdminTicketController(Controller):
             return await admin_ticket_out(session, ticket)
 
     @post("/{ref:str}/messages", status_code=201, summary="Reply to the requester or add an internal note")
-    async def reply(self, rt: Runtime, user: User, ref: str, data: AdminReplyIn) -> MessageOut:
+    async def reply(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        data: JSONBody[AdminReplyIn],
+    ) -> MessageOut:
         """A public reply is emailed to the requester, records the first response and moves an
         open ticket to in_progress; an internal note is emailed to nobody."""
         nonblank("body", data.body)
@@ -191,7 +204,7 @@ class AdminSupportController(Controller):
     @get("/stats", summary="Volume, response times and SLA compliance")
     async def stats(
         self,
-        rt: Runtime,
+        rt: NamedDependency[Runtime],
         request: Request,  # type: ignore[type-arg]
         days: Annotated[int, Parameter(ge=1, le=366, description="length of the by_day series")] = 30,
         fresh: Annotated[bool, Parameter(description="skip the few-seconds cache")] = False,
@@ -209,14 +222,14 @@ class AdminSupportController(Controller):
         return out
 
     @post("/check-sla", status_code=200, summary="Run one SLA pass now")
-    async def check_sla(self, rt: Runtime) -> EscalatedOut:
+    async def check_sla(self, rt: NamedDependency[Runtime]) -> EscalatedOut:
         """Escalates open, unanswered tickets past their window (once each); returns their numbers."""
         return EscalatedOut(escalated=await check_sla(rt))
 
     @get("/inbound", summary="Received messages, newest first")
     async def inbound(
         self,
-        rt: Runtime,
+        rt: NamedDependency[Runtime],
         status: Annotated[str | None, Parameter(description="received, processed, failed or ignored")] = None,
         page: Page = 1,
         page_size: PageSize = 20,
@@ -231,7 +244,12 @@ class AdminSupportController(Controller):
         return InboundPage(items=[InboundOut.of(m, n) for m, n in rows], total=total, page=page, page_size=page_size)
 
     @post("/inbound/{inbound_id:int}/reprocess", status_code=202, summary="Run the pipeline again on a message")
-    async def reprocess(self, rt: Runtime, user: User, inbound_id: int) -> InboundOut:
+    async def reprocess(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        inbound_id: FromPath[int],
+    ) -> InboundOut:
         """Puts the stored message back to `received`; the pipeline worker takes it within
         seconds. 409 while it is still `received`."""
         async with rt.db.write() as session:
@@ -260,7 +278,7 @@ class AdminUserController(Controller):
     @get("/", summary="Users (role=admin for the assignee list)")
     async def list_users(
         self,
-        rt: Runtime,
+        rt: NamedDependency[Runtime],
         role: Annotated[str | None, Parameter(description="user or admin")] = None,
         page: Page = 1,
         page_size: Annotated[int, Parameter(ge=1, le=500)] = 100,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from maildesk.runtime import Runtime
 from maildesk.tickets.service import NewMessage
@@ -25,7 +27,7 @@ class ContactController(Controller):
     tags = ["contact"]
 
     @post("/", status_code=201, summary="Send the contact form")
-    async def contact(self, rt: Runtime, data: ContactIn) -> ContactOut:
+    async def contact(self, rt: NamedDependency[Runtime], data: JSONBody[ContactIn]) -> ContactOut:
         """Opens a ticket (source "contact") for the address given and emails it the confirmation."""
         nonblank("description", data.description)
         async with rt.db.write() as session:

@@ -12,8 +12,9 @@ from typing import Annotated
 from urllib.parse import quote
 
 from litestar import Controller, Response, get, patch, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
@@ -49,7 +50,12 @@ class SupportTicketController(Controller):
     guards = [requires_user]
 
     @post("/", status_code=201, opt={"anonymous": True}, summary="Open a ticket")
-    async def create(self, rt: Runtime, viewer: User | None, data: TicketIn) -> TicketOut:
+    async def create(
+        self,
+        rt: NamedDependency[Runtime],
+        viewer: NamedDependency[User | None],
+        data: JSONBody[TicketIn],
+    ) -> TicketOut:
         """Signed in: the ticket is yours (admins may name another requester in user_email).
         Anonymous: user_email is required and becomes the requester, who gets the confirmation."""
         nonblank("description", data.description)
@@ -75,7 +81,13 @@ class SupportTicketController(Controller):
             return await ticket_out(session, ticket, viewer)
 
     @get("/", summary="My tickets, newest first")
-    async def list_mine(self, rt: Runtime, user: User, page: Page = 1, page_size: PageSize = 20) -> TicketPage:
+    async def list_mine(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        page: Page = 1,
+        page_size: PageSize = 20,
+    ) -> TicketPage:
         async with rt.db.read() as session:
             rows, total = await queries.ticket_page(
                 session, queries.QueueFilter(user_id=user.id), page=page, page_size=page_size
@@ -83,14 +95,25 @@ class SupportTicketController(Controller):
         return TicketPage(items=[TicketSummary.of(t) for t in rows], total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="One ticket with its messages")
-    async def detail(self, rt: Runtime, user: User, ref: str) -> TicketOut:
+    async def detail(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+    ) -> TicketOut:
         """By id or number (SUP-00042); internal notes only for admins."""
         async with rt.db.read() as session:
             ticket = await load_visible(session, ref, user)
             return await ticket_out(session, ticket, user)
 
     @post("/{ref:str}/messages", status_code=201, summary="Add a message")
-    async def reply(self, rt: Runtime, user: User, ref: str, data: ReplyIn) -> MessageOut:
+    async def reply(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        data: JSONBody[ReplyIn],
+    ) -> MessageOut:
         """The requester's reply (reopens a waiting or resolved ticket), or an admin's public reply."""
         nonblank("body", data.body)
         message = NewMessage(body=data.body, source="api")
@@ -104,7 +127,13 @@ class SupportTicketController(Controller):
         return MessageOut.of(row)
 
     @patch("/{ref:str}", summary="Confirm a resolved ticket is done")
-    async def confirm(self, rt: Runtime, user: User, ref: str, data: RequesterPatchIn) -> TicketOut:
+    async def confirm(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        data: JSONBody[RequesterPatchIn],
+    ) -> TicketOut:
         """`{"status": "closed"}` on your own resolved ticket; anything else is 409."""
         async with rt.db.write() as session:
             ticket = await queries.ticket_by_ref(session, ref, for_update=True)
@@ -121,7 +150,13 @@ class SupportTicketController(Controller):
 
     @get("/{ref:str}/attachments/{attachment_id:int}", summary="Download an attachment",
          media_type="application/octet-stream")
-    async def attachment(self, rt: Runtime, user: User, ref: str, attachment_id: int) -> Response[bytes]:
+    async def attachment(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        attachment_id: FromPath[int],
+    ) -> Response[bytes]:
         """For the requester and admins; always a download (never rendered inline)."""
         async with rt.db.read() as session:
             ticket = await load_visible(session, ref, user)
