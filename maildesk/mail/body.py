@@ -19,8 +19,10 @@ from maildesk.mail.limits import truncation_marker
 
 __all__ = ["html_to_text", "sanitise_html", "visible_reply"]
 
-# html2text is pure Python (~0.4 s per MB); this keeps one body's conversion bounded.
-_MAX_HTML_CHARS = 2_000_000
+# html2text is pure Python (~0.4 s per MB, ~10 µs per tag); these keep one conversion bounded.
+_MAX_HTML_CHARS = 1_000_000
+_MAX_HTML_TAGS = 100_000
+_NTH_TAG = re.compile(r"(?:[^<]*<){%d}" % _MAX_HTML_TAGS)
 # Tags whose content is never readable text.
 _DROP_CONTENT = {"script", "style", "title", "template", "noscript", "textarea", "select"}
 _ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) - {"area", "map"}
@@ -73,6 +75,9 @@ class _PlainText(html2text.HTML2Text):
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML body: links kept as ``text (url)``, images dropped."""
     html, cut = _cap(html, _MAX_HTML_CHARS)
+    too_many_tags = _NTH_TAG.match(html)
+    if too_many_tags:
+        html, cut = html[: too_many_tags.end() - 1], True
     # Sanitise first: it drops script/style content and tames broken markup cheaply (Rust).
     clean = nh3.clean(
         html,
@@ -96,7 +101,9 @@ def html_to_text(html: str) -> str:
     text = "\n".join(line.rstrip() for line in text.split("\n") if not _TABLE_RULE.match(line))
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     if cut:
-        text += "\n" + truncation_marker(f"HTML longer than {_MAX_HTML_CHARS} characters")
+        text += "\n" + truncation_marker(
+            f"HTML longer than {_MAX_HTML_CHARS} characters or {_MAX_HTML_TAGS} tags"
+        )
     return text
 
 
@@ -122,6 +129,8 @@ def _cap(text: str, limit: int) -> tuple[str, bool]:
 
 # Only the head of a line is matched, so no pattern ever sees an unbounded line.
 _MATCH_CHARS = 300
+# A reply longer than this is shown cut (the full text stays on the stored message).
+_MAX_REPLY_CHARS = 200_000
 
 _SEPARATOR = re.compile(
     r"^-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|"
@@ -186,14 +195,17 @@ def visible_reply(text: str) -> str:
     Japanese "...のメッセージ:" / "...wrote", Outlook "-----Original Message-----" / "From: ... Sent: ..." blocks,
     "> " lines) and signatures ("-- \\n", "Sent from my iPhone", "Von meinem iPhone gesendet", etc.) removed.
     If stripping leaves nothing, return the stripped-of-whitespace original."""
+    text, cut = _cap(text, _MAX_REPLY_CHARS)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     keys = _mask_forwards([line.strip()[:_MATCH_CHARS] for line in lines])
     end = min(_quote_start(keys), _library_quote_start(keys))
     kept = _drop_quoted(lines[:end])
     kept = kept[: _signature_start([line.strip()[:_MATCH_CHARS] for line in kept])]
     reply = "\n".join(kept).strip()
-    reply = re.sub(r"\n{3,}", "\n\n", reply)
-    return reply or text.strip()
+    reply = re.sub(r"\n{3,}", "\n\n", reply) or text.strip()
+    if cut:
+        reply += "\n" + truncation_marker(f"reply longer than {_MAX_REPLY_CHARS} characters")
+    return reply
 
 
 def _mask_forwards(keys: list[str]) -> list[str]:
@@ -262,7 +274,7 @@ def _looks_like_attribution(line: str, keys: list[str], last: int) -> bool:
     """An attribution names the earlier writer (an address or a date) or precedes a quote."""
     if "@" in line or re.search(r"\d", line):
         return True
-    following = next((key for key in keys[last + 1 :] if key), "")
+    following = next((keys[i] for i in range(last + 1, len(keys)) if keys[i]), "")
     return following.startswith(">")
 
 
@@ -288,15 +300,16 @@ def _library_header_regex() -> re.Pattern[str]:
 def _drop_quoted(lines: list[str]) -> list[str]:
     """Remove "> " lines, and an attribution line right before a quote."""
     kept: list[str] = []
+    last = -1  # index in kept of the last line that is not blank
     for line in lines:
         if _QUOTED.match(line):
-            last = len(kept) - 1
-            while last >= 0 and not kept[last].strip():
-                last -= 1
             if last >= 0 and _is_attribution_line(kept[last].strip()[:_MATCH_CHARS]):
                 del kept[last:]
+                last = next((i for i in range(len(kept) - 1, -1, -1) if kept[i].strip()), -1)
             continue
         kept.append(line)
+        if line.strip():
+            last = len(kept) - 1
     return kept
 
 
@@ -309,14 +322,18 @@ def _signature_start(keys: list[str]) -> int:
         if _SIGNATURE_MARK.match(key) or _SENT_FROM.match(key):
             return index
     for index, key in enumerate(keys):
-        if index and _VALEDICTION.match(key) and _short_tail(keys[index + 1 :]):
+        if index and _VALEDICTION.match(key) and _short_tail(keys, index + 1):
             return index
     return len(keys)
 
 
-def _short_tail(keys: list[str]) -> bool:
+def _short_tail(keys: list[str], start: int) -> bool:
     """A name and a few contact lines: at least one, at most a handful, all short."""
-    tail = [key for key in keys if key]
-    return 0 < len(tail) <= _SIGNATURE_MAX_LINES and all(
-        len(key) <= _SIGNATURE_MAX_LINE_CHARS for key in tail
-    )
+    count = 0
+    for index in range(start, len(keys)):
+        if not keys[index]:
+            continue
+        count += 1
+        if count > _SIGNATURE_MAX_LINES or len(keys[index]) > _SIGNATURE_MAX_LINE_CHARS:
+            return False
+    return count > 0

@@ -17,12 +17,14 @@ agree on where parts begin and end.
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-__all__ = ["MimeLimits", "MessageRefused", "precheck", "bound_structure", "truncation_marker"]
+__all__ = ["MimeLimits", "MessageRefused", "Bounded", "precheck", "bound_structure", "truncation_marker"]
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,21 @@ def truncation_marker(reason: str) -> str:
     return f"[… truncated by maildesk: {reason}]"
 
 
-# A line start, with CRLF, LF and lone CR all ending lines, as the feedparser splits them.
-_LINE_START = rb"(?:\A|(?<=\n)|(?<=\r)(?!\n))"
-# The first line that is not a header line (feedparser's headerRE, negated): the blank
+# CRLF, LF and lone CR all end lines, as the feedparser splits them.  Patterns start with
+# the line break (not a lookbehind) so the regex engine can skip ahead quickly.
+_BREAK = rb"(?:\r\n|\r(?!\n)|\n)"
+# A line that is not a header line (the feedparser's headerRE, negated): the blank
 # separator, or a body line when the separator is missing.
-_HEADER_END = re.compile(_LINE_START + rb"(?![ \t]|From |[\x21-\x39\x3b-\x7e]*:)")
-_DASH_LINE = re.compile(_LINE_START + rb"--")
+_NOT_HEADER = rb"(?![ \t]|From |[\x21-\x39\x3b-\x7e]*:)"
+_HEADER_END = re.compile(_BREAK + _NOT_HEADER)
+_NOT_HEADER_HERE = re.compile(_NOT_HEADER)
 _NEWLINE = re.compile(rb"\r\n|\r|\n")
+_NEWLINE_AT_END = re.compile(rb"(?:\r\n|\r|\n)?\Z")
 # Content-Type/-Disposition values are parsed by stdlib code that is quadratic in the
 # number of parameters; real ones (RFC 2231 long names included) stay far below this.
 _MAX_MIME_FIELD_BYTES = 8 * 1024
+# Leaf bodies bigger than this bypass the feedparser's per-line loop (see Bounded).
+_LIFT_BYTES = 64 * 1024
 
 
 def precheck(raw: bytes, limits: MimeLimits) -> None:
@@ -74,20 +81,51 @@ def precheck(raw: bytes, limits: MimeLimits) -> None:
         )
 
 
-def bound_structure(raw: bytes, limits: MimeLimits) -> tuple[bytes, tuple[str, ...]]:
-    """Return ``raw`` with parts beyond ``max_parts``, nesting beyond ``max_depth`` and
-    oversized part headers cut out, and notes saying what was cut."""
+@dataclass(frozen=True)
+class Bounded:
+    """A message cut down to the limits, as the stdlib parser should see it.
+
+    Leaf bodies over ``_LIFT_BYTES`` are lifted out: the feedparser handles every body
+    line in Python (~1 s per 4 MB of short lines), so big bodies are replaced by an empty
+    one and a ``lifted_header: <index>`` header, to be put back after the parse."""
+
+    raw: bytes
+    notes: tuple[str, ...]
+    lifted_header: str
+    bodies: tuple[bytes, ...]
+
+
+def bound_structure(raw: bytes, limits: MimeLimits) -> Bounded:
+    """``raw`` with parts beyond ``max_parts``, nesting beyond ``max_depth`` and oversized
+    part headers cut out, big leaf bodies lifted out, and notes saying what was cut."""
     return _Scanner(raw, limits).run()
 
 
 def _header_end(raw: bytes, pos: int) -> int:
+    """Start of the first non-header line at or after line start ``pos``."""
+    if _NOT_HEADER_HERE.match(raw, pos):
+        return pos
     match = _HEADER_END.search(raw, pos)
-    return match.start() if match else len(raw)
+    return match.end() if match else len(raw)
 
 
 def _line_end(raw: bytes, pos: int) -> int:
     match = _NEWLINE.search(raw, pos)
     return match.end() if match else len(raw)
+
+
+@functools.lru_cache(maxsize=256)
+def _line_regex(lines: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """A line break followed by a line that is exactly one of ``lines`` plus optional
+    blanks (RFC 2046 §5.1.1).  Starting with the line break lets the regex engine skip
+    ahead quickly; search from the break before the line start (see _find_line)."""
+    alternatives = b"|".join(re.escape(line) for line in sorted(set(lines), key=len, reverse=True))
+    return re.compile(_BREAK + b"(" + alternatives + rb")[ \t]*(?=\r|\n|\Z)")
+
+
+def _search_from(pos: int) -> int:
+    """Where to search for a line starting at or after line start ``pos``: the break before it."""
+    return pos - 1 if pos > 0 else 0
 
 
 @dataclass
@@ -105,23 +143,26 @@ class _Scanner:
         self.limits = limits
         self.out: list[bytes] = []
         self.stack: list[_Frame] = []
+        self.leaf: tuple[bytes, bytes, bytes] | None = None  # delimiter line, header, separator
+        self.bodies: list[bytes] = []
+        self.lifted = f"X-Maildesk-Lifted-{secrets.token_hex(8)}"
         self.changed = False
         self.parts = 0
         self.too_many = 0
         self.too_deep = 0
         self.headers_cut = 0
 
-    def run(self) -> tuple[bytes, tuple[str, ...]]:
+    def run(self) -> Bounded:
         pos, emitting = self._entity(0, 0, "text/plain", b""), True
         while True:
             if pos < 0:  # the entity was dropped: skip to the next delimiter
                 pos, emitting = -pos - 1, False
             found = self._next_delimiter(pos)
             if found is None:
-                self._emit(self.raw[pos:], emitting)
+                self._emit(self.raw[pos:], emitting, last=True)
                 break
             start, end, index, closing = found
-            self._emit(self.raw[pos:start], emitting)
+            self._emit(self.raw[pos:start], emitting, last=False)
             frame = self.stack[index]
             del self.stack[index + 1 :]
             emitting = True
@@ -130,19 +171,32 @@ class _Scanner:
                 self.out.append(self.raw[start:end])
                 pos = end
                 continue
-            pos = self._child(frame, start, end)
+            pos = self._child(index, start, end)
         return self._result()
 
-    def _child(self, frame: _Frame, start: int, end: int) -> int:
+    def _child(self, index: int, start: int, end: int) -> int:
+        frame = self.stack[index]
         self.parts += 1
         if self.parts > self.limits.max_parts:
-            self.too_many += 1
-            return -end - 1
+            return -self._skip_siblings(index, end) - 1
         if frame.depth + 1 > self.limits.max_depth:
             self.too_deep += 1
             return -end - 1
         default = "message/rfc822" if frame.digest else "text/plain"
         return self._entity(end, frame.depth + 1, default, self.raw[start:end])
+
+    def _skip_siblings(self, index: int, pos: int) -> int:
+        """Drop this part and every later one of the same multipart in one search; return
+        where its closing delimiter (or an outer delimiter) starts."""
+        outer = tuple(f.delimiter + suffix for f in self.stack[:index] for suffix in (b"", b"--"))
+        closing = self.stack[index].delimiter + b"--"
+        found = _line_regex(outer + (closing,)).search(self.raw, _search_from(pos))
+        stop = found.start(1) if found else len(self.raw)
+        siblings = len(_line_regex((self.stack[index].delimiter,)).findall(self.raw, _search_from(pos), stop))
+        self.parts += siblings
+        self.too_many += 1 + siblings
+        self.changed = True
+        return stop
 
     def _entity(self, pos: int, depth: int, default: str, delimiter_line: bytes) -> int:
         """Read the header block at ``pos``; emit it and return where the body starts, or
@@ -159,11 +213,12 @@ class _Scanner:
                 self.too_deep += 1
                 self.changed = True
                 return -body - 1
+            if boundary is None and not nests:
+                self.leaf = (delimiter_line, header, self.raw[end:body])
+                return body
             self.out.extend((delimiter_line, header, self.raw[end:body]))
             if boundary is not None:
                 self.stack.append(_Frame(b"--" + boundary, depth, ctype == "multipart/digest"))
-                return body
-            if not nests:
                 return body
             # RFC 2046 §5.2.1: the body of a message/* part is itself a message.
             pos, depth, default, delimiter_line = body, depth + 1, "text/plain", b""
@@ -180,25 +235,40 @@ class _Scanner:
     def _next_delimiter(self, pos: int) -> tuple[int, int, int, bool] | None:
         if not self.stack:
             return None
-        for match in _DASH_LINE.finditer(self.raw, pos):
-            start = match.start()
-            end = _line_end(self.raw, start)
-            line = self.raw[start:end].rstrip(b"\r\n").rstrip(b" \t")
-            for index in range(len(self.stack) - 1, -1, -1):
-                delimiter = self.stack[index].delimiter
-                if line == delimiter:
-                    return start, end, index, False
-                if line == delimiter + b"--":
-                    return start, end, index, True
-        return None
+        delimiters = tuple(f.delimiter + suffix for f in self.stack for suffix in (b"", b"--"))
+        found = _line_regex(delimiters).search(self.raw, _search_from(pos))
+        if found is None:
+            return None
+        line = found.group(1)
+        for index in range(len(self.stack) - 1, -1, -1):  # innermost first, as the feedparser
+            delimiter = self.stack[index].delimiter
+            if line == delimiter or line == delimiter + b"--":
+                return found.start(1), _line_end(self.raw, found.end()), index, line != delimiter
+        return None  # unreachable: the pattern only matches the stack's delimiters
 
-    def _emit(self, chunk: bytes, emitting: bool) -> None:
-        if emitting:
+    def _emit(self, chunk: bytes, emitting: bool, last: bool) -> None:
+        if not emitting:
+            self.changed = self.changed or bool(chunk)
+            self.leaf = None
+            return
+        if self.leaf is None:  # preamble, epilogue
             self.out.append(chunk)
-        elif chunk:
-            self.changed = True
+            return
+        delimiter_line, header, separator = self.leaf
+        self.leaf = None
+        if len(chunk) <= _LIFT_BYTES:
+            self.out.extend((delimiter_line, header, separator, chunk))
+            return
+        tail = b""
+        if not last:  # RFC 2046 §5.1.1: the line break before a delimiter belongs to it
+            tail = _NEWLINE_AT_END.search(chunk).group(0)  # type: ignore[union-attr]
+            chunk = chunk[: len(chunk) - len(tail)]
+        marker = f"{self.lifted}: {len(self.bodies)}\r\n".encode("ascii")
+        self.bodies.append(chunk)
+        self.out.extend((delimiter_line, header, marker, separator or b"\r\n", tail))
+        self.changed = True
 
-    def _result(self) -> tuple[bytes, tuple[str, ...]]:
+    def _result(self) -> Bounded:
         notes = []
         if self.too_many:
             notes.append(
@@ -210,9 +280,8 @@ class _Scanner:
             )
         if self.headers_cut:
             notes.append(f"{self.headers_cut} oversized part header(s) truncated")
-        if not (self.changed or self.too_many):
-            return self.raw, tuple(notes)
-        return b"".join(self.out), tuple(notes)
+        raw = b"".join(self.out) if self.changed else self.raw
+        return Bounded(raw, tuple(notes), self.lifted, tuple(self.bodies))
 
 
 def _parts(count: int) -> str:

@@ -27,6 +27,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from maildesk.mail.body import html_to_text, sanitise_html
 from maildesk.mail.limits import (
+    Bounded,
     MessageRefused,
     MimeLimits,
     bound_structure,
@@ -80,6 +81,8 @@ _MAX_IDS = 200
 _MAX_ADDRESSES = 1000
 # policy.default's address parser is quadratic on hostile input; beyond this use getaddresses.
 _MAX_STRUCTURED_HEADER = 8 * 1024
+# ~1,000 addresses; beyond that a header is not a real recipient list.
+_MAX_ADDRESS_HEADER = 64 * 1024
 
 
 def parse_message(raw: bytes, limits: MimeLimits = MimeLimits()) -> ParsedMessage:
@@ -94,9 +97,10 @@ def parse_message(raw: bytes, limits: MimeLimits = MimeLimits()) -> ParsedMessag
 
 
 def _parse(raw: bytes, limits: MimeLimits) -> ParsedMessage:
-    bounded, structure_notes = bound_structure(raw, limits)
-    message = BytesParser(policy=_policy.compat32).parsebytes(bounded)
-    notes = list(structure_notes)
+    bounded = bound_structure(raw, limits)
+    message = BytesParser(policy=_policy.compat32).parsebytes(bounded.raw)
+    _restore_bodies(message, bounded)
+    notes = list(bounded.notes)
     walker = _Walker(limits, notes)
     pieces = walker.render(message, 0)
     text = _assemble_text(pieces, limits, notes)
@@ -122,6 +126,22 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedMessage:
         headers=_headers(message, limits, notes),
         notes=tuple(dict.fromkeys(notes)),
     )
+
+
+def _restore_bodies(message: Message, bounded: Bounded) -> None:
+    """Put back the big bodies bound_structure lifted out before the parse."""
+    if not bounded.bodies:
+        return
+    for part in message.walk():
+        ref = part.get(bounded.lifted_header)
+        if ref is None:
+            continue
+        del part[bounded.lifted_header]
+        try:
+            body = bounded.bodies[int(ref)]
+        except (ValueError, IndexError):
+            continue
+        part.set_payload(body.decode("ascii", "surrogateescape"))
 
 
 def _unparsed(raw: bytes, limits: MimeLimits, reason: str) -> ParsedMessage:
@@ -391,6 +411,7 @@ def _addresses(values: list[str]) -> list[tuple[str, str]]:
     """(display name, lowercased address) pairs of address header values."""
     pairs: list[tuple[str, str]] = []
     for value in values:
+        value = value[:_MAX_ADDRESS_HEADER]
         value = _fix_8bit(_FOLD.sub("", value).replace("\r", " ").replace("\n", " "))
         for name, address in _parse_address_list(value):
             address = _clean_address(address)
@@ -735,11 +756,18 @@ def _text_as_html(text: str) -> str:
 
 def _assemble_text(pieces: list[_Piece], limits: MimeLimits, notes: list[str]) -> str:
     budget = limits.max_body_chars
+    # HTML converts at ~0.4 s/MB and may hold little text: bound the source converted in total.
+    html_budget = limits.max_body_chars // 2
     texts = []
     for piece in pieces:
         if budget <= 0:
             break
-        text = piece.text if piece.text is not None else html_to_text((piece.html or "")[: budget * 4])
+        if piece.text is not None:
+            text = piece.text
+        else:
+            source = (piece.html or "")[:html_budget]
+            html_budget -= len(source)
+            text = html_to_text(source)
         texts.append(text)
         budget -= len(text)
     text = _clean_text(_join(texts))

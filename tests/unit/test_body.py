@@ -148,10 +148,17 @@ def test_visible_reply_falls_back_to_the_original_when_nothing_is_left():
 
 
 def test_visible_reply_is_bounded_on_hostile_input():
-    long_lines = "\n".join(["On " + "a " * 5000] * 300)
+    long_lines = "\n".join(["On " + "a " * 500] * 100)
     assert visible_reply(long_lines) == long_lines.strip()
     many = "new\n" + "On x wrote\n" * 20_000
     assert visible_reply(many).startswith("new")
+
+
+def test_visible_reply_cuts_a_huge_reply_with_a_marker():
+    reply = visible_reply("line of new text\n" * 20_000)
+    assert reply.startswith("line of new text\nline of new text")
+    assert reply.endswith("[… truncated by maildesk: reply longer than 200000 characters]")
+    assert len(reply) < 200_100
 
 
 # --- html_to_text ---------------------------------------------------------------------------
@@ -190,8 +197,16 @@ def test_html_to_text_caps_huge_input_with_a_marker(monkeypatch):
     monkeypatch.setattr(body, "_MAX_HTML_CHARS", 100)
     text = html_to_text("<p>" + "word " * 1000 + "</p>")
     assert text.startswith("word word")
-    assert text.endswith("[… truncated by maildesk: HTML longer than 100 characters]")
+    assert text.endswith("[… truncated by maildesk: HTML longer than 100 characters or 100000 tags]")
     assert len(text) < 200
+
+
+def test_html_to_text_caps_tag_soup(monkeypatch):
+    monkeypatch.setattr(body, "_NTH_TAG", __import__("re").compile(r"(?:[^<]*<){10}"))
+    text = html_to_text("<p>a</p>" * 100)
+    assert text.startswith("a\n\na")
+    assert 1 < text.split("\n").count("a") <= 5
+    assert "truncated by maildesk" in text
 
 
 def test_html_to_text_survives_broken_markup():

@@ -475,7 +475,8 @@ def test_precheck_accepts_normal_messages_and_bodies_without_headers():
 def test_bound_structure_leaves_ordinary_messages_untouched():
     for name in ("gmail_reply.eml", "inline_cid_image.eml", "forwarded_rfc822.eml"):
         raw = (CLIENTS / name).read_bytes()
-        assert bound_structure(raw, MimeLimits()) == (raw, ())
+        bounded = bound_structure(raw, MimeLimits())
+        assert (bounded.raw, bounded.notes, bounded.bodies) == (raw, (), ())
 
 
 def test_oversized_part_header_is_capped():
