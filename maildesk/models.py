@@ -236,3 +236,27 @@ class AuthToken(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class SuppressedAddress(Base):
+    """Hard-bounce history of an address, and whether maildesk stops mailing it (mail/bounces.py).
+
+    One row per address. `suppressed_at` set and `cleared_at` empty: the outbox stores mail to
+    it as `suppressed` instead of sending. An admin clears it; the count then starts again.
+    """
+
+    __tablename__ = "suppressed_addresses"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)  # the latest hard bounce: status and remote answer
+    bounce_count: Mapped[int] = mapped_column(Integer, default=0)  # hard bounces in the current window
+    first_bounce_at: Mapped[datetime | None]  # start of the counting window
+    last_bounce_at: Mapped[datetime | None]
+    suppressed_at: Mapped[datetime | None]
+    cleared_at: Mapped[datetime | None]
+    cleared_by: Mapped[str | None] = mapped_column(String(320))
+
+    @property
+    def active(self) -> bool:
+        return self.suppressed_at is not None and self.cleared_at is None

@@ -4,11 +4,13 @@ Mail is rendered and written as a row in the same transaction as the ticket chan
 causes it, so a change is never committed without its mail nor mail sent for a change that
 rolled back. The sender worker (sender.py) delivers the rows. Automatic mail to one address
 (confirmations, sign-in links) is capped per hour: over the budget the row is stored as
-`suppressed`, so the decision is visible, and nothing is sent.
+`suppressed`, so the decision is visible, and nothing is sent. Mail to an address suppressed
+after hard bounces (bounces.py) is stored the same way, with that reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.config import Settings
+from maildesk.mail import bounces
 from maildesk.mail.outbound import Composer
 from maildesk.models import OutboundMessage, Ticket, utcnow
 
@@ -30,6 +33,12 @@ class Outbox:
         self.composer = composer
 
     async def _over_budget(self, session: AsyncSession, to_addr: str) -> bool:
+        if session.bind.dialect.name == "postgresql":
+            # Count-then-insert must not interleave with another transaction doing the same for
+            # this address (two daemons, or the pipeline and the web app): hold a per-address
+            # lock until commit. SQLite write transactions are serialised already.
+            digest = hashlib.sha256(b"maildesk-automail:" + to_addr.encode()).digest()
+            await session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
         since = utcnow() - timedelta(hours=1)
         count = await session.scalar(
             select(func.count())
@@ -67,7 +76,11 @@ class Outbox:
             status="pending",
             next_attempt_at=utcnow(),
         )
-        if automatic and await self._over_budget(session, to_addr):
+        suppressed = await bounces.suppression_reason(session, to_addr)
+        if suppressed is not None:
+            row.status = "suppressed"
+            row.last_error = f"not sent: {to_addr} is suppressed ({suppressed}); an admin can clear it"
+        elif automatic and await self._over_budget(session, to_addr):
             row.status = "suppressed"
             row.last_error = f"not sent: {to_addr} already got {self.settings.automail_per_hour} automatic emails this hour"
         session.add(row)

@@ -17,16 +17,15 @@ import email.policy
 import logging
 import re
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from typing import Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.mail import correlate, tokens
+from maildesk.mail import bounces, correlate, tokens
 from maildesk.mail.body import visible_reply
 from maildesk.mail.classify import Classification, Kind, classify
-from maildesk.mail.dsn import parse_bounce
 from maildesk.mail.parse import ParsedMessage, parse_message
 from maildesk.models import (
     InboundMessage,
@@ -153,7 +152,9 @@ async def authorise(rt: Runtime, job: Job) -> None:
 async def apply(rt: Runtime, job: Job) -> None:
     assert job.parsed is not None and job.classification is not None
     p, service, inbound = job.parsed, job.service, job.inbound
-    if job.classification.automatic:
+    if job.classification.automatic or any(
+        bounces.is_bounce_address(rt.settings, a) for a in job.inbound.envelope_to
+    ):
         await _record_automatic(rt, job)
         return
     if job.ticket is not None and job.role in ("requester", "participant") and job.ticket.status == "closed":
@@ -209,12 +210,23 @@ async def _new_ticket(rt: Runtime, job: Job, linked: Ticket | None = None) -> No
 
 
 async def _record_automatic(rt: Runtime, job: Job) -> None:
+    """Keep automatic mail, never answer it; attach it to the ticket it is about (bounces.py)."""
     assert job.parsed is not None and job.classification is not None
-    c, p = job.classification, job.parsed
+    p, session = job.parsed, job.session
+    if not job.classification.automatic:
+        # Only robots write to the return path: a message there is automatic whatever it says.
+        job.classification = Classification(Kind.AUTO_REPLY, "sent to our bounce address (envelope recipient)")
+    c = job.classification
     reason = f"automatic mail ({c.kind.value}: {c.reason}); not answered"
-    if c.kind is Kind.BOUNCE:
-        reason = await _record_bounce(rt, job) or reason
-    ticket = job.ticket if job.answered is not None or job.role == "requester" else None
+    report = bounces.read_report(job.inbound.raw) if c.kind is Kind.BOUNCE else None
+    row, how = await bounces.reported_message(session, rt.settings, envelope_to=job.inbound.envelope_to, report=report)
+    if row is not None:
+        if report is not None:
+            reason = f"{reason}; {await bounces.record_bounce(session, row, report)}"
+        job.answered, job.matched_by = row, job.matched_by or how
+    ticket = job.ticket if job.role is not None else None
+    if ticket is None and job.answered is not None and job.answered.ticket_id is not None:
+        ticket = await session.get(Ticket, job.answered.ticket_id)
     if ticket is not None:
         await job.service.record_automatic(
             ticket,
@@ -224,30 +236,7 @@ async def _record_automatic(rt: Runtime, job: Job) -> None:
             c.kind.value,
         )
         job.inbound.ticket_id = ticket.id
-    job.ignored = reason
-
-
-async def _record_bounce(rt: Runtime, job: Job) -> str | None:
-    """A delivery report for our own mail marks that outbox message failed, with the remote reason."""
-    message = BytesParser(policy=email.policy.default).parsebytes(job.inbound.raw)
-    report = parse_bounce(message)
-    if report is None or not report.original_message_id:
-        return None
-    row = await job.session.scalar(
-        select(OutboundMessage).where(OutboundMessage.message_id == report.original_message_id)
-    )
-    if row is None:
-        return None
-    failed = [r for r in report.recipients if r.action == "failed"]
-    if not failed:
-        return f"delivery report for our message to {row.to_addr}: {report.recipients[0].action if report.recipients else 'no action'}"
-    detail = "; ".join(f"{r.status} {r.diagnostic}".strip() for r in failed)[:1000]
-    row.status = "failed"
-    row.last_error = f"bounced: {detail}"
-    if row.ticket_id is not None and job.ticket is None:
-        job.ticket = await job.session.get(Ticket, row.ticket_id)
-        job.answered = row
-    return f"bounce of our message to {row.to_addr}: {detail}"
+    job.ignored = reason[:2000]
 
 
 STEPS: tuple[tuple[str, Step], ...] = (

@@ -6,6 +6,11 @@ recorded in a second one. A relay that is down or answers 4xx is retried with ex
 backoff; a 5xx refusal, or a message still undelivered after MAILDESK_OUTBOX_MAX_AGE_HOURS,
 is marked `failed` with the reason. A daemon that dies mid-send leaves a lease that expires,
 after which the row is sent again: delivery is at least once, with the same Message-ID.
+
+Each message leaves with its own envelope sender, support+bounce-<id>-<tag>@ (VERP, see
+bounces.py), so a bounce names the row it reports. A row whose address was suppressed after
+it was queued is not sent, and a relay's permanent refusal of a recipient counts as a hard
+bounce of that address.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import aiosmtplib
 from sqlalchemy import and_, or_, select
 
 from maildesk.config import Settings
+from maildesk.mail import bounces
 from maildesk.models import OutboundMessage, utcnow
 from maildesk.runtime import Runtime
 
@@ -46,6 +52,7 @@ class _Result:
     ok: bool
     permanent: bool = False
     error: str | None = None
+    refused_status: str | None = None  # RFC 3463 code of a permanent refusal of the recipient
 
 
 def backoff_seconds(settings: Settings, attempts: int) -> float:
@@ -75,7 +82,13 @@ class Sender:
                 )
             ).all()
             jobs = []
+            suppressed = await bounces.active_suppressions(session, (row.to_addr for row in rows))
             for row in rows:
+                if row.to_addr in suppressed:
+                    # Suppressed after this row was queued: keep it, with the reason, unsent.
+                    row.status, row.claimed_until = "suppressed", None
+                    row.last_error = f"not sent: {row.to_addr} is suppressed ({suppressed[row.to_addr]})"
+                    continue
                 row.status = "sending"
                 row.claimed_until = now + _LEASE
                 jobs.append(
@@ -98,6 +111,8 @@ class Sender:
                 elif result.permanent or job.age_hours >= self.settings.outbox_max_age_hours:
                     row.status, row.last_error = "failed", result.error
                     log.warning("outbound message %s to %s failed: %s", job.id, job.to_addr, result.error)
+                    if result.refused_status:
+                        await bounces.record_hard_failure(session, job.to_addr, result.refused_status, result.error or "")
                 else:
                     row.status, row.last_error = "pending", result.error
                     row.next_attempt_at = now + timedelta(seconds=backoff_seconds(self.settings, row.attempts))
@@ -161,12 +176,16 @@ class Sender:
         try:
             if not client.is_connected:
                 await client.connect()
-            await client.sendmail(self.settings.support_address, [job.to_addr], job.raw)
+            await client.sendmail(bounces.verp_address(self.settings, job.id), [job.to_addr], job.raw)
             return _Result(ok=True)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             permanent = all(500 <= c < 600 for c in codes)
-            return _Result(ok=False, permanent=permanent, error=f"relay refused {job.to_addr}: {exc}")
+            # Only an explicit RFC 3463 code says the refusal is about the address (5.1.1) and
+            # not, say, a relay that refuses to relay (5.7.1 or no code): count only those.
+            status = bounces.enhanced_status(" ".join(r.message for r in exc.recipients)) if permanent else None
+            return _Result(ok=False, permanent=permanent, error=f"relay refused {job.to_addr}: {exc}",
+                           refused_status=status)
         except aiosmtplib.SMTPResponseException as exc:
             return _Result(ok=False, permanent=500 <= exc.code < 600, error=f"relay answered {exc.code} {exc.message}")
         except (aiosmtplib.SMTPException, OSError) as exc:
