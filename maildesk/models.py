@@ -76,6 +76,14 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_created", "status", "created_at"),
         Index("ix_tickets_user_created", "user_id", "created_at"),
+        # The admin queue's default and "recently active" orders (migration 0004).
+        Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_updated_at", "updated_at"),
+        # Covers everything tickets/stats.py reads, so the dashboard scans the index, not the rows.
+        Index(
+            "ix_tickets_stats", "status", "priority", "category", "escalated",
+            "created_at", "first_response_at", "resolved_at", "closed_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
