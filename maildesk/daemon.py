@@ -110,6 +110,12 @@ async def serve(rt: Runtime) -> None:
         asyncio.create_task(sender.worker(rt, wake_sender, stop), name="sender"),
         asyncio.create_task(_every(settings.sla_check_seconds, stop, "SLA", lambda: _sla_pass(rt)), name="sla"),
     ]
+    if not rt.db.is_sqlite:
+        # Other daemons on the same database hear of new work at once, not at their next poll.
+        from maildesk.wakeup import CrossWake
+
+        cross = CrossWake(rt.db, {WAKE_PIPELINE: wake_pipeline, WAKE_SENDER: wake_sender})
+        workers.append(asyncio.create_task(cross.run(stop), name="wakeups"))
     if settings.imap is not None:
         from maildesk.mail import imap
 

@@ -273,3 +273,34 @@ def test_one_daemon_polls_a_mailbox_and_the_other_takes_over_when_it_dies(
         assert standby.stop(signal.SIGTERM) == 0
     finally:
         server.stop()
+
+
+def test_a_commit_that_makes_work_tells_the_other_daemons(
+    shared_db: SharedDatabase, daemon_factory: Callable[..., Daemon], sink: Sink
+) -> None:
+    """The daemon that stores a message NOTIFYs the others, so they need not wait for their poll."""
+    import asyncio
+
+    import asyncpg
+
+    from maildesk.wakeup import CHANNEL
+
+    a, _b = _pair(daemon_factory, shared_db)
+    heard: list[str] = []
+
+    async def listen() -> None:
+        conn = await asyncpg.connect(shared_db.url)
+        try:
+            await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: heard.append(payload))
+            await asyncio.to_thread(a.send, make_mail("nia@example.org", "Tell the others", "hello"))
+            for _ in range(200):
+                if {"wake:pipeline", "wake:sender"} <= set(heard):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+
+    asyncio.run(listen())
+    assert "wake:pipeline" in heard  # the intake commit
+    assert "wake:sender" in heard  # the pipeline commit that queued the confirmation
+    sink.wait_for("nia@example.org")
