@@ -298,17 +298,23 @@ class RssSampler:
         self.pid, self.interval = pid, interval
         self.peak = 0
         self.samples = 0
+        self.timeline: list[tuple[float, int]] = []  # (perf_counter, bytes)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.peak = max(self.peak, rss_bytes(self.pid))
+                rss = rss_bytes(self.pid)
+                self.timeline.append((time.perf_counter(), rss))
+                self.peak = max(self.peak, rss)
                 self.samples += 1
             except OSError:
                 return
             self._stop.wait(self.interval)
+
+    def peak_between(self, start: float, end: float) -> int:
+        return max((rss for t, rss in self.timeline if start <= t <= end), default=0)
 
     def __enter__(self) -> "RssSampler":
         self.peak = rss_bytes(self.pid)

@@ -117,6 +117,9 @@ def main() -> None:
         rows.append(["one 25 MB message: before", f"{before / MB:.1f}", "", "", ""])
         rows.append(["one 25 MB message: peak", "", f"{big_run.peak / MB:.1f}", "< 200",
                      "yes" if big_run.peak < 200 * MB else "NO"])
+        rows.append(["  of which: receiving, until 250", "", f"{big_run.peak_between(t0, t250) / MB:.1f}", "", ""])
+        rows.append(["  of which: processing, after 250", "", f"{big_run.peak_between(t250, t_done) / MB:.1f}",
+                     "", ""])
         settled = common.rss_bytes(daemon.pid)
         rows.append(["one 25 MB message: after", f"{settled / MB:.1f}", "", "", ""])
         stored = daemon.query("SELECT a.size FROM attachments a ORDER BY a.id DESC LIMIT 1")

@@ -9,10 +9,14 @@ both kinds of session use the same engine and concurrency is the server's busine
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 from contextlib import nullcontext
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import aiosqlite
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -33,8 +37,127 @@ def async_url(url: str) -> str:
     return url
 
 
+# Statements that may wait for another connection's lock (busy_timeout): always off the loop.
+_MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
+
+
+class _Cursor:
+    """An aiosqlite-compatible cursor that runs, fetches and closes a statement in one go.
+
+    SQLAlchemy's aiosqlite adapter asks aiosqlite for a cursor, then executes, fetches and
+    closes it: three or four hand-offs between the event loop and aiosqlite's thread per
+    statement. Each costs a thread wake-up and a loop wake-up; on a busy machine, about a
+    millisecond — more than the statement itself. The pipeline issues dozens of statements
+    per message, so that is where its time went (see bench/README.md).
+
+    Here a statement is one hand-off, or none on an `inline` connection: there it runs on
+    the loop's thread, which it blocks only for SQLite's own work on an already locked
+    database (tens to hundreds of microseconds). What can wait on another process's lock
+    or on the disk — BEGIN, COMMIT, ROLLBACK — still goes to the thread.
+    """
+
+    __slots__ = ("_conn", "_inline", "_rows", "description", "rowcount", "lastrowid", "arraysize")
+
+    def __init__(self, conn: "_Connection", inline: bool) -> None:
+        self._conn = conn
+        self._inline = inline
+        self._rows: list[Any] = []
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+
+    async def __aenter__(self) -> "_Cursor":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._rows = []
+
+    def _run(self, sql: str, parameters: Any, many: bool) -> tuple[list[Any], Any, int, int | None]:
+        cursor = self._conn._conn.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, parameters)
+            else:
+                cursor.execute(sql, parameters)
+            rows = cursor.fetchall() if cursor.description else []
+            return rows, cursor.description, cursor.rowcount, cursor.lastrowid
+        finally:
+            cursor.close()
+
+    async def _go(self, sql: str, parameters: Any, many: bool) -> "_Cursor":
+        if self._inline and not sql.lstrip()[:8].upper().startswith(_MAY_WAIT):
+            result = self._run(sql, parameters, many)
+        else:
+            result = await self._conn._execute(self._run, sql, parameters, many)
+        self._rows, self.description, self.rowcount, self.lastrowid = result
+        return self
+
+    async def execute(self, sql: str, parameters: Any = None) -> "_Cursor":
+        return await self._go(sql, () if parameters is None else parameters, False)
+
+    async def executemany(self, sql: str, parameters: Any) -> "_Cursor":
+        return await self._go(sql, parameters, True)
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        size = size or self.arraysize
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def setinputsizes(self, *sizes: Any) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._rows = []
+
+
+class _Connection(aiosqlite.Connection):
+    inline = False
+
+    def cursor(self) -> _Cursor:  # type: ignore[override]
+        return _Cursor(self, self.inline)
+
+    async def commit(self) -> None:
+        if self._conn.in_transaction:  # the pool's reset after a commit needs no trip
+            await super().commit()
+
+    async def rollback(self) -> None:
+        if self._conn.in_transaction:
+            await super().rollback()
+
+
+class _InlineConnection(_Connection):
+    inline = True
+
+
+def _connector(path: str, inline: bool) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    cls = _InlineConnection if inline else _Connection
+
+    def connect() -> aiosqlite.Connection:
+        # As SQLAlchemy's pysqlite dialect connects to a file database; statements run on the
+        # loop's thread and on aiosqlite's, never at the same time (one session per connection).
+        conn = cls(lambda: sqlite3.connect(path, check_same_thread=False), 64)
+        conn._thread.daemon = True
+        return conn
+
+    return connect  # type: ignore[return-value]
+
+
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+    path = make_url(url).database or ":memory:"
+    options: dict[str, Any] = {}
+    if path != ":memory:":
+        # Write transactions are short and serialised: their statements run inline. Reads
+        # (the web app's lists, searches, stats) may be long: one trip each to the thread.
+        options["async_creator"] = _connector(os.path.abspath(path), inline=immediate)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
