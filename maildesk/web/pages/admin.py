@@ -1,0 +1,206 @@
+"""The support team's pages: the queue (filters, search, paging) and one ticket (messages with
+internal notes marked, timeline, changes, replies and notes).
+
+Admins only: a signed-in non-admin gets a 403 page, an anonymous visitor is sent to /login.
+The queue runs the same query as GET /admin/support/tickets; changes and replies go through
+TicketService as PATCH /admin/support/tickets/{id} and POST .../messages do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from maildesk.models import User
+from maildesk.runtime import Runtime
+from maildesk.tickets import queries, rules
+from maildesk.tickets.rules import IllegalTransition
+from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
+from maildesk.web.pages.help import PAGE_SIZE, page_number
+from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render
+from maildesk.web.views import admin_ticket_out
+
+SORTS = {
+    "-created_at": "Newest first",
+    "created_at": "Oldest first",
+    "-updated_at": "Recently updated",
+    "priority": "Most urgent first",
+}
+DONE = {
+    "updated": "The ticket has been updated.",
+    "reply": "Your reply has been sent to the requester.",
+    "note": "Your internal note has been added. It was not emailed to the requester.",
+}
+_TRUE = {"1", "on", "true", "yes"}
+
+
+async def _admins(session: AsyncSession) -> list[User]:
+    rows, _total = await queries.user_page(session, role="admin", page=1, page_size=500)
+    return [u for u in rows if u.is_active]
+
+
+def _pick(value: str | None, allowed: Any, notices: list[str], what: str) -> str:
+    value = (value or "").strip()
+    if value and value not in allowed:
+        notices.append(f"Unknown {what} {value!r} was ignored.")
+        return ""
+    return value
+
+
+@page_get("/admin/support")
+async def queue(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[str]:
+    me = admin_user(request)
+    params = request.query_params
+    notices: list[str] = []
+    chosen = {
+        "status": _pick(params.get("status"), rules.STATUSES, notices, "status"),
+        "priority": _pick(params.get("priority"), rules.PRIORITIES, notices, "priority"),
+        "category": _pick(params.get("category"), rt.settings.categories, notices, "category"),
+        "assignee": (params.get("assignee") or "").strip(),
+        "q": (params.get("q") or "").strip()[:500],
+        "sort": _pick(params.get("sort"), SORTS, notices, "sort order") or "-created_at",
+    }
+    page = page_number(request)
+    assignee = chosen["assignee"]
+    f = queries.QueueFilter(
+        status=[chosen["status"]] if chosen["status"] else [],
+        priority=[chosen["priority"]] if chosen["priority"] else [],
+        category=[chosen["category"]] if chosen["category"] else [],
+        assigned_to=me.id if assignee == "me" else int(assignee) if assignee.isdigit() else None,
+        unassigned=assignee == "none",
+        q=chosen["q"] or None,
+        sort=chosen["sort"],
+    )
+    async with rt.db.read() as session:
+        rows, total = await queries.ticket_page(session, f, page=page, page_size=PAGE_SIZE)
+        admins = await _admins(session)
+    pages = max(1, -(-total // PAGE_SIZE))
+    query = {k: v for k, v in chosen.items() if v and not (k == "sort" and v == "-created_at")}
+    return render(request, "queue.html", {
+        "tickets": rows, "total": total, "page": page, "pages": pages, "chosen": chosen, "query": query,
+        "statuses": rules.STATUSES, "priorities": rules.PRIORITIES, "categories": rt.settings.categories,
+        "admins": admins, "admin_names": {a.id: a.name or a.email for a in admins}, "sorts": SORTS,
+        "notices": notices, "filtered": any(v for k, v in chosen.items() if k != "sort"),
+    })
+
+
+async def _ticket_page(
+    request: Request[Any, Any, Any], rt: Runtime, ref: str, *, errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None, status_code: int = 200,
+) -> Response[str]:
+    admin_user(request)
+    async with rt.db.read() as session:
+        ticket = await queries.ticket_by_ref(session, ref)
+        if ticket is None:
+            raise NotFoundException(f"no ticket {ref}")
+        shown = await admin_ticket_out(session, ticket)
+        admins = await _admins(session)
+    done = DONE.get(request.query_params.get("done", "")) if status_code == 200 else None
+    return render(request, "admin_ticket.html", {
+        "ticket": shown,
+        "next_statuses": (shown.status, *rules.TRANSITIONS.get(shown.status, ())),
+        "priorities": rules.PRIORITIES,
+        "admins": admins,
+        "admin_names": {a.id: a.name or a.email for a in admins},
+        "errors": errors or {},
+        "values": values or {},
+        "done": done,
+    }, status_code=status_code)
+
+
+@page_get("/admin/support/{ref:str}")
+async def ticket_page(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[str]:
+    return await _ticket_page(request, rt, ref)
+
+
+def _changes(form: dict[str, str], ticket: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """What the update form asks to change (only what differs), and errors per field."""
+    changes: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    status = form.get("status", ticket.status)
+    if status != ticket.status:
+        changes["status"] = status
+    priority = form.get("priority", ticket.priority)
+    if priority != ticket.priority:
+        changes["priority"] = priority
+    assignee = form.get("assigned_to", "")
+    if assignee and not assignee.isdigit():
+        errors["assigned_to"] = "Choose someone from the list."
+    elif (int(assignee) if assignee else None) != ticket.assigned_to:
+        changes["assigned_to"] = int(assignee) if assignee else None
+    notes = form.get("resolution_notes", "").strip()
+    if len(notes) > 20_000:
+        errors["resolution_notes"] = "Use at most 20,000 characters."
+    elif (notes or None) != (ticket.resolution_notes or None):
+        changes["resolution_notes"] = notes or None
+    escalated = form.get("escalated", "") in _TRUE
+    if escalated != ticket.escalated:
+        changes["escalated"] = escalated
+    return changes, errors
+
+
+@page_post("/admin/support/{ref:str}/update")
+async def ticket_update(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+    me = admin_user(request)
+    form = await posted_form(request)
+    keep = {k: form.get(k, "") for k in ("status", "priority", "assigned_to", "resolution_notes", "escalated")}
+    try:
+        async with rt.db.write() as session:
+            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+            if ticket is None:
+                raise NotFoundException(f"no ticket {ref}")
+            changes, errors = _changes(form, ticket)
+            if errors:
+                raise _FormErrors(errors)
+            if changes:
+                await rt.service(session).update(ticket, me, changes)
+            number = ticket.ticket_number or str(ticket.id)
+    except _FormErrors as exc:
+        return await _ticket_page(request, rt, ref, errors=exc.errors, values=keep, status_code=422)
+    except IllegalTransition as exc:
+        return await _ticket_page(request, rt, ref, errors={"status": str(exc).capitalize() + "."},
+                                  values=keep, status_code=409)
+    except UnknownValue as exc:
+        return await _ticket_page(request, rt, ref, errors={exc.field: str(exc).capitalize() + "."},
+                                  values=keep, status_code=422)
+    except ServiceError as exc:
+        return await _ticket_page(request, rt, ref, errors={"status": str(exc).capitalize() + "."},
+                                  values=keep, status_code=409)
+    return redirect(f"/admin/support/{number}", done="updated")
+
+
+class _FormErrors(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(errors.values()))
+
+
+@page_post("/admin/support/{ref:str}/reply")
+async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+    me = admin_user(request)
+    form = await posted_form(request)
+    body = form.get("body", "")
+    internal = form.get("is_internal", "") in _TRUE
+    keep = {"body": body, "is_internal": "1" if internal else ""}
+    if not body.strip() or len(body) > 200_000:
+        message = "Write the message first." if not body.strip() else "This message is too long."
+        return await _ticket_page(request, rt, ref, errors={"body": message}, values=keep, status_code=422)
+    try:
+        async with rt.db.write() as session:
+            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+            if ticket is None:
+                raise NotFoundException(f"no ticket {ref}")
+            await rt.service(session).admin_reply(ticket, me, NewMessage(body=body, source="web"), is_internal=internal)
+            number = ticket.ticket_number or str(ticket.id)
+    except ServiceError as exc:
+        return await _ticket_page(request, rt, ref, errors={"body": str(exc).capitalize() + "."},
+                                  values=keep, status_code=409)
+    return redirect(f"/admin/support/{number}", done="note" if internal else "reply")
+
+
+HANDLERS = [queue, ticket_page, ticket_update, ticket_reply]

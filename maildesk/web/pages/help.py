@@ -1,0 +1,191 @@
+"""The requester's pages: the contact form, my tickets, one ticket (read, reply, confirm resolved).
+
+Tickets change through TicketService exactly as in the JSON API (web/api/contact.py and
+web/api/support.py): the contact form opens a ticket with source "contact", a reply is the
+requester's reply, and "confirm resolved" closes a resolved ticket. Requesters never see
+internal notes; another person's ticket is a 403 page, an unknown one a 404 page.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath
+
+from maildesk.runtime import Runtime
+from maildesk.tickets import queries
+from maildesk.tickets.rules import IllegalTransition
+from maildesk.tickets.service import NewMessage, ServiceError
+from maildesk.web.api.contact import subject_from
+from maildesk.web.pages.render import page_get, page_post, posted_form, redirect, render, signed_in
+from maildesk.web.schemas import Email
+from maildesk.web.views import load_visible, ticket_out
+
+PAGE_SIZE = 20
+_NUMBER = re.compile(r"^SUP-\d{1,12}$")
+_MAX_TEXT = 200_000
+
+DONE = {
+    "reply": "Your reply has been added. The support team has been told.",
+    "closed": "Thank you for confirming. This request is now closed.",
+}
+
+
+def page_number(request: Request[Any, Any, Any]) -> int:
+    value = request.query_params.get("page", "1")
+    return max(1, min(int(value), 100_000)) if value.isdigit() else 1
+
+
+# --- contact form ------------------------------------------------------------------------------
+
+
+def _contact_page(
+    request: Request[Any, Any, Any], rt: Runtime, *, values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None, sent: str | None = None, status_code: int = 200,
+) -> Response[str]:
+    if values is None:
+        user = request.user
+        values = {"email": user.email, "name": user.name} if user is not None else {}
+    return render(
+        request, "contact.html",
+        {"categories": rt.settings.categories, "values": values, "errors": errors or {}, "sent": sent},
+        status_code=status_code,
+    )
+
+
+@page_get("/help/contact")
+async def contact_page(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[str]:
+    sent = request.query_params.get("sent", "")
+    return _contact_page(request, rt, sent=sent if _NUMBER.match(sent) else None)
+
+
+def _contact_errors(rt: Runtime, values: dict[str, str]) -> dict[str, str]:
+    """The same constraints as the API's ContactIn, in words for a person, per field."""
+    errors = {}
+    try:
+        msgspec.convert(values["email"], Email)
+    except msgspec.ValidationError:
+        errors["email"] = "Enter your email address, like name@example.com."
+    if len(values["name"]) > 200:
+        errors["name"] = "Use at most 200 characters."
+    if values["category"] not in rt.settings.categories:
+        errors["category"] = "Choose a category from the list."
+    if len(values["subject"]) > 500:
+        errors["subject"] = "Use at most 500 characters."
+    if not values["description"].strip():
+        errors["description"] = "Describe what you need help with."
+    elif len(values["description"]) > _MAX_TEXT:
+        errors["description"] = "This is too long; please shorten it."
+    return errors
+
+
+@page_post("/help/contact/send")
+async def contact_submit(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[Any]:
+    form = await posted_form(request)
+    values = {k: form.get(k, "") for k in ("email", "name", "category", "subject", "description")}
+    values = {k: (v if k == "description" else v.strip()) for k, v in values.items()}
+    errors = _contact_errors(rt, values)
+    if errors:
+        return _contact_page(request, rt, values=values, errors=errors, status_code=422)
+    async with rt.db.write() as session:
+        service = rt.service(session)
+        requester = await service.get_or_create_user(values["email"], values["name"])
+        ticket = await service.create_ticket(
+            requester,
+            subject=values["subject"] or subject_from(values["description"]),
+            message=NewMessage(body=values["description"], source="web"),
+            category=values["category"],
+            source="contact",
+        )
+    return redirect("/help/contact", sent=ticket.ticket_number or str(ticket.id))
+
+
+# --- my tickets ------------------------------------------------------------------------------------
+
+
+@page_get("/help/tickets")
+async def my_tickets(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[str]:
+    user = signed_in(request)
+    page = page_number(request)
+    async with rt.db.read() as session:
+        rows, total = await queries.ticket_page(
+            session, queries.QueueFilter(user_id=user.id), page=page, page_size=PAGE_SIZE
+        )
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render(request, "my_tickets.html",
+                  {"tickets": rows, "total": total, "page": page, "pages": pages, "query": {}})
+
+
+async def _ticket_page(
+    request: Request[Any, Any, Any], rt: Runtime, ref: str, *, errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None, status_code: int = 200,
+) -> Response[str]:
+    user = signed_in(request)
+    async with rt.db.read() as session:
+        ticket = await load_visible(session, ref, user)
+        shown = await ticket_out(session, ticket, user)
+    # This is the requester's view: only what the requester sees, whoever looks.
+    messages = [m for m in shown.messages if not m.is_internal]
+    done = DONE.get(request.query_params.get("done", "")) if status_code == 200 else None
+    return render(
+        request, "ticket.html",
+        {"ticket": shown, "messages": messages, "is_owner": ticket.user_id == user.id,
+         "errors": errors or {}, "values": values or {}, "done": done},
+        status_code=status_code,
+    )
+
+
+@page_get("/help/tickets/{ref:str}")
+async def ticket_page(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[str]:
+    return await _ticket_page(request, rt, ref)
+
+
+@page_post("/help/tickets/{ref:str}/reply")
+async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+    user = signed_in(request)
+    form = await posted_form(request)
+    body = form.get("body", "")
+    if not body.strip() or len(body) > _MAX_TEXT:
+        message = "Write your reply first." if not body.strip() else "This reply is too long."
+        return await _ticket_page(request, rt, ref, errors={"body": message}, values={"body": body}, status_code=422)
+    try:
+        async with rt.db.write() as session:
+            ticket = await load_visible(session, ref, user, for_update=True)
+            service = rt.service(session)
+            message = NewMessage(body=body, source="web")
+            if ticket.user_id == user.id:
+                await service.requester_reply(ticket, user, message)
+            else:
+                await service.admin_reply(ticket, user, message)
+            number = ticket.ticket_number or str(ticket.id)
+    except ServiceError as exc:
+        return await _ticket_page(request, rt, ref, errors={"body": str(exc).capitalize() + "."},
+                                  values={"body": body}, status_code=409)
+    return redirect(f"/help/tickets/{number}", done="reply")
+
+
+@page_post("/help/tickets/{ref:str}/close")
+async def ticket_close(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+    user = signed_in(request)
+    await posted_form(request)
+    try:
+        async with rt.db.write() as session:
+            ticket = await load_visible(session, ref, user, for_update=True)
+            if ticket.user_id != user.id:
+                raise PermissionDeniedException("Only the person who asked can confirm this request is resolved.")
+            await rt.service(session).confirm_closed(ticket, user)
+            number = ticket.ticket_number or str(ticket.id)
+    except IllegalTransition:
+        return await _ticket_page(
+            request, rt, ref, status_code=409,
+            errors={"close": "This request is not marked resolved, so it cannot be closed yet."},
+        )
+    return redirect(f"/help/tickets/{number}", done="closed")
+
+
+HANDLERS = [contact_page, contact_submit, my_tickets, ticket_page, ticket_reply, ticket_close]
