@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 from maildesk.config import Settings
 from maildesk.mail.intake import Intake
@@ -32,6 +32,21 @@ INTERNAL = "451 4.3.0 Internal error; please try again later"
 MAX_LINE_BYTES = 1024 * 1024
 
 
+def _line_lengths(chunk: bytes, carry: int, limit: int) -> tuple[int, int]:
+    """(bytes after the chunk's last CRLF, longest line ending in it), given `carry` bytes
+    of the current line before it. Lines inside the chunk are measured only when the chunk
+    is longer than `limit` (otherwise none of them can be)."""
+    first = chunk.find(b"\r\n")
+    if first < 0:
+        return carry + len(chunk), carry + len(chunk)
+    last = chunk.rfind(b"\r\n")
+    longest = carry + first + 2
+    if len(chunk) > limit and last > first:
+        longest = max(longest, max(len(line) + 2 for line in chunk[first + 2 : last].split(b"\r\n")))
+    rest = len(chunk) - last - 2
+    return rest, max(longest, rest)
+
+
 def is_support_address(address: str, settings: Settings) -> bool:
     """support@domain or support+anything@domain, case-insensitive."""
     local, sep, domain = address.strip().strip("<>").rpartition("@")
@@ -43,7 +58,8 @@ def is_support_address(address: str, settings: Settings) -> bool:
 
 
 class _Protocol(SMTP):
-    """aiosmtpd's SMTP with RFC 3463 codes on its own size and line-length refusals."""
+    """aiosmtpd's SMTP with RFC 3463 codes on its own size and line-length refusals, and a
+    DATA phase that reads the message in large pieces."""
 
     line_length_limit = MAX_LINE_BYTES
 
@@ -52,9 +68,94 @@ class _Protocol(SMTP):
         # shutdown waits for it (handler.idle) rather than cutting the transfer.
         self.event_handler.begin()
         try:
-            await super().smtp_DATA(arg)
+            await self._data(arg)
         finally:
             self.event_handler.end()
+
+    async def _data(self, arg: str) -> None:
+        """aiosmtpd's smtp_DATA with the message read by _read_data; same replies and hooks."""
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content = await self._read_data()
+        if content is None:  # the client went away mid-message
+            return
+        if isinstance(content, str):  # refused, once the whole message was read (RFC 5321 §4.2.5)
+            self._set_post_data_state()
+            await self.push(content)
+            return
+        self.envelope.original_content = content
+        self.envelope.content = content.decode("utf-8", "surrogateescape") if self._decode_data else content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_data(self) -> bytes | str | None:
+        """The message up to the lone dot, dot-unstuffed (RFC 5321 §4.5.2); a refusal reply
+        when it is over the size or line-length limit; None when the connection closed.
+
+        aiosmtpd reads DATA a line at a time and keeps each line as its own bytearray until
+        the end: a 25 MB message becomes ~340,000 objects (~50 MB) before it is joined, and a
+        Python loop turn per line. Here the stream reader finds ".<CRLF>" in C, and only
+        where that dot starts a line is it the end; the message is joined once.
+        """
+        reader = self._reader
+        size_limit, line_limit = self.data_size_limit, self.line_length_limit
+        pieces: list[bytes] = []
+        tail = b"\r\n"  # the stream's last two bytes so far: DATA starts at a line start
+        size = carry = 0  # bytes so far; bytes since the last CRLF
+        refusal: str | None = None
+        while self.transport is not None:
+            try:
+                piece = await reader.readuntil(b".\r\n")
+                body = piece[:-3]
+                done = (tail + body)[-2:] == b"\r\n"
+                if not done:
+                    body = piece
+            except asyncio.LimitOverrunError as overrun:
+                # No end in the reader's buffer limit: take what is there but the bytes that
+                # may begin the marker (consumed already leaves them).
+                body, done = await reader.readexactly(overrun.consumed), False
+            except asyncio.IncompleteReadError:
+                return None
+            except asyncio.CancelledError:
+                log.info("connection lost during DATA")
+                self._writer.close()
+                raise
+            if body:
+                size += len(body)
+                carry, longest = _line_lengths(body, carry, line_limit)
+                if refusal is None and longest > line_limit:
+                    refusal = LINE_TOO_LONG.format(limit=line_limit)
+                elif refusal is None and size_limit and size > size_limit:
+                    refusal = TOO_BIG.format(limit=size_limit)
+                if refusal is None:
+                    pieces.append(body)
+                else:
+                    pieces.clear()  # keep reading to the end, keep nothing
+                tail = (tail + body[-2:])[-2:]
+            if done:
+                break
+        else:
+            return None
+        if refusal is not None:
+            return refusal
+        content = b"".join(pieces)
+        pieces.clear()
+        if content.startswith(b"."):
+            content = content[1:]
+        if b"\r\n." in content:
+            content = content.replace(b"\r\n.", b"\r\n")
+        return content
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
