@@ -21,8 +21,9 @@ from maildesk.runtime import Runtime
 from maildesk.web.api.admin import AdminSupportController, AdminTicketController, AdminUserController, StatsCache
 from maildesk.web.api.contact import ContactController
 from maildesk.web.api.support import SupportTicketController
-from maildesk.web.auth import AuthController, TokenAuthMiddleware, current_user, optional_user
+from maildesk.web.auth import AuthController, TokenAuthMiddleware, TokenCache, current_user, optional_user
 from maildesk.web.errors import EXCEPTION_HANDLERS
+from maildesk.web.pages import PAGE_HANDLERS, STATIC_PATH, static_router, template_config
 from maildesk.web.ratelimit import RateLimiter
 
 
@@ -55,16 +56,18 @@ API_HANDLERS: list[Any] = [
 
 def create_app(rt: Runtime, extra_handlers: list[Any] | None = None) -> Litestar:
     return Litestar(
-        route_handlers=[healthz, *API_HANDLERS, *(extra_handlers or [])],
+        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, static_router(), *(extra_handlers or [])],
+        template_config=template_config(),
         logging_config=None,  # the CLI configures logging once for the whole process
-        state=State({"runtime": rt, "rate_limiter": RateLimiter(), "stats_cache": StatsCache()}),
+        state=State({"runtime": rt, "rate_limiter": RateLimiter(), "stats_cache": StatsCache(),
+                     "token_cache": TokenCache()}),
         dependencies={
             "rt": Provide(_runtime, sync_to_thread=False),
             "limiter": Provide(_limiter, sync_to_thread=False),
             "user": Provide(current_user, sync_to_thread=False),
             "viewer": Provide(optional_user, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=["^/schema", "^/healthz"])],
+        middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=["^/schema", "^/healthz", f"^{STATIC_PATH}/"])],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="maildesk",

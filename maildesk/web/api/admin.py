@@ -6,8 +6,9 @@ through TicketService, which records each one as a ticket event.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Awaitable, Callable
 
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
@@ -46,6 +47,7 @@ from maildesk.web.views import admin_ticket_out, not_found
 INBOUND_STATUSES = ("received", "processed", "failed", "ignored")
 ROLES = ("user", "admin")
 STATS_CACHE_SECONDS = 5.0
+STATS_STALE_SECONDS = 60.0
 
 
 def _choices(field_name: str, value: str | None, allowed: tuple[str, ...] | list[str]) -> list[str]:
@@ -179,21 +181,47 @@ def _stats_out(s: Stats, sla_hours: dict[str, float]) -> StatsOut:
 
 
 class StatsCache:
-    """The last stats per `days`, reused for a few seconds: the dashboard polls, the numbers
-    move slowly, and on a large database one computation is a full scan."""
+    """The last stats per `days`: the dashboard polls, the numbers move slowly, and on a large
+    database one computation is a pass over every ticket.
 
-    def __init__(self, seconds: float = STATS_CACHE_SECONDS) -> None:
-        self.seconds = seconds
+    An answer younger than `fresh_seconds` is reused. An older one (up to `stale_seconds`) is
+    still returned at once while one background task computes the next; older than that,
+    or none yet, the caller waits, sharing one computation with any concurrent callers.
+    """
+
+    def __init__(self, fresh_seconds: float = STATS_CACHE_SECONDS, stale_seconds: float = STATS_STALE_SECONDS) -> None:
+        self.fresh_seconds = fresh_seconds
+        self.stale_seconds = stale_seconds
         self._entries: dict[int, tuple[float, StatsOut]] = {}
+        self._running: dict[int, asyncio.Task[StatsOut]] = {}
 
-    def get(self, days: int) -> StatsOut | None:
+    async def get(self, days: int, compute: Callable[[], Awaitable[StatsOut]], *, fresh: bool = False) -> StatsOut:
         entry = self._entries.get(days)
-        if entry and time.monotonic() - entry[0] < self.seconds:
+        age = time.monotonic() - entry[0] if entry else None
+        if fresh:
+            value = await compute()
+            self._entries[days] = (time.monotonic(), value)
+            return value
+        if entry is not None and age is not None and age < self.fresh_seconds:
             return entry[1]
-        return None
+        task = self._start(days, compute)
+        if entry is not None and age is not None and age < self.stale_seconds:
+            return entry[1]
+        return await asyncio.shield(task)
 
-    def put(self, days: int, value: StatsOut) -> None:
-        self._entries[days] = (time.monotonic(), value)
+    def _start(self, days: int, compute: Callable[[], Awaitable[StatsOut]]) -> asyncio.Task[StatsOut]:
+        task = self._running.get(days)
+        if task is None:
+            task = asyncio.ensure_future(compute())
+            self._running[days] = task
+
+            def done(t: asyncio.Task[StatsOut]) -> None:
+                self._running.pop(days, None)
+                if not t.cancelled() and t.exception() is None:
+                    self._entries[days] = (time.monotonic(), t.result())
+
+            task.add_done_callback(done)
+        return task
 
 
 class AdminSupportController(Controller):
@@ -210,16 +238,15 @@ class AdminSupportController(Controller):
         fresh: Annotated[bool, Parameter(description="skip the few-seconds cache")] = False,
     ) -> StatsOut:
         """See maildesk.tickets.stats for the definitions (SLA compliance: first public reply
-        within the priority's window, or no reply yet and the window not yet passed). Cached for
-        5 seconds unless fresh=true."""
+        within the priority's window, or no reply yet and the window not yet passed). Answers
+        may be up to 5 seconds old (up to 60 while a new one is computed); fresh=true computes now."""
+        async def compute() -> StatsOut:
+            async with rt.db.read() as session:
+                s = await ticket_stats(session, rt.settings.sla_hours, days=days)
+            return _stats_out(s, dict(rt.settings.sla_hours))
+
         cache: StatsCache = request.app.state.stats_cache
-        if not fresh and (hit := cache.get(days)) is not None:
-            return hit
-        async with rt.db.read() as session:
-            s = await ticket_stats(session, rt.settings.sla_hours, days=days)
-        out = _stats_out(s, dict(rt.settings.sla_hours))
-        cache.put(days, out)
-        return out
+        return await cache.get(days, compute, fresh=fresh)
 
     @post("/check-sla", status_code=200, summary="Run one SLA pass now")
     async def check_sla(self, rt: NamedDependency[Runtime]) -> EscalatedOut:
