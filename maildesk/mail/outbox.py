@@ -10,7 +10,9 @@ after hard bounces (bounces.py) is stored the same way, with that reason.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +27,9 @@ from maildesk.models import OutboundMessage, Ticket, utcnow
 # Mail whose sending is triggered by someone else's action, not a person writing: budgeted.
 AUTOMATIC_KINDS = frozenset({"confirmation", "magic_link"})
 WAKE_SENDER = "wake:sender"
+_LOCK_TRIES, _LOCK_PAUSE = 200, 0.05  # up to ~10 s for another transaction's budget lock
+
+log = logging.getLogger("maildesk.outbox")
 
 
 class Outbox:
@@ -32,13 +37,28 @@ class Outbox:
         self.settings = settings
         self.composer = composer
 
+    async def _lock_budget(self, session: AsyncSession, to_addr: str) -> None:
+        """Serialise count-then-insert for one address across transactions (PostgreSQL).
+
+        Two daemons, or the pipeline and the web app, must not both see 9 and both send the
+        10th. A transaction-scoped advisory lock per address does it; SQLite write transactions
+        are serialised already. The lock is only tried, never waited on inside PostgreSQL: a
+        pipeline batch holds it until commit, and two batches locking two addresses in opposite
+        order must not deadlock (that would fail a message). After a bounded wait the count goes
+        ahead without it, which at worst lets one extra message through.
+        """
+        if session.bind.dialect.name != "postgresql":
+            return
+        digest = hashlib.sha256(b"maildesk-automail:" + to_addr.encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        for _ in range(_LOCK_TRIES):
+            if await session.scalar(select(func.pg_try_advisory_xact_lock(key))):
+                return
+            await asyncio.sleep(_LOCK_PAUSE)
+        log.warning("automatic-mail budget of %s: lock busy, counting without it", to_addr)
+
     async def _over_budget(self, session: AsyncSession, to_addr: str) -> bool:
-        if session.bind.dialect.name == "postgresql":
-            # Count-then-insert must not interleave with another transaction doing the same for
-            # this address (two daemons, or the pipeline and the web app): hold a per-address
-            # lock until commit. SQLite write transactions are serialised already.
-            digest = hashlib.sha256(b"maildesk-automail:" + to_addr.encode()).digest()
-            await session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
+        await self._lock_budget(session, to_addr)
         since = utcnow() - timedelta(hours=1)
         count = await session.scalar(
             select(func.count())

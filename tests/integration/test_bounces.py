@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from email.utils import format_datetime
 from datetime import datetime, timezone
+from email import message_from_bytes, policy
+from email.utils import format_datetime
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -19,8 +20,8 @@ from aiosmtpd.controller import Controller
 
 from maildesk.db import Database
 from maildesk.mail import bounces
-from tests.conftest import Daemon, Sink, SinkMessage, free_port, make_mail
-from tests.integration.test_loops import _new_ticket, outbound_rows, send_raw, stays_quiet, wait_inbound
+from tests.conftest import Daemon, Sink, SinkMessage, free_port, make_mail, wait_until
+from tests.integration.test_loops import open_ticket, outbound_rows, send_raw, stays_quiet, wait_inbound
 
 USER_UNKNOWN = "smtp; 550 5.1.1 <{to}>: Recipient address rejected: User unknown in virtual mailbox table"
 MAILBOX_FULL = "smtp; 552 5.2.2 <{to}>: Mailbox full: quota exceeded"
@@ -159,7 +160,7 @@ def suppression(daemon: Daemon, email: str) -> tuple[Any, ...] | None:
 
 def test_dsn_to_the_verp_address_fails_that_message_and_suppresses_unknown_user(daemon: Daemon, sink: Sink) -> None:
     requester = "nobody@example.net"
-    number, confirmation = _new_ticket(daemon, sink, requester, "Where is my parcel?")
+    number, confirmation = open_ticket(daemon, sink, requester, "Where is my parcel?")
     assert confirmation.mail_from.startswith("support+bounce-")
 
     status, reason, classification, ticket_id = bounce(daemon, postfix_dsn(confirmation), confirmation.mail_from)
@@ -192,7 +193,7 @@ def test_dsn_to_the_verp_address_fails_that_message_and_suppresses_unknown_user(
 
 def test_dsn_matched_by_quoted_message_id_alone(daemon: Daemon, sink: Sink) -> None:
     """A relay that rewrote the return path: the report reaches plain support@ and quotes our id."""
-    _number, confirmation = _new_ticket(daemon, sink, "moved@example.org", "Account")
+    _number, confirmation = open_ticket(daemon, sink, "moved@example.org", "Account")
     status, reason, _c, _t = bounce(daemon, postfix_dsn(confirmation, to="support@example.com"), "support@example.com")
     assert status == "ignored" and "bounce of our message" in reason
     assert outbound_by_message_id(daemon, confirmation)[1] == "failed"
@@ -200,7 +201,7 @@ def test_dsn_matched_by_quoted_message_id_alone(daemon: Daemon, sink: Sink) -> N
 
 
 def test_plain_text_bounce_matched_by_verp_alone(daemon: Daemon, sink: Sink) -> None:
-    _number, confirmation = _new_ticket(daemon, sink, "ghost@example.info", "Hello")
+    _number, confirmation = open_ticket(daemon, sink, "ghost@example.info", "Hello")
     status, reason, _c, _t = bounce(daemon, qmail_bounce(confirmation), confirmation.mail_from)
     assert status == "ignored" and "5.1.1" in reason
     row = outbound_by_message_id(daemon, confirmation)
@@ -208,7 +209,7 @@ def test_plain_text_bounce_matched_by_verp_alone(daemon: Daemon, sink: Sink) -> 
 
 
 def test_delay_warning_changes_nothing(daemon: Daemon, sink: Sink) -> None:
-    _number, confirmation = _new_ticket(daemon, sink, "slow@example.net", "Slow")
+    _number, confirmation = open_ticket(daemon, sink, "slow@example.net", "Slow")
     dsn = postfix_dsn(confirmation, action="delayed", status="4.4.1",
                       diagnostic="X-Postfix; connect to mx.example.net[198.51.100.7]:25: Connection timed out")
     status, reason, _c, _t = bounce(daemon, dsn, confirmation.mail_from)
@@ -219,7 +220,7 @@ def test_delay_warning_changes_nothing(daemon: Daemon, sink: Sink) -> None:
 
 def test_forged_reports_fail_nothing(daemon: Daemon, sink: Sink) -> None:
     """A guessed bounce address or a made-up Message-ID matches no outbox row."""
-    _number, confirmation = _new_ticket(daemon, sink, "victim@example.org", "Help")
+    _number, confirmation = open_ticket(daemon, sink, "victim@example.org", "Help")
     row_id = outbound_by_message_id(daemon, confirmation)[0]
     forged_verp = f"support+bounce-{row_id}-aaaaaaaaaa@example.com"
     status, reason, _c, _t = bounce(daemon, postfix_dsn(confirmation, to=forged_verp, quote_message_id=False),
@@ -241,7 +242,7 @@ def test_forged_reports_fail_nothing(daemon: Daemon, sink: Sink) -> None:
 def test_three_hard_bounces_suppress_and_an_admin_can_clear(daemon: Daemon, sink: Sink) -> None:
     requester = "full@example.org"
     for n in range(1, 4):
-        _number, confirmation = _new_ticket_nth(daemon, sink, requester, n)
+        confirmation = _new_ticket_nth(daemon, sink, requester, n)
         dsn = postfix_dsn(confirmation, status="5.2.2", diagnostic=MAILBOX_FULL)
         status, reason, _c, _t = bounce(daemon, dsn, confirmation.mail_from)
         assert status == "ignored"
@@ -274,7 +275,7 @@ def test_policy_refusals_do_not_suppress(daemon: Daemon, sink: Sink) -> None:
     """5.7.x is about our message or our server, not the mailbox: the message fails, the address stays."""
     requester = "strict@example.org"
     for n in range(1, 4):
-        _number, confirmation = _new_ticket_nth(daemon, sink, requester, n)
+        confirmation = _new_ticket_nth(daemon, sink, requester, n)
         dsn = postfix_dsn(confirmation, status="5.7.1",
                           diagnostic="smtp; 554 5.7.1 <{to}>: Message rejected as spam by content filter")
         bounce(daemon, dsn, confirmation.mail_from)
@@ -282,15 +283,27 @@ def test_policy_refusals_do_not_suppress(daemon: Daemon, sink: Sink) -> None:
     assert suppression(daemon, requester) is None
 
 
-def _new_ticket_nth(daemon: Daemon, sink: Sink, requester: str, n: int) -> tuple[str, SinkMessage]:
+def test_hard_bounces_older_than_the_window_are_forgotten(daemon: Daemon, sink: Sink) -> None:
+    requester = "flaky@example.org"
+    for n in (1, 2):
+        confirmation = _new_ticket_nth(daemon, sink, requester, n)
+        bounce(daemon, postfix_dsn(confirmation, status="5.2.2", diagnostic=MAILBOX_FULL), confirmation.mail_from)
+    assert suppression(daemon, requester)[:2] == (2, False)
+    # Those two were more than 30 days ago: the third starts a new window.
+    daemon.sql("UPDATE suppressed_addresses SET first_bounce_at = :t WHERE email = :e",
+               t=datetime(2000, 1, 1), e=requester)
+    confirmation = _new_ticket_nth(daemon, sink, requester, 3)
+    bounce(daemon, postfix_dsn(confirmation, status="5.2.2", diagnostic=MAILBOX_FULL), confirmation.mail_from)
+    assert suppression(daemon, requester)[:2] == (1, False)
+
+
+def _new_ticket_nth(daemon: Daemon, sink: Sink, requester: str, n: int) -> SinkMessage:
+    """The n-th request from `requester`; returns its confirmation as the sink caught it."""
     daemon.send(make_mail(requester, f"Request {n}", "Please help."))
-    confirmation = sink.wait_for(requester, n)[n - 1]
-    return "", confirmation
+    return sink.wait_for(requester, n)[n - 1]
 
 
 def wait_for_tickets(daemon: Daemon, count: int) -> None:
-    from tests.conftest import wait_until
-
     wait_until(lambda: len(daemon.tickets()) >= count, 20, what=f"{count} tickets")
 
 
@@ -320,8 +333,6 @@ class _PickyRelay:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        from email import message_from_bytes, policy
-
         msg = message_from_bytes(envelope.original_content, policy=policy.default)
         self.sink.messages.append(SinkMessage(envelope.mail_from, list(envelope.rcpt_tos), msg,
                                               envelope.original_content))
@@ -348,8 +359,6 @@ def test_relay_refusing_an_unknown_recipient_counts_as_a_hard_bounce(
     daemon.send(make_mail("unknown@example.net", "One", "First."))
     daemon.send(make_mail("denied@example.net", "Two", "Second."))
     daemon.wait_processed(2)
-    from tests.conftest import wait_until
-
     wait_until(lambda: all(r[3] == "failed" for r in outbound_rows(daemon)) and len(outbound_rows(daemon)) == 2,
                20, what="both confirmations refused")
     assert suppression(daemon, "unknown@example.net")[1] is True
@@ -357,3 +366,30 @@ def test_relay_refusing_an_unknown_recipient_counts_as_a_hard_bounce(
     daemon.send(make_mail("unknown@example.net", "Three", "Again."))
     wait_for_tickets(daemon, 3)
     assert outbound_rows(daemon, "unknown@example.net")[-1][3] == "suppressed"
+
+
+# -- the pure parts -------------------------------------------------------------------------------
+
+
+def test_verp_address_round_trip_and_policy() -> None:
+    from maildesk.config import Settings
+
+    settings = Settings(support_address="help@desk.example", secret_key="k1")
+    address = bounces.verp_address(settings, 42)
+    local, domain = address.split("@")
+    assert domain == "desk.example" and local.startswith("help+bounce-42-")
+    token = local.split("+bounce-", 1)[1]
+    assert bounces.verp_outbound_id(settings, token) == 42
+    assert bounces.verp_outbound_id(settings, token.upper()) == 42  # some MTAs fold case
+    assert bounces.verp_outbound_id(settings, "43-" + token.split("-", 1)[1]) is None
+    assert bounces.verp_outbound_id(Settings(support_address="help@desk.example", secret_key="k2"), token) is None
+    assert bounces.is_bounce_address(settings, address.upper())
+    assert not bounces.is_bounce_address(settings, "help+billing@desk.example")
+    assert not bounces.is_bounce_address(settings, "help+bounce-1-x@other.example")
+
+    assert bounces.enhanced_status("550 5.1.1 <a@b>: User unknown") == "5.1.1"
+    assert bounces.enhanced_status("550 Relaying denied") is None
+    for status in ("5.1.1", "5.2.2", "5.0.0", "5.4.4", "5.1.10"):
+        assert bounces.counts_toward_suppression(status), status
+    for status in ("4.4.1", "5.7.1", "5.7.26", "5.6.0", "5.3.4", "5.2.3", "2.0.0"):
+        assert not bounces.counts_toward_suppression(status), status

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import smtplib
+import threading
 import time
 from email import message_from_bytes, policy
 from email.utils import parseaddr
@@ -246,7 +247,7 @@ def test_corpus_run_sent_nothing_but_the_human_control(corpus_run: CorpusRun) ->
 # -- auto-replies that belong to a ticket -----------------------------------------------------
 
 
-def _new_ticket(daemon: Daemon, sink: Sink, requester: str, subject: str) -> tuple[str, SinkMessage]:
+def open_ticket(daemon: Daemon, sink: Sink, requester: str, subject: str) -> tuple[str, SinkMessage]:
     daemon.send(make_mail(requester, subject, "Something is broken."))
     (confirmation,) = sink.wait_for(requester)
     number = daemon.sql("SELECT ticket_number FROM tickets WHERE user_email = :e ORDER BY id DESC", e=requester)[0][0]
@@ -264,7 +265,7 @@ def _ticket_record(daemon: Daemon, number: str) -> tuple[str, list[tuple[Any, ..
 
 
 def test_out_of_office_from_requester_is_attached_and_changes_nothing(daemon: Daemon, sink: Sink) -> None:
-    number, confirmation = _new_ticket(daemon, sink, "jana.novak@contoso.com", "Payout missing")
+    number, confirmation = open_ticket(daemon, sink, "jana.novak@contoso.com", "Payout missing")
     # Outlook's out-of-office answers From, threads by In-Reply-To, marks itself only by
     # X-Auto-Response-Suppress and the "Automatic reply:" subject.
     ooo = make_mail(
@@ -289,7 +290,7 @@ def test_out_of_office_from_requester_is_attached_and_changes_nothing(daemon: Da
 
 def test_vacation_reply_to_the_return_path_is_attached_to_its_ticket(daemon: Daemon, sink: Sink) -> None:
     """RFC 3834 responders answer the envelope sender: our per-message bounce address."""
-    number, confirmation = _new_ticket(daemon, sink, "d.okafor@uni.example.edu", "Refund")
+    number, confirmation = open_ticket(daemon, sink, "d.okafor@uni.example.edu", "Refund")
     assert bounces.is_bounce_address(load_settings(daemon.env), confirmation.mail_from)
     reply = make_mail(
         "Dayo Okafor <dayo@alias.uni.example.edu>",  # the mailbox's other address; no thread headers
@@ -311,7 +312,7 @@ def test_vacation_reply_to_the_return_path_is_attached_to_its_ticket(daemon: Dae
 
 
 def test_auto_reply_from_a_stranger_to_a_ticket_is_not_attached(daemon: Daemon, sink: Sink) -> None:
-    number, _confirmation = _new_ticket(daemon, sink, "ann@example.org", "Question")
+    number, _confirmation = open_ticket(daemon, sink, "ann@example.org", "Question")
     auto = make_mail("robot@elsewhere.example", f"Re: [{number}] Question", "Thanks, we got it.",
                      headers={"Auto-Submitted": "auto-replied"})
     inbound_id = send_raw(daemon, auto.as_bytes(), mail_from="robot@elsewhere.example")
@@ -330,7 +331,7 @@ def test_every_outbound_mail_says_it_is_automatic(daemon_factory: Callable[..., 
 
     daemon = daemon_factory()
     add_user(daemon, "agent@example.com", admin=True, name="Agent")
-    number, confirmation = _new_ticket(daemon, sink, "carol@example.org", "Invoice")
+    number, confirmation = open_ticket(daemon, sink, "carol@example.org", "Invoice")
     (notification,) = sink.wait_for("agent@example.com")
     daemon.send(make_mail("agent@example.com", f"Re: {notification.subject}", "Here it is.",
                           in_reply_to=notification.msg["Message-ID"]))
@@ -370,7 +371,7 @@ def test_mail_from_the_support_address_itself_produces_nothing(daemon: Daemon, s
 
 def test_confirmation_delivered_back_to_support_stops_at_once(daemon: Daemon, sink: Sink) -> None:
     """A requester's forwarding rule sends our confirmation straight back to support@."""
-    _number, confirmation = _new_ticket(daemon, sink, "fwd@example.org", "Forwarding")
+    _number, confirmation = open_ticket(daemon, sink, "fwd@example.org", "Forwarding")
     # As is: our envelope sender, our headers.
     first = send_raw(daemon, confirmation.raw, mail_from=confirmation.mail_from)
     # Re-sent by the forwarder (its own envelope sender), Auto-Submitted and Precedence dropped.
@@ -399,6 +400,29 @@ def test_twenty_requests_in_a_minute_get_at_most_ten_confirmations(daemon: Daemo
     for row in rows:
         if row[3] == "suppressed":
             assert "10 automatic emails this hour" in row[4]
+
+
+def test_budget_holds_for_two_daemons_sharing_one_database(daemon_factory: Callable[..., Daemon], sink: Sink) -> None:
+    """Both daemons enqueue confirmations for one address at the same moment: still at most 10."""
+    a = daemon_factory()
+    b = daemon_factory(db=a.db, MAILDESK_SECRET_KEY=a.env["MAILDESK_SECRET_KEY"])
+    sender = "both@example.org"
+
+    def burst(daemon: Daemon, label: str) -> None:
+        for i in range(12):
+            daemon.send(make_mail(sender, f"{label} {i}", "Hello."))
+
+    threads = [threading.Thread(target=burst, args=(d, label)) for d, label in ((a, "A"), (b, "B"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a.wait_processed(24)
+    assert len(a.tickets()) == 24
+    sink.wait_for(sender, 10)
+    stays_quiet(sink)
+    assert len(sink.to(sender)) == 10
+    assert sorted(r[3] for r in outbound_rows(a, sender)) == ["sent"] * 10 + ["suppressed"] * 14
 
 
 # -- two instances wired to each other -------------------------------------------------------------
