@@ -22,7 +22,7 @@ from maildesk.tickets import queries, rules
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.web.pages.help import PAGE_SIZE, page_number
-from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render
+from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render, sentence
 from maildesk.web.views import admin_ticket_out
 
 SORTS = {
@@ -163,13 +163,13 @@ async def ticket_update(request: Request[Any, Any, Any], rt: NamedDependency[Run
     except _FormErrors as exc:
         return await _ticket_page(request, rt, ref, errors=exc.errors, values=keep, status_code=422)
     except IllegalTransition as exc:
-        return await _ticket_page(request, rt, ref, errors={"status": str(exc).capitalize() + "."},
+        return await _ticket_page(request, rt, ref, errors={"status": sentence(exc)},
                                   values=keep, status_code=409)
     except UnknownValue as exc:
-        return await _ticket_page(request, rt, ref, errors={exc.field: str(exc).capitalize() + "."},
+        return await _ticket_page(request, rt, ref, errors={exc.field: sentence(exc)},
                                   values=keep, status_code=422)
     except ServiceError as exc:
-        return await _ticket_page(request, rt, ref, errors={"status": str(exc).capitalize() + "."},
+        return await _ticket_page(request, rt, ref, errors={"status": sentence(exc)},
                                   values=keep, status_code=409)
     return redirect(f"/admin/support/{number}", done="updated")
 
@@ -198,7 +198,7 @@ async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runt
             await rt.service(session).admin_reply(ticket, me, NewMessage(body=body, source="web"), is_internal=internal)
             number = ticket.ticket_number or str(ticket.id)
     except ServiceError as exc:
-        return await _ticket_page(request, rt, ref, errors={"body": str(exc).capitalize() + "."},
+        return await _ticket_page(request, rt, ref, errors={"body": sentence(exc)},
                                   values=keep, status_code=409)
     return redirect(f"/admin/support/{number}", done="note" if internal else "reply")
 

@@ -22,7 +22,7 @@ from maildesk.tickets import queries
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage, ServiceError
 from maildesk.web.api.contact import subject_from
-from maildesk.web.pages.render import page_get, page_post, posted_form, redirect, render, signed_in
+from maildesk.web.pages.render import page_get, page_post, posted_form, redirect, render, sentence, signed_in
 from maildesk.web.schemas import Email
 from maildesk.web.views import load_visible, ticket_out
 
@@ -164,7 +164,7 @@ async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runt
                 await service.admin_reply(ticket, user, message)
             number = ticket.ticket_number or str(ticket.id)
     except ServiceError as exc:
-        return await _ticket_page(request, rt, ref, errors={"body": str(exc).capitalize() + "."},
+        return await _ticket_page(request, rt, ref, errors={"body": sentence(exc)},
                                   values={"body": body}, status_code=409)
     return redirect(f"/help/tickets/{number}", done="reply")
 

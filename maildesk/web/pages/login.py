@@ -25,7 +25,7 @@ from maildesk.web.auth import (
     send_magic_link,
     session_cookie,
 )
-from maildesk.web.pages.render import page_get, page_post, posted_form, redirect, render, safe_next
+from maildesk.web.pages.render import page_get, page_post, posted_form, redirect, render, safe_next, sentence
 from maildesk.web.ratelimit import RateLimiter
 
 LINK_SENT = ("If the address is known, a link is on its way. Open it within 30 minutes to sign in; "
@@ -80,7 +80,7 @@ async def login_submit(
                            errors={"password": "Wrong email or password."})
     except HTTPException as exc:  # 429: too many attempts
         return _login_page(request, values=values, next=next_path, status_code=exc.status_code,
-                           errors={"password": str(exc.detail).capitalize() + "."})
+                           errors={"password": sentence(exc.detail)})
     return redirect(next_path or home_of(user), cookies=[session_cookie(rt, token)])
 
 
@@ -98,7 +98,7 @@ async def link_submit(
         check_rate(limiter, "magic", address, client_ip(request))
     except HTTPException as exc:
         return _login_page(request, link_values={"email": email}, status_code=exc.status_code,
-                           link_errors={"email": str(exc.detail).capitalize() + "."})
+                           link_errors={"email": sentence(exc.detail)})
     return render(
         request, "login.html",
         {"values": {}, "errors": {}, "next": None, "link_sent": LINK_SENT, "link_values": {"email": email}},

@@ -81,6 +81,13 @@ def _words(value: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
+def sentence(message: object) -> str:
+    """A refusal from the rules as a sentence: capital first letter, full stop."""
+    text = str(message).strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def when(value: datetime | None) -> str:
     if value is None:
         return ""
