@@ -368,6 +368,21 @@ def test_relay_refusing_an_unknown_recipient_counts_as_a_hard_bounce(
     assert outbound_rows(daemon, "unknown@example.net")[-1][3] == "suppressed"
 
 
+def test_mail_queued_before_the_address_was_suppressed_is_not_sent(daemon_factory: Callable[..., Daemon]) -> None:
+    """The relay is down, so the confirmation waits; meanwhile the address gets suppressed."""
+    daemon = daemon_factory(MAILDESK_RELAY_URL=f"smtp://127.0.0.1:{free_port()}")
+    daemon.send(make_mail("later@example.org", "Queued", "Hello."))
+    daemon.wait_processed(1)
+    wait_until(lambda: outbound_rows(daemon, "later@example.org")[0][3] == "pending", 10, what="a retry")
+    daemon.sql(
+        "INSERT INTO suppressed_addresses (email, reason, bounce_count, suppressed_at) "
+        "VALUES ('later@example.org', 'the recipient does not exist: 5.1.1', 1, :t)", t=datetime(2026, 1, 1),
+    )
+    row = wait_until(lambda: [r for r in outbound_rows(daemon, "later@example.org") if r[3] == "suppressed"], 20,
+                     what="the queued confirmation to be held back")[0]
+    assert "is suppressed (the recipient does not exist: 5.1.1)" in row[4]
+
+
 # -- the pure parts -------------------------------------------------------------------------------
 
 
