@@ -144,6 +144,8 @@ class _Scanner:
         self.out: list[bytes] = []
         self.stack: list[_Frame] = []
         self.leaf: tuple[bytes, bytes, bytes] | None = None  # delimiter line, header, separator
+        self.liftable = True
+        self.strips_break = True
         self.bodies: list[bytes] = []
         self.lifted = f"X-Maildesk-Lifted-{secrets.token_hex(8)}"
         self.changed = False
@@ -159,10 +161,10 @@ class _Scanner:
                 pos, emitting = -pos - 1, False
             found = self._next_delimiter(pos)
             if found is None:
-                self._emit(self.raw[pos:], emitting, last=True)
+                self._emit(self.raw[pos:], emitting)
                 break
             start, end, index, closing = found
-            self._emit(self.raw[pos:start], emitting, last=False)
+            self._emit(self.raw[pos:start], emitting)
             frame = self.stack[index]
             del self.stack[index + 1 :]
             emitting = True
@@ -206,6 +208,9 @@ class _Scanner:
             body = end
             if end < len(self.raw) and self.raw[end : end + 1] in (b"\r", b"\n"):
                 body = _line_end(self.raw, end)
+            envelope = _last_line_start(self.raw, pos, end)
+            if envelope > pos and self.raw.startswith(b"From ", envelope):
+                end = body = envelope  # the feedparser reads a last "From " line as the body
             header = self._bounded_header(self.raw[pos:end])
             ctype, boundary = _content_info(header, default)
             nests = ctype.startswith("message/") and ctype != "message/delivery-status"
@@ -215,8 +220,17 @@ class _Scanner:
                 return -body - 1
             if boundary is None and not nests:
                 self.leaf = (delimiter_line, header, self.raw[end:body])
+                # The feedparser reads a delivery-status body as header blocks: leave it to it.
+                self.liftable = ctype != "message/delivery-status"
+                # ...and keeps the last line break of a multipart it found no boundary for.
+                self.strips_break = not ctype.startswith("multipart/")
                 return body
-            self.out.extend((delimiter_line, header, self.raw[end:body]))
+            separator = self.raw[end:body]
+            if nests and not separator and end < len(self.raw):
+                # The inner message starts with a non-header line, so its header block is
+                # empty; a blank line keeps a lifted-body marker from joining ours.
+                separator, self.changed = b"\r\n", True
+            self.out.extend((delimiter_line, header, separator))
             if boundary is not None:
                 self.stack.append(_Frame(b"--" + boundary, depth, ctype == "multipart/digest"))
                 return body
@@ -240,13 +254,15 @@ class _Scanner:
         if found is None:
             return None
         line = found.group(1)
-        for index in range(len(self.stack) - 1, -1, -1):  # innermost first, as the feedparser
+        # Outermost first: the feedparser checks the enclosing boundaries (its "EOF
+        # matchers") before a multipart's own, so a reused boundary belongs to the ancestor.
+        for index in range(len(self.stack)):
             delimiter = self.stack[index].delimiter
             if line == delimiter or line == delimiter + b"--":
                 return found.start(1), _line_end(self.raw, found.end()), index, line != delimiter
         return None  # unreachable: the pattern only matches the stack's delimiters
 
-    def _emit(self, chunk: bytes, emitting: bool, last: bool) -> None:
+    def _emit(self, chunk: bytes, emitting: bool) -> None:
         if not emitting:
             self.changed = self.changed or bool(chunk)
             self.leaf = None
@@ -256,16 +272,18 @@ class _Scanner:
             return
         delimiter_line, header, separator = self.leaf
         self.leaf = None
-        if len(chunk) <= _LIFT_BYTES:
+        if len(chunk) <= _LIFT_BYTES or not self.liftable:
             self.out.extend((delimiter_line, header, separator, chunk))
             return
         tail = b""
-        if not last:  # RFC 2046 §5.1.1: the line break before a delimiter belongs to it
+        if self.stack and self.strips_break:
+            # RFC 2046 §5.1.1: the line break before a delimiter belongs to it; the
+            # feedparser strips it from any part inside a multipart, even at EOF.
             tail = _NEWLINE_AT_END.search(chunk).group(0)  # type: ignore[union-attr]
             chunk = chunk[: len(chunk) - len(tail)]
         marker = f"{self.lifted}: {len(self.bodies)}\r\n".encode("ascii")
         self.bodies.append(chunk)
-        self.out.extend((delimiter_line, header, marker, separator or b"\r\n", tail))
+        self.out.extend((delimiter_line, _with_marker(header, marker), separator or b"\r\n", tail))
         self.changed = True
 
     def _result(self) -> Bounded:
@@ -282,6 +300,24 @@ class _Scanner:
             notes.append(f"{self.headers_cut} oversized part header(s) truncated")
         raw = b"".join(self.out) if self.changed else self.raw
         return Bounded(raw, tuple(notes), self.lifted, tuple(self.bodies))
+
+
+def _last_line_start(raw: bytes, start: int, end: int) -> int:
+    """Start of the last line of ``raw[start:end]`` (which ends with a line break)."""
+    if end <= start:
+        return start
+    stop = end - 2 if raw[end - 2 : end] == b"\r\n" else end - 1
+    return max(raw.rfind(b"\n", start, stop), raw.rfind(b"\r", start, stop)) + 1 or start
+
+
+def _with_marker(header: bytes, marker: bytes) -> bytes:
+    """``header`` with ``marker`` after its first field, where it changes nothing else: the
+    feedparser reads a first "From " line as the envelope and a last one as the body."""
+    lines = header.splitlines(keepends=True)
+    after = 1
+    while after < len(lines) and lines[after][:1] in (b" ", b"\t"):
+        after += 1
+    return b"".join(lines[:after]) + marker + b"".join(lines[after:])
 
 
 def _parts(count: int) -> str:

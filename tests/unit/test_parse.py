@@ -3,12 +3,14 @@ and the decoding helpers on the edge cases those clients produce."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from maildesk.mail import limits as limits_module
 from maildesk.mail.limits import MessageRefused, MimeLimits, bound_structure, precheck
 from maildesk.mail.parse import (
     FORWARD_SEPARATOR,
@@ -477,6 +479,46 @@ def test_bound_structure_leaves_ordinary_messages_untouched():
         raw = (CLIENTS / name).read_bytes()
         bounded = bound_structure(raw, MimeLimits())
         assert (bounded.raw, bounded.notes, bounded.bodies) == (raw, (), ())
+
+
+def test_big_bodies_come_out_exactly_as_sent():
+    pdf = bytes(range(256)) * 1000  # 256 KB: lifted past the feedparser
+    encoded = base64.b64encode(pdf)
+    text = "Zeile mit Umlauten äöü\n" * 5000
+    raw = (
+        b'From: a@example.com\r\nSubject: big\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + text.replace("\n", "\r\n").encode()
+        + b"\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=big.pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + b"\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+        + b"\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: inner@example.com\r\nSubject: inner\r\n\r\n"
+        + b"inner line\r\n" * 10_000
+        + b"\r\n--b--\r\n"
+    )
+    assert len(bound_structure(raw, MimeLimits()).bodies) == 3
+    parsed = parse_message(raw)
+    (attachment,) = parsed.attachments
+    assert attachment.filename == "big.pdf" and attachment.data == pdf
+    own, forwarded = parsed.text.split(FORWARD_SEPARATOR)
+    assert own.strip() == text.strip()
+    assert forwarded.count("inner line") == 10_000
+    assert parsed.notes == ()
+
+
+def test_a_big_single_part_body_keeps_its_headers_clean():
+    raw = b"From: a@example.com\r\nSubject: big\r\n\r\n" + b"hello world\r\n" * 20_000
+    parsed = parse_message(raw)
+    assert parsed.text == ("hello world\n" * 20_000).strip()
+    assert [name for name, _ in parsed.headers] == ["From", "Subject"]
+
+
+@pytest.mark.parametrize("name", sorted(HEADERS))
+def test_lifting_bodies_past_the_parser_changes_nothing(name, monkeypatch):
+    raw = (CLIENTS / name).read_bytes()
+    normal = parse_message(raw)
+    monkeypatch.setattr(limits_module, "_LIFT_BYTES", 0)  # lift every non-empty body
+    assert parse_message(raw) == normal
 
 
 def test_oversized_part_header_is_capped():

@@ -3,12 +3,14 @@ returns keeps its promises (limits, sanitised names, text that stores as UTF-8).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from maildesk.mail import limits as limits_module
 from maildesk.mail.body import html_to_text, sanitise_html, visible_reply
 from maildesk.mail.limits import MessageRefused, MimeLimits, bound_structure, precheck
 from maildesk.mail.parse import ParsedMessage, parse_message
@@ -237,3 +239,40 @@ def test_visible_reply_on_mixed_reply_lines(lines):
     text = "\n".join(lines)
     reply = visible_reply(text)
     assert reply == text.strip() or all(line in text for line in reply.split("\n"))
+
+
+def assert_lifting_changes_nothing(raw: bytes) -> None:
+    """bound_structure must split parts exactly where the stdlib parser would, so lifting
+    every body past the parser gives the same result as lifting none."""
+    try:
+        normal = parse_message(raw)
+    except MessageRefused:
+        return
+    saved = limits_module._LIFT_BYTES
+    limits_module._LIFT_BYTES = 0  # lift every non-empty body
+    try:
+        lifted = parse_message(raw)
+    finally:
+        limits_module._LIFT_BYTES = saved
+    assert _comparable(lifted) == _comparable(normal)
+
+
+def _comparable(parsed: ParsedMessage) -> ParsedMessage:
+    """message/* attachments are re-serialised, and the stdlib invents a random boundary for
+    a multipart that has none: compare those without their bytes."""
+    attachments = tuple(
+        replace(a, data=b"") if a.content_type.startswith("message/") else a for a in parsed.attachments
+    )
+    return replace(parsed, attachments=attachments)
+
+
+@FUZZ
+@given(st.sampled_from(CORPUS), edits)
+def test_lifting_bodies_changes_nothing_on_mutated_messages(original, changes):
+    assert_lifting_changes_nothing(mutate(original, changes))
+
+
+@FUZZ
+@given(_mime_tree(3))
+def test_lifting_bodies_changes_nothing_on_generated_trees(tree):
+    assert_lifting_changes_nothing(b"From: Fuzz <fuzz@example.com>\r\nMIME-Version: 1.0\r\n" + tree)
