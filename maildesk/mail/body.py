@@ -169,7 +169,7 @@ _SENT_FROM = re.compile(
     r"^(?:sent from (?:my |mail for |outlook|yahoo)|get outlook for |sent with proton|"
     r"sent via |von meinem .{1,40} gesendet|gesendet von meinem |gesendet mit |"
     r"envoyé de mon |envoyé depuis |enviado desde mi |inviato da |verzonden vanaf mijn |"
-    r"skickat från min |.{1,20}から送信)",
+    r"skickat från min |.{1,20}から送信$)",
     re.IGNORECASE,
 )
 _VALEDICTION = re.compile(
@@ -180,6 +180,8 @@ _VALEDICTION = re.compile(
     r"met vriendelijke groet|よろしくお願いします|よろしくお願いいたします)[\s,.!]*$",
     re.IGNORECASE,
 )
+# "Sent from my iPhone" lines are short; a longer line starting so is the writer's text.
+_SENT_FROM_MAX_CHARS = 60
 # A valediction only starts the signature when little short text follows it.
 _SIGNATURE_MAX_LINES = 6
 _SIGNATURE_MAX_LINE_CHARS = 80
@@ -319,7 +321,7 @@ def _is_attribution_line(key: str) -> bool:
 
 def _signature_start(keys: list[str]) -> int:
     for index, key in enumerate(keys):
-        if _SIGNATURE_MARK.match(key) or _SENT_FROM.match(key):
+        if _SIGNATURE_MARK.match(key) or (len(key) <= _SENT_FROM_MAX_CHARS and _SENT_FROM.match(key)):
             return index
     for index, key in enumerate(keys):
         if index and _VALEDICTION.match(key) and _short_tail(keys, index + 1):

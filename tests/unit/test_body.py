@@ -134,6 +134,8 @@ def test_interleaved_answers_keep_the_answers_and_drop_the_quotes():
         "On Monday the server was down again.\nPlease check the logs.",
         "Here is the log:\nERROR 42 at line 7",
         "Regards to the team, the fix works.",
+        "Sent from my laptop the upload fails every time, from the office it works fine.",
+        "メールサーバーから送信されたエラーです。",
     ],
 )
 def test_visible_reply_keeps_ordinary_text(text):
