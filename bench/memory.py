@@ -85,7 +85,8 @@ def main() -> None:
 
     root = common.scratch_dir("maildesk-mem-")
     sink = common.Sink().start()
-    daemon = common.Daemon(root / "maildesk", relay_port=sink.port).start()
+    extra = dict(kv.split("=", 1) for kv in os.environ.get("BENCH_DAEMON_ENV", "").split(",") if kv)
+    daemon = common.Daemon(root / "maildesk", relay_port=sink.port, extra_env=extra).start()
     rows = []
     try:
         time.sleep(2.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from contextlib import nullcontext
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 _NO_LOCK = nullcontext()
+FOREGROUND_QUIET_SECONDS = 0.02
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -37,8 +39,9 @@ def async_url(url: str) -> str:
     return url
 
 
-# Statements that may wait for another connection's lock (busy_timeout): always off the loop.
+# Statements that may wait for another connection's lock (busy_timeout) or for the disk.
 _MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
+_BUSY_TIMEOUT_MS = 30000
 
 
 class _Cursor:
@@ -53,7 +56,8 @@ class _Cursor:
     Here a statement is one hand-off, or none on an `inline` connection: there it runs on
     the loop's thread, which it blocks only for SQLite's own work on an already locked
     database (tens to hundreds of microseconds). What can wait on another process's lock
-    or on the disk — BEGIN, COMMIT, ROLLBACK — still goes to the thread.
+    or on the disk — COMMIT, ROLLBACK, and BEGIN when the lock is not free at once — still
+    goes to the thread.
     """
 
     __slots__ = ("_conn", "_inline", "_rows", "description", "rowcount", "lastrowid", "arraysize")
@@ -85,10 +89,28 @@ class _Cursor:
         finally:
             cursor.close()
 
+    def _begin_now(self, sql: str) -> bool:
+        """BEGIN on the loop's thread if the lock is free now; False if another process holds it."""
+        conn = self._conn._conn
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute(sql)
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+
     async def _go(self, sql: str, parameters: Any, many: bool) -> "_Cursor":
-        if self._inline and not sql.lstrip()[:8].upper().startswith(_MAY_WAIT):
+        head = sql.lstrip()[:8].upper()
+        if self._inline and not head.startswith(_MAY_WAIT):
             result = self._run(sql, parameters, many)
+        elif self._inline and head.startswith("BEGIN") and not parameters and self._begin_now(sql):
+            result = ([], None, -1, None)
         else:
+            # May wait (another process's lock, busy_timeout; or fsync at COMMIT): in the thread.
             result = await self._conn._execute(self._run, sql, parameters, many)
         self._rows, self.description, self.rowcount, self.lastrowid = result
         return self
@@ -168,7 +190,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         # FULL: a 250 to DATA promises the message survives a power cut, not just a crash.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
@@ -203,6 +225,38 @@ class Database:
         self._commit_hooks: dict[str, list[Callable[[], None]]] = {}
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._foreground = 0
+        self._foreground_ended = 0.0
+
+    # --- foreground first ------------------------------------------------------------------
+    # One event loop (and, on SQLite, one writer) serves both the SMTP clients waiting for
+    # their 250 and the background workers (pipeline, outbox). A client waits on every
+    # millisecond the loop spends elsewhere, a worker only delays a ticket that is promised
+    # "within seconds"; so while messages are arriving the workers hold back, up to a bound.
+
+    def foreground_begin(self) -> None:
+        """A client is waiting on work in this process (a message between DATA and its reply)."""
+        self._foreground += 1
+
+    def foreground_end(self) -> None:
+        self._foreground -= 1
+        self._foreground_ended = time.monotonic()
+
+    def foreground_busy(self) -> bool:
+        """True while a client waits, and for a moment after (the gap between one sender's
+        messages), so a burst of mail is not interleaved with background work."""
+        return self._foreground > 0 or time.monotonic() - self._foreground_ended < FOREGROUND_QUIET_SECONDS
+
+    async def background_turn(self, max_wait: float) -> bool:
+        """Wait until no client is waiting (True) or `max_wait` has passed (False: take a short
+        turn anyway, so background work keeps moving under a sustained stream)."""
+        deadline = time.monotonic() + max_wait
+        while self.foreground_busy():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(FOREGROUND_QUIET_SECONDS, left))
+        return True
 
     @property
     def dialect(self) -> str:

@@ -82,6 +82,7 @@ class Intake:
         self.db = db
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._insert = None
 
     async def store(
         self, raw: bytes, *, envelope_from: str | None, envelope_to: list[str], source: str = "smtp"
@@ -137,37 +138,49 @@ class Intake:
             item.future.set_exception(exc)
 
     async def _write(self, batch: list[_Item]) -> list[Stored]:
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        # Header summaries are worked out before the write lock is taken; the insert is one
+        # Core statement built once (an ORM insert built per message cost more than the write).
+        rows = []
+        for item in batch:
+            message_id, subject, sender = summarise(item.raw)
+            rows.append(
+                dict(
+                    dedupe_key=dedupe_key(item.raw, message_id),
+                    message_id=message_id,
+                    envelope_from=item.envelope_from,
+                    envelope_to=item.envelope_to,
+                    source=item.source,
+                    raw=item.raw,
+                    size=len(item.raw),
+                    subject=subject,
+                    from_addr=sender,
+                    status="received",
+                    attempts=0,
+                    received_at=utcnow(),
+                )
+            )
+        statement = self._insert_statement()
         results: list[Stored] = []
         async with self.db.write() as session:
-            for item in batch:
-                message_id, subject, sender = summarise(item.raw)
-                key = dedupe_key(item.raw, message_id)
-                statement = (
-                    insert(InboundMessage)
-                    .values(
-                        dedupe_key=key,
-                        message_id=message_id,
-                        envelope_from=item.envelope_from,
-                        envelope_to=item.envelope_to,
-                        source=item.source,
-                        raw=item.raw,
-                        size=len(item.raw),
-                        subject=subject,
-                        from_addr=sender,
-                        status="received",
-                        attempts=0,
-                        received_at=utcnow(),
-                    )
-                    .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                    .returning(InboundMessage.id)
-                )
-                new_id = await session.scalar(statement)
+            connection = await session.connection()
+            for row in rows:
+                new_id = (await connection.execute(statement, row)).scalar()
                 if new_id is None:
-                    existing = await session.scalar(select(InboundMessage.id).where(InboundMessage.dedupe_key == key))
+                    existing = await session.scalar(
+                        select(InboundMessage.id).where(InboundMessage.dedupe_key == row["dedupe_key"])
+                    )
                     results.append(Stored(int(existing or 0), duplicate=True))
                 else:
                     results.append(Stored(int(new_id), duplicate=False))
             if any(not r.duplicate for r in results):
                 session.info[WAKE_PIPELINE] = True
         return results
+
+    def _insert_statement(self):  # type: ignore[no-untyped-def]
+        if self._insert is None:
+            insert = sqlite_insert if self.db.is_sqlite else pg_insert
+            table = InboundMessage.__table__
+            self._insert = (
+                insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+            )
+        return self._insert

@@ -16,6 +16,7 @@ import asyncio
 import email.policy
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from typing import Awaitable, Callable
@@ -42,6 +43,10 @@ from maildesk.tickets.service import NewMessage, TicketService
 log = logging.getLogger("maildesk.pipeline")
 
 _BATCH = 16
+_BATCH_BYTES = 32 * 1024 * 1024  # raw bytes one pass loads (at least one message)
+_SLICE_SECONDS = 0.25  # one pass commits after this long
+_FORCED_SLICE_SECONDS = 0.1  # ... or this long when it runs while SMTP clients wait
+_MAX_DEFER_SECONDS = 1.0  # longest the worker holds back for SMTP clients before a slice
 _SUBJECT_TAG = re.compile(r"\[\s*SUP-\d+\s*\]\s*", re.IGNORECASE)
 
 
@@ -275,29 +280,59 @@ async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -
     inbound.processed_at = utcnow()
 
 
-async def run_once(rt: Runtime, batch: int = _BATCH) -> int:
-    """Claim and process up to `batch` received messages in one transaction; return how many."""
+async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool = True) -> int:
+    """Claim and process up to `batch` received messages in one transaction; return how many.
+
+    The batch shares one commit (one disk flush) but is bounded three ways: by count, by the
+    raw bytes it loads (a batch of big messages must not hold them all in memory at once),
+    and by time — it commits after `_SLICE_SECONDS`, or as soon as an SMTP client is waiting
+    when `yield_to_clients` (else after `_FORCED_SLICE_SECONDS`), since intake needs the same
+    single writer and the same loop.
+    """
     async with rt.db.write() as session:
-        claimed = (
-            await session.scalars(
-                select(InboundMessage)
+        candidates = (
+            await session.execute(
+                select(InboundMessage.id, InboundMessage.size)
                 .where(InboundMessage.status == "received")
                 .order_by(InboundMessage.id)
                 .limit(batch)
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        ids: list[int] = []
+        total = 0
+        for message_id, size in candidates:
+            if ids and total + (size or 0) > _BATCH_BYTES:
+                break
+            ids.append(message_id)
+            total += size or 0
+        if not ids:
+            return 0
+        claimed = (
+            await session.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id))
+        ).all()
+        deadline = time.monotonic() + (_SLICE_SECONDS if yield_to_clients else _FORCED_SLICE_SECONDS)
+        done = 0
         for inbound in claimed:
             await process(rt, session, inbound)
-        return len(claimed)
+            done += 1
+            if time.monotonic() > deadline or (yield_to_clients and rt.db.foreground_busy()):
+                break  # the rest stay `received` for the next pass
+        return done
 
 
 async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
-    """Process messages as they arrive until `stop` is set; never dies on an error."""
+    """Process messages as they arrive until `stop` is set; never dies on an error.
+
+    While SMTP clients are waiting for their 250s the worker holds back (up to
+    `_MAX_DEFER_SECONDS`, then it takes one short slice anyway): taking mail in comes first,
+    and what is taken in is processed as soon as the burst pauses.
+    """
     while not stop.is_set():
         wake.clear()  # before the pass: a message committed during it wakes the next one
         try:
-            if await run_once(rt):
+            quiet = await rt.db.background_turn(_MAX_DEFER_SECONDS)
+            if await run_once(rt, yield_to_clients=quiet):
                 continue
         except Exception:
             log.exception("pipeline pass failed; retrying")

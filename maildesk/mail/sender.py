@@ -33,6 +33,7 @@ from maildesk.runtime import Runtime
 log = logging.getLogger("maildesk.sender")
 
 _BATCH = 50
+_MAX_DEFER_SECONDS = 1.0
 _LEASE = timedelta(minutes=5)
 _MAX_BACKOFF_SECONDS = 3600.0
 
@@ -197,6 +198,8 @@ async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_sec
     while not stop.is_set():
         wake.clear()
         try:
+            # Like the pipeline, hold back while SMTP clients wait for their 250s (bounded).
+            await rt.db.background_turn(_MAX_DEFER_SECONDS)
             if await sender.run_once():
                 continue
         except Exception:

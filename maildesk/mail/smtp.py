@@ -188,9 +188,11 @@ class SupportHandler:
     def begin(self) -> None:
         self.in_flight += 1
         self.idle.clear()
+        self.intake.db.foreground_begin()  # background workers hold back while a client waits
 
     def end(self) -> None:
         self.in_flight -= 1
+        self.intake.db.foreground_end()
         if self.in_flight == 0:
             self.idle.set()
 
