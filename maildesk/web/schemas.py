@@ -168,6 +168,11 @@ class TicketSummary(Struct):
             created_at=t.created_at, updated_at=t.updated_at, first_response_at=t.first_response_at,
         )
 
+    @classmethod
+    def of_row(cls, row: Any) -> "TicketSummary":
+        """From a row of tickets.queries.SUMMARY_COLUMNS (same order as the fields)."""
+        return cls(*row[:13])
+
 
 class TicketOut(Struct):
     id: int

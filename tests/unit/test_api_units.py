@@ -101,3 +101,10 @@ def test_download_header_and_subject_helpers() -> None:
     long = "word " * 40
     assert len(subject_from(long)) <= 81 and subject_from(long).endswith("…")
     assert subject_from("   ") == "Contact form"
+
+
+def test_summary_rows_match_the_summary_struct() -> None:
+    from maildesk.tickets.queries import SUMMARY_COLUMNS
+    from maildesk.web.schemas import TicketSummary
+
+    assert [c.key for c in SUMMARY_COLUMNS] == list(TicketSummary.__struct_fields__)

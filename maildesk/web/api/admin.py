@@ -108,7 +108,7 @@ class AdminTicketController(Controller):
         )
         async with rt.db.read() as session:
             rows, total = await queries.ticket_page(session, f, page=page, page_size=page_size)
-        return TicketPage(items=[TicketSummary.of(t) for t in rows], total=total, page=page, page_size=page_size)
+        return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="A ticket with all messages and its timeline")
     async def detail(self, rt: NamedDependency[Runtime], ref: FromPath[str]) -> AdminTicketOut:

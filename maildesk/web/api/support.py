@@ -92,7 +92,7 @@ class SupportTicketController(Controller):
             rows, total = await queries.ticket_page(
                 session, queries.QueueFilter(user_id=user.id), page=page, page_size=page_size
             )
-        return TicketPage(items=[TicketSummary.of(t) for t in rows], total=total, page=page, page_size=page_size)
+        return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="One ticket with its messages")
     async def detail(
