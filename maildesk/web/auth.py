@@ -37,7 +37,7 @@ from maildesk.models import AuthToken, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.users import verify_password
 from maildesk.web.ratelimit import Limit, RateLimiter
-from maildesk.web.schemas import Detail, LoginIn, LoginOut, MagicLinkIn, UserOut
+from maildesk.web.schemas import Detail, LoginIn, LoginOut, MagicLinkIn, UserOut, errors
 
 log = logging.getLogger("maildesk.web.auth")
 
@@ -312,9 +312,14 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=200, summary="Sign in with email and password")
+    @post("/login", status_code=200, summary="Sign in with email and password",
+          responses=errors(400, 401, 422, 429))
     async def login(
-        self, request: Request[Any, Any, Any], rt: NamedDependency[Runtime], limiter: NamedDependency[RateLimiter], data: JSONBody[LoginIn]
+        self,
+        request: Request[Any, Any, Any],
+        rt: NamedDependency[Runtime],
+        limiter: NamedDependency[RateLimiter],
+        data: JSONBody[LoginIn],
     ) -> Response[LoginOut]:
         """A session token (also set as the session cookie). The same 401 for an unknown
         address and a wrong password."""
@@ -328,9 +333,14 @@ class AuthController(Controller):
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    @post("/magic-link", status_code=202, summary="Email a single-use sign-in link")
+    @post("/magic-link", status_code=202, summary="Email a single-use sign-in link",
+          responses=errors(400, 422, 429))
     async def magic_link(
-        self, request: Request[Any, Any, Any], rt: NamedDependency[Runtime], limiter: NamedDependency[RateLimiter], data: JSONBody[MagicLinkIn]
+        self,
+        request: Request[Any, Any, Any],
+        rt: NamedDependency[Runtime],
+        limiter: NamedDependency[RateLimiter],
+        data: JSONBody[MagicLinkIn],
     ) -> Response[Detail]:
         """Always 202, whether or not the address has an account; the link is valid 30 minutes."""
         email = _normal(data.email)
@@ -341,8 +351,8 @@ class AuthController(Controller):
             background=BackgroundTask(send_magic_link, rt, email),
         )
 
-    @get("/magic/{token:str}", status_code=303, summary="Use a sign-in link",
-         responses=None, response_description="Redirect to /help/tickets with the session cookie set")
+    @get("/magic/{token:str}", status_code=303, summary="Use a sign-in link", responses=errors(400, 410),
+         response_description="Redirect to /help/tickets with the session cookie set")
     async def use_magic_link(
         self,
         request: Request[Any, Any, Any],

@@ -41,6 +41,7 @@ from maildesk.web.schemas import (
     TicketPage,
     TicketSummary,
     UserPage,
+    errors,
 )
 from maildesk.web.views import admin_ticket_out, not_found
 
@@ -79,7 +80,7 @@ class AdminTicketController(Controller):
     tags = ["admin"]
     guards = [requires_admin]
 
-    @get("/", summary="The ticket queue")
+    @get("/", summary="The ticket queue", responses=errors(401, 403, 422))
     async def queue(
         self,
         rt: NamedDependency[Runtime],
@@ -110,7 +111,7 @@ class AdminTicketController(Controller):
             rows, total = await queries.ticket_page(session, f, page=page, page_size=page_size)
         return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
 
-    @get("/{ref:str}", summary="A ticket with all messages and its timeline")
+    @get("/{ref:str}", summary="A ticket with all messages and its timeline", responses=errors(401, 403, 404))
     async def detail(self, rt: NamedDependency[Runtime], ref: FromPath[str]) -> AdminTicketOut:
         async with rt.db.read() as session:
             ticket = await queries.ticket_by_ref(session, ref)
@@ -118,7 +119,8 @@ class AdminTicketController(Controller):
                 raise not_found(ref)
             return await admin_ticket_out(session, ticket)
 
-    @patch("/{ref:str}", summary="Change status, priority, assignee, escalation, resolution notes")
+    @patch("/{ref:str}", summary="Change status, priority, assignee, escalation, resolution notes",
+           responses=errors(400, 401, 403, 404, 409, 422))
     async def update(
         self,
         rt: NamedDependency[Runtime],
@@ -138,7 +140,8 @@ class AdminTicketController(Controller):
         async with rt.db.read() as session:
             return await admin_ticket_out(session, ticket)
 
-    @post("/{ref:str}/messages", status_code=201, summary="Reply to the requester or add an internal note")
+    @post("/{ref:str}/messages", status_code=201, summary="Reply to the requester or add an internal note",
+          responses=errors(400, 401, 403, 404, 409, 422))
     async def reply(
         self,
         rt: NamedDependency[Runtime],
@@ -229,7 +232,7 @@ class AdminSupportController(Controller):
     tags = ["admin"]
     guards = [requires_admin]
 
-    @get("/stats", summary="Volume, response times and SLA compliance")
+    @get("/stats", summary="Volume, response times and SLA compliance", responses=errors(401, 403, 422))
     async def stats(
         self,
         rt: NamedDependency[Runtime],
@@ -248,12 +251,12 @@ class AdminSupportController(Controller):
         cache: StatsCache = request.app.state.stats_cache
         return await cache.get(days, compute, fresh=fresh)
 
-    @post("/check-sla", status_code=200, summary="Run one SLA pass now")
+    @post("/check-sla", status_code=200, summary="Run one SLA pass now", responses=errors(401, 403))
     async def check_sla(self, rt: NamedDependency[Runtime]) -> EscalatedOut:
         """Escalates open, unanswered tickets past their window (once each); returns their numbers."""
         return EscalatedOut(escalated=await check_sla(rt))
 
-    @get("/inbound", summary="Received messages, newest first")
+    @get("/inbound", summary="Received messages, newest first", responses=errors(401, 403, 422))
     async def inbound(
         self,
         rt: NamedDependency[Runtime],
@@ -270,7 +273,8 @@ class AdminSupportController(Controller):
             )
         return InboundPage(items=[InboundOut.of(m, n) for m, n in rows], total=total, page=page, page_size=page_size)
 
-    @post("/inbound/{inbound_id:int}/reprocess", status_code=202, summary="Run the pipeline again on a message")
+    @post("/inbound/{inbound_id:int}/reprocess", status_code=202, summary="Run the pipeline again on a message",
+          responses=errors(401, 403, 404, 409))
     async def reprocess(
         self,
         rt: NamedDependency[Runtime],
@@ -302,7 +306,7 @@ class AdminUserController(Controller):
     tags = ["admin"]
     guards = [requires_admin]
 
-    @get("/", summary="Users (role=admin for the assignee list)")
+    @get("/", summary="Users (role=admin for the assignee list)", responses=errors(401, 403, 422))
     async def list_users(
         self,
         rt: NamedDependency[Runtime],

@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 from maildesk.runtime import Runtime
 from maildesk.tickets.service import NewMessage
 from maildesk.web.api.support import nonblank
-from maildesk.web.schemas import ContactIn, ContactOut
+from maildesk.web.schemas import ContactIn, ContactOut, errors
 
 _SUBJECT_CHARS = 80
 
@@ -26,7 +26,7 @@ class ContactController(Controller):
     path = "/help/contact"
     tags = ["contact"]
 
-    @post("/", status_code=201, summary="Send the contact form")
+    @post("/", status_code=201, summary="Send the contact form", responses=errors(400, 422))
     async def contact(self, rt: NamedDependency[Runtime], data: JSONBody[ContactIn]) -> ContactOut:
         """Opens a ticket (source "contact") for the address given and emails it the confirmation."""
         nonblank("description", data.description)

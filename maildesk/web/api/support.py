@@ -23,7 +23,16 @@ from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage
 from maildesk.web.auth import requires_user
 from maildesk.web.errors import FieldError
-from maildesk.web.schemas import MessageOut, ReplyIn, RequesterPatchIn, TicketIn, TicketOut, TicketPage, TicketSummary
+from maildesk.web.schemas import (
+    MessageOut,
+    ReplyIn,
+    RequesterPatchIn,
+    TicketIn,
+    TicketOut,
+    TicketPage,
+    TicketSummary,
+    errors,
+)
 from maildesk.web.views import load_visible, not_found, ticket_out
 
 Page = Annotated[int, Parameter(ge=1, description="1-based page number")]
@@ -49,7 +58,8 @@ class SupportTicketController(Controller):
     tags = ["support"]
     guards = [requires_user]
 
-    @post("/", status_code=201, opt={"anonymous": True}, summary="Open a ticket")
+    @post("/", status_code=201, opt={"anonymous": True}, summary="Open a ticket",
+          responses=errors(400, 403, 422))
     async def create(
         self,
         rt: NamedDependency[Runtime],
@@ -80,7 +90,7 @@ class SupportTicketController(Controller):
         async with rt.db.read() as session:
             return await ticket_out(session, ticket, viewer)
 
-    @get("/", summary="My tickets, newest first")
+    @get("/", summary="My tickets, newest first", responses=errors(401, 422))
     async def list_mine(
         self,
         rt: NamedDependency[Runtime],
@@ -94,7 +104,7 @@ class SupportTicketController(Controller):
             )
         return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
 
-    @get("/{ref:str}", summary="One ticket with its messages")
+    @get("/{ref:str}", summary="One ticket with its messages", responses=errors(401, 403, 404))
     async def detail(
         self,
         rt: NamedDependency[Runtime],
@@ -106,7 +116,8 @@ class SupportTicketController(Controller):
             ticket = await load_visible(session, ref, user)
             return await ticket_out(session, ticket, user)
 
-    @post("/{ref:str}/messages", status_code=201, summary="Add a message")
+    @post("/{ref:str}/messages", status_code=201, summary="Add a message",
+          responses=errors(400, 401, 403, 404, 409, 422))
     async def reply(
         self,
         rt: NamedDependency[Runtime],
@@ -126,7 +137,8 @@ class SupportTicketController(Controller):
                 row = await service.admin_reply(ticket, user, message)
         return MessageOut.of(row)
 
-    @patch("/{ref:str}", summary="Confirm a resolved ticket is done")
+    @patch("/{ref:str}", summary="Confirm a resolved ticket is done",
+           responses=errors(400, 401, 403, 404, 409, 422))
     async def confirm(
         self,
         rt: NamedDependency[Runtime],
@@ -149,7 +161,7 @@ class SupportTicketController(Controller):
             return await ticket_out(session, ticket, user)
 
     @get("/{ref:str}/attachments/{attachment_id:int}", summary="Download an attachment",
-         media_type="application/octet-stream")
+         media_type="application/octet-stream", responses=errors(401, 403, 404))
     async def attachment(
         self,
         rt: NamedDependency[Runtime],
