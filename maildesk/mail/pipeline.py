@@ -47,6 +47,7 @@ _BATCH_BYTES = 32 * 1024 * 1024  # raw bytes one pass loads (at least one messag
 _SLICE_SECONDS = 0.25  # one pass commits after this long
 _FORCED_SLICE_SECONDS = 0.1  # ... or this long when it runs while SMTP clients wait
 _MAX_DEFER_SECONDS = 1.0  # longest the worker holds back for SMTP clients before a slice
+_PARSE_IN_THREAD_BYTES = 256 * 1024
 _SUBJECT_TAG = re.compile(r"\[\s*SUP-\d+\s*\]\s*", re.IGNORECASE)
 
 
@@ -75,7 +76,12 @@ Step = Callable[[Runtime, Job], Awaitable[None]]
 
 
 async def parse(rt: Runtime, job: Job) -> None:
-    job.parsed = parse_message(job.inbound.raw, rt.limits)
+    raw = job.inbound.raw
+    if len(raw) > _PARSE_IN_THREAD_BYTES:
+        # A big message takes up to a second to parse: off the loop, so SMTP and HTTP keep answering.
+        job.parsed = await asyncio.to_thread(parse_message, raw, rt.limits)
+    else:
+        job.parsed = parse_message(raw, rt.limits)
     if not job.parsed.from_addr:
         raise Discard("no sender address in From")
 
