@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import Select, case, func, select, text
+from sqlalchemy import Integer, Select, case, column, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -86,7 +86,7 @@ def _matching_ticket_ids(dialect: str, words: list[str]) -> Any:
         # migration 0004, not the wide message rows; without ANALYZE statistics SQLite's
         # planner would pick the rowid lookup, about 2x slower for common words.
         return text(
-            "SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :fts_q "
+            "SELECT rowid AS id FROM tickets_fts WHERE tickets_fts MATCH :fts_q "
             "UNION SELECT ticket_messages.ticket_id FROM ticket_messages_fts "
             "JOIN ticket_messages INDEXED BY ix_ticket_messages_fts_ticket "
             "ON ticket_messages.id = ticket_messages_fts.rowid "
@@ -94,13 +94,19 @@ def _matching_ticket_ids(dialect: str, words: list[str]) -> Any:
         ).bindparams(fts_q=match)
     query = " ".join(words)
     return text(
-        f"SELECT tickets.id FROM tickets WHERE {TICKET_TSV} @@ plainto_tsquery('english', :fts_q) "
+        f"SELECT tickets.id AS id FROM tickets WHERE {TICKET_TSV} @@ plainto_tsquery('english', :fts_q) "
         f"UNION SELECT ticket_messages.ticket_id FROM ticket_messages "
         f"WHERE {MESSAGE_TSV} @@ plainto_tsquery('english', :fts_q)"
     ).bindparams(fts_q=query)
 
 
-def _filtered(stmt: Select[Any], f: QueueFilter, dialect: str) -> Select[Any]:
+def _search_hits(dialect: str, words: list[str]) -> Any:
+    """The matching ticket ids as a MATERIALIZED CTE: the page and its count share one search."""
+    ids = _matching_ticket_ids(dialect, words).columns(column("id", Integer))
+    return ids.cte("search_hits").prefix_with("MATERIALIZED")
+
+
+def _filtered(stmt: Select[Any], f: QueueFilter, dialect: str, hits: Any = None) -> Select[Any]:
     if f.user_id is not None:
         stmt = stmt.where(Ticket.user_id == f.user_id)
     if f.status:
@@ -115,8 +121,9 @@ def _filtered(stmt: Select[Any], f: QueueFilter, dialect: str) -> Select[Any]:
         stmt = stmt.where(Ticket.assigned_to == f.assigned_to)
     if f.escalated is not None:
         stmt = stmt.where(Ticket.escalated.is_(f.escalated))
-    words = search_words(f.q)
-    if words:
+    if hits is not None:
+        stmt = stmt.where(Ticket.id.in_(select(hits.c.id)))
+    elif words := search_words(f.q):
         stmt = stmt.where(Ticket.id.in_(_matching_ticket_ids(dialect, words)))
     return stmt
 
@@ -152,10 +159,12 @@ async def ticket_page(
     """
     dialect = session.bind.dialect.name
     order = _order(f.sort)
-    count = _filtered(select(func.count()).select_from(Ticket), f, dialect)
+    words = search_words(f.q)
+    hits = _search_hits(dialect, words) if words else None
+    count = _filtered(select(func.count()).select_from(Ticket), f, dialect, hits)
     rows = (
         await session.execute(
-            _filtered(select(*SUMMARY_COLUMNS, count.scalar_subquery().label("total")), f, dialect)
+            _filtered(select(*SUMMARY_COLUMNS, count.scalar_subquery().label("total")), f, dialect, hits)
             .order_by(*order)
             .limit(page_size)
             .offset((page - 1) * page_size)
