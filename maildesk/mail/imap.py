@@ -76,7 +76,9 @@ def lock_key(cfg: ImapConfig) -> int:
 
 def describe_failure(cfg: ImapConfig, exc: BaseException) -> str:
     """One line saying what went wrong, for an operator; never holds the password."""
-    if isinstance(exc, LoginError):
+    if isinstance(exc, _DatabaseError):
+        reason = f"mail left in the folder, the database failed: {_text(exc)}"
+    elif isinstance(exc, LoginError):
         reason = f"login refused for user {cfg.username}: {_text(exc) or 'no reason given'}"
     elif isinstance(exc, _FolderError):
         reason = f"cannot open folder {cfg.folder!r}: {_text(exc)}"
@@ -110,6 +112,10 @@ def _text(exc: BaseException) -> str:
 
 class _FolderError(Exception):
     pass
+
+
+class _DatabaseError(Exception):
+    """The database, not the IMAP server, failed: said so, so the operator looks in the right place."""
 
 
 # --- the blocking side: one connection, used from one thread at a time ---------------------
@@ -240,8 +246,11 @@ class _Lock:
     async def check(self) -> None:
         """Raise when the connection holding the lock is gone (then so is the lock)."""
         if self.conn is not None:
-            await self.conn.execute(text("SELECT 1"))
-            await self.conn.commit()
+            try:
+                await self.conn.execute(text("SELECT 1"))
+                await self.conn.commit()
+            except Exception as exc:
+                raise _DatabaseError(f"lost the mailbox lock: {type(exc).__name__}: {exc}") from exc
 
 
 @contextlib.asynccontextmanager
@@ -251,9 +260,16 @@ async def mailbox_lock(db: Database, cfg: ImapConfig) -> AsyncIterator[_Lock | N
         yield _Lock(None)
         return
     key = lock_key(cfg)
-    async with db.write_engine.connect() as conn:
-        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
-        await conn.commit()  # the lock belongs to the session; no transaction stays open
+    try:
+        conn = await db.write_engine.connect()
+    except Exception as exc:
+        raise _DatabaseError(f"{type(exc).__name__}: {exc}") from exc
+    async with conn:
+        try:
+            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+            await conn.commit()  # the lock belongs to the session; no transaction stays open
+        except Exception as exc:
+            raise _DatabaseError(f"{type(exc).__name__}: {exc}") from exc
         if not got:
             yield None
             return
@@ -317,7 +333,7 @@ async def drain(mailbox: _Mailbox, intake: Intake, settings: Settings, stop: asy
         await asyncio.to_thread(mailbox.remove, committed)
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         if failed:  # left in the folder; the next pass tries again
-            raise RuntimeError(f"could not store {len(failed)} message(s): {type(failed[0]).__name__}: {failed[0]}")
+            raise _DatabaseError(f"could not store {len(failed)} message(s): {type(failed[0]).__name__}: {failed[0]}")
     return result
 
 

@@ -194,3 +194,21 @@ def test_serve_recovers_when_the_password_is_fixed_on_the_server(
     dovecot.append(_raw("ned@example.org", "After the fix", "hello"))
     wait_until(lambda: len(daemon.tickets()) == 1, timeout=30, what="the message after the password fix")
     assert "connected again" in daemon.log()
+
+
+def test_failure_lines_never_show_the_password_even_when_echoed() -> None:
+    from imapclient.exceptions import LoginError
+
+    from maildesk.config import load_settings
+    from maildesk.mail.imap import describe_failure, lock_key
+
+    cfg = load_settings({"MAILDESK_IMAP_URL": "imap://desk%40example.com:p%40ss%2Fw0rd@mail.example.com/Support"}).imap
+    assert cfg is not None and cfg.password == "p@ss/w0rd"
+    line = describe_failure(cfg, LoginError("b'[AUTHENTICATIONFAILED] bad password p@ss/w0rd'"))
+    assert "p@ss/w0rd" not in line and "p%40ss" not in line and "\n" not in line
+    assert "login refused for user desk@example.com" in line and "mail.example.com:143/Support" in line
+    refused = describe_failure(cfg, ConnectionRefusedError(111, "Connection refused"))
+    assert refused.endswith("server unreachable: Connection refused")
+    # The advisory-lock key names the mailbox, not the password: a changed password is the same mailbox.
+    other = load_settings({"MAILDESK_IMAP_URL": "imap://desk%40example.com:new@mail.example.com/Support"}).imap
+    assert other is not None and lock_key(cfg) == lock_key(other)
