@@ -17,11 +17,11 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from maildesk.db import Database
+from maildesk.db import BIG_VALUE_BYTES, Database
 from maildesk.models import InboundMessage, utcnow
 
 log = logging.getLogger("maildesk.intake")
@@ -164,7 +164,15 @@ class Intake:
         async with self.db.write() as session:
             connection = await session.connection()
             for row in rows:
-                new_id = (await connection.execute(statement, row)).scalar()
+                raw = row["raw"]
+                big = self.db.is_sqlite and len(raw) > BIG_VALUE_BYTES
+                if big:  # a zeroblob now, the bytes written in place below (db.write_blob)
+                    row = {**row, "raw": func.zeroblob(len(raw))}
+                    new_id = (await connection.execute(self._insert_statement().values(row))).scalar()
+                else:
+                    new_id = (await connection.execute(statement, row)).scalar()
+                if new_id is not None and big:
+                    await self.db.write_blob(session, InboundMessage.__table__.c.raw, int(new_id), raw)
                 if new_id is None:
                     existing = await session.scalar(
                         select(InboundMessage.id).where(InboundMessage.dedupe_key == row["dedupe_key"])

@@ -22,8 +22,11 @@ from email.parser import BytesHeaderParser
 from typing import Awaitable, Callable
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from maildesk.db import BIG_VALUE_BYTES
 from maildesk.mail import bounces, correlate, tokens
 from maildesk.mail.body import visible_reply
 from maildesk.mail.classify import Classification, Kind, classify
@@ -314,13 +317,29 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
             total += size or 0
         if not ids:
             return 0
+        # The raw bytes are loaded one message at a time, just before it is processed, and
+        # dropped after: small ones in one query, big ones in place (db.read_blob).
         claimed = (
-            await session.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id))
+            await session.scalars(
+                select(InboundMessage)
+                .options(defer(InboundMessage.raw))
+                .where(InboundMessage.id.in_(ids))
+                .order_by(InboundMessage.id)
+            )
         ).all()
+        small = [m.id for m in claimed if (m.size or 0) <= BIG_VALUE_BYTES]
+        raws = dict((await session.execute(select(InboundMessage.id, InboundMessage.raw).where(
+            InboundMessage.id.in_(small)))).tuples().all()) if small else {}
         deadline = time.monotonic() + (_SLICE_SECONDS if yield_to_clients else _FORCED_SLICE_SECONDS)
         done = 0
         for inbound in claimed:
+            raw = raws.pop(inbound.id, None)
+            if raw is None:
+                raw = await rt.db.read_blob(session, InboundMessage.__table__.c.raw, inbound.id)
+            set_committed_value(inbound, "raw", raw)
+            del raw
             await process(rt, session, inbound)
+            session.expire(inbound, ["raw"])  # unchanged; frees the bytes before the next one
             done += 1
             if time.monotonic() > deadline or (yield_to_clients and rt.db.foreground_busy()):
                 break  # the rest stay `received` for the next pass
