@@ -175,9 +175,10 @@ def _connector(path: str, inline: bool) -> Callable[[], Awaitable[aiosqlite.Conn
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
-    path = make_url(url).database or ":memory:"
+    parsed = make_url(url)
+    path = parsed.database or ":memory:"
     options: dict[str, Any] = {}
-    if path != ":memory:":
+    if path != ":memory:" and not parsed.query:  # URL options: leave the connection to SQLAlchemy
         # Write transactions are short and serialised: their statements run inline. Reads
         # (the web app's lists, searches, stats) may be long: one trip each to the thread.
         options["async_creator"] = _connector(os.path.abspath(path), inline=immediate)
@@ -215,6 +216,8 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=1)
+            parsed = make_url(self.url)
+            self.blob_io = bool(parsed.database) and parsed.database != ":memory:" and not parsed.query
             self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=pool_size)
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
@@ -223,6 +226,7 @@ class Database:
             )
             self.read_engine = self.write_engine
             self._write_lock = None
+            self.blob_io = False  # write_blob/read_blob: SQLite's incremental blob I/O available
         # session.info flag -> callbacks run after a write transaction that set it commits
         self._commit_hooks: dict[str, list[Callable[[], None]]] = {}
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
@@ -291,7 +295,7 @@ class Database:
     # ~50 MB of peak memory each way. SQLite's incremental blob I/O moves the bytes in place.
 
     async def write_blob(self, session: AsyncSession, column: Column[Any], rowid: int, data: bytes) -> None:
-        """Fill a zeroblob(len(data)) that this transaction inserted (SQLite only), in the thread."""
+        """Fill a zeroblob(len(data)) that this transaction inserted (only when `blob_io`), in the thread."""
         driver = await self._driver(session)
 
         def write() -> None:
@@ -304,7 +308,7 @@ class Database:
 
     async def read_blob(self, session: AsyncSession, column: Column[Any], rowid: int) -> bytes:
         """One row's value (by its integer primary key `id`); on SQLite read in place, in the thread."""
-        if not self.is_sqlite:
+        if not self.blob_io:
             return bytes(await session.scalar(select(column).where(column.table.c.id == rowid)))
         driver = await self._driver(session)
 

@@ -165,7 +165,7 @@ class Intake:
             connection = await session.connection()
             for row in rows:
                 raw = row["raw"]
-                big = self.db.is_sqlite and len(raw) > BIG_VALUE_BYTES
+                big = self.db.blob_io and len(raw) > BIG_VALUE_BYTES
                 if big:  # a zeroblob now, the bytes written in place below (db.write_blob)
                     row = {**row, "raw": func.zeroblob(len(raw))}
                     new_id = (await connection.execute(self._insert_statement().values(row))).scalar()
