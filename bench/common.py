@@ -291,6 +291,25 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def hwm_bytes(pid: int) -> int:
+    """The kernel's exact peak RSS (VmHWM) since start or since reset_hwm."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_hwm(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux: write 5 to clear_refs; needs the same user)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
 class RssSampler:
     """Samples a process's VmRSS every `interval` seconds in a thread; keeps the peak."""
 

@@ -9,9 +9,11 @@ process) and reads the daemon's VmRSS from /proc/<pid>/status every 50 ms in a t
 
   idle            after start-up, before any mail (median of 1 s of samples)
   after N         once N corpus messages are processed and their confirmations delivered
-  25 MB peak      the highest sample from the start of one message of just under
+  25 MB peak      the highest RSS from the start of one message of just under
                   MAILDESK_MAX_MESSAGE_BYTES (a ~19 MB attachment, base64) until it is a
-                  ticket with its attachment stored and its confirmation delivered
+                  ticket with its attachment stored and its confirmation delivered: the
+                  kernel's exact high-water mark (VmHWM, reset just before) where it can be
+                  reset, and the 50 ms samples (which also split it by phase)
 
 Targets: idle < 120 MB, 25 MB peak < 200 MB.
 """
@@ -109,15 +111,20 @@ def main() -> None:
             print(f"note: {len(result.errors)} send errors, first: {result.errors[0]}")
 
         before = common.rss_bytes(daemon.pid)
+        exact = common.reset_hwm(daemon.pid)
         with common.RssSampler(daemon.pid) as big_run:
             t0 = time.perf_counter()
             with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=300) as client:
                 client.sendmail("grete.big@example.org", [common.SUPPORT], big)
             t250 = time.perf_counter()
             t_done = wait_done(daemon, sink, count + 1, expected + 1, args.timeout)
+        hwm = common.hwm_bytes(daemon.pid) if exact else 0
         rows.append(["one 25 MB message: before", f"{before / MB:.1f}", "", "", ""])
-        rows.append(["one 25 MB message: peak", "", f"{big_run.peak / MB:.1f}", "< 200",
-                     "yes" if big_run.peak < 200 * MB else "NO"])
+        peak = max(big_run.peak, hwm)
+        rows.append(["one 25 MB message: peak", "", f"{peak / MB:.1f}", "< 200", "yes" if peak < 200 * MB else "NO"])
+        if exact:
+            rows.append(["  exact (kernel VmHWM)", "", f"{hwm / MB:.1f}", "", ""])
+            rows.append(["  sampled every 50 ms", "", f"{big_run.peak / MB:.1f}", "", ""])
         rows.append(["  of which: receiving, until 250", "", f"{big_run.peak_between(t0, t250) / MB:.1f}", "", ""])
         rows.append(["  of which: processing, after 250", "", f"{big_run.peak_between(t250, t_done) / MB:.1f}",
                      "", ""])
