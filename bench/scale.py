@@ -135,7 +135,7 @@ def start_daemon(db_url: str, data_dir: Path, sink_port: int, secret: str) -> Da
         MAILDESK_RELAY_URL=f"smtp://127.0.0.1:{sink_port}",
         MAILDESK_DATA_DIR=str(data_dir),
         MAILDESK_SECRET_KEY=secret,
-        MAILDESK_LOG_LEVEL="WARNING",
+        MAILDESK_LOG_LEVEL="INFO",
     )
     log = data_dir / "daemon.log"
     proc = subprocess.Popen([sys.executable, "-m", "maildesk", "serve"], env=env,
@@ -231,7 +231,13 @@ def run_load(name: str, daemons: list[Daemon], count: int, senders: int, sink: _
     for t in threads:
         t.join()
     accept_done = time.monotonic()
-    sink.done.wait(timeout=timeout)
+    # Wait for every confirmation; give up early when nothing arrives for a minute.
+    deadline, last, last_change = time.monotonic() + timeout, -1, time.monotonic()
+    while not sink.done.wait(timeout=1.0) and time.monotonic() < deadline:
+        if len(sink.arrived) != last:
+            last, last_change = len(sink.arrived), time.monotonic()
+        elif time.monotonic() - last_change > 60:
+            break
     end = max(sink.arrived.values(), default=time.monotonic())
     result = Result(name, len(daemons), count, accept_done - start, end - start)
     result.latencies = [sink.arrived[mid] - t for mid, t in accepted.items() if mid in sink.arrived]
@@ -251,7 +257,13 @@ def scenario(name: str, db_url: str, n_daemons: int, args: argparse.Namespace, s
         # A few messages first, so connections, caches and the JIT of the database are warm.
         run_load(name + "-warmup", daemons, 16 * n_daemons, min(args.senders, 4), sink, timeout=60)
         print(f"-- {name}: {args.messages} messages from {args.senders} senders", file=sys.stderr)
-        return run_load(name, daemons, args.messages, args.senders, sink, timeout=args.timeout, doors=doors)
+        result = run_load(name, daemons, args.messages, args.senders, sink, timeout=args.timeout, doors=doors)
+        if result.missing:
+            for d in daemons:
+                tail = d.log.read_text(errors="replace").splitlines()[-30:]
+                print(f"  {name}: {result.missing} confirmations missing; end of {d.log}:", *tail,
+                      sep="\n    ", file=sys.stderr)
+        return result
     finally:
         for d in daemons:
             stop_daemon(d)

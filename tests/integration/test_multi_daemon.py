@@ -14,6 +14,8 @@ from __future__ import annotations
 import collections
 import signal
 import smtplib
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -262,6 +264,11 @@ def test_one_daemon_polls_a_mailbox_and_the_other_takes_over_when_it_dies(
         wait_until(lambda: len(poller.tickets()) == 30, timeout=60, what="30 IMAP tickets")
         wait_until(lambda: server.uids() == [], timeout=20, what="the folder to empty")
         assert poller.sql("SELECT count(*) FROM inbound_messages")[0][0] == 30
+        # A one-off poll from cron next to the daemons leaves the mailbox to the daemon polling it.
+        once = subprocess.run([sys.executable, "-m", "maildesk", "poll-imap", "--once"], env=standby.env,
+                              capture_output=True, text=True, timeout=120)
+        assert once.returncode == 0, once.stderr
+        assert "another maildesk process is polling" in once.stdout
 
         assert poller.proc is not None
         poller.proc.send_signal(signal.SIGKILL)
