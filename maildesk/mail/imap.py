@@ -55,6 +55,7 @@ logging.getLogger("imapclient").setLevel(logging.WARNING)
 TOO_LARGE = b"$MaildeskTooLarge"
 _CHUNK_MESSAGES = 25
 _CHUNK_BYTES = 32 * 1024 * 1024
+_SIZE_WINDOW = 200
 _TIMEOUT_SECONDS = 60.0
 _IDLE_RENEW_SECONDS = 240.0  # RFC 2177: re-issue IDLE well within the 29-minute limit
 _IDLE_CHECK_SECONDS = 1.0  # how often an idling worker looks at the stop flag
@@ -164,8 +165,10 @@ class _Mailbox:
     def fetch(self, uids: list[int]) -> tuple[list[_Fetched], list[int]]:
         """Fetch a chunk: (messages in UID order, UIDs left for the next chunk)."""
         assert self.client is not None
-        sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in self.client.fetch(uids, ["RFC822.SIZE"]).items()}
-        too_large = [uid for uid in uids if sizes.get(uid, 0) > self.max_bytes]
+        # Sizes for a window only: a folder with thousands waiting is not asked about all of them per chunk.
+        window, later = uids[:_SIZE_WINDOW], uids[_SIZE_WINDOW:]
+        sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in self.client.fetch(window, ["RFC822.SIZE"]).items()}
+        too_large = [uid for uid in window if sizes.get(uid, 0) > self.max_bytes]
         if too_large:
             self.client.add_flags(too_large, [b"\\Flagged", TOO_LARGE], silent=True)
             for uid in too_large:
@@ -176,17 +179,17 @@ class _Mailbox:
                 )
         chunk: list[int] = []
         total = 0
-        rest = [uid for uid in uids if uid in sizes and uid not in too_large]
+        rest = [uid for uid in window if uid in sizes and uid not in too_large]
         for uid in rest:
             if chunk and (len(chunk) >= _CHUNK_MESSAGES or total + sizes[uid] > _CHUNK_BYTES):
                 break
             chunk.append(uid)
             total += sizes[uid]
         if not chunk:
-            return [], []
+            return [], later
         data = self.client.fetch(chunk, ["BODY.PEEK[]"])
         fetched = [_Fetched(uid, bytes(data[uid][b"BODY[]"])) for uid in chunk if uid in data and b"BODY[]" in data[uid]]
-        return fetched, rest[len(chunk):]
+        return fetched, rest[len(chunk):] + later
 
     def remove(self, uids: list[int]) -> None:
         """Called only for messages whose intake transaction has committed."""
@@ -319,7 +322,7 @@ async def drain(mailbox: _Mailbox, intake: Intake, settings: Settings, stop: asy
     while uids and not (stop is not None and stop.is_set()):
         fetched, uids = await asyncio.to_thread(mailbox.fetch, uids)
         if not fetched:
-            break
+            continue  # the window held only messages too large to fetch; `uids` went on
         outcomes = await asyncio.gather(
             *(_store(intake, settings, m.raw) for m in fetched), return_exceptions=True
         )

@@ -212,3 +212,53 @@ def test_failure_lines_never_show_the_password_even_when_echoed() -> None:
     # The advisory-lock key names the mailbox, not the password: a changed password is the same mailbox.
     other = load_settings({"MAILDESK_IMAP_URL": "imap://desk%40example.com:new@mail.example.com/Support"}).imap
     assert other is not None and lock_key(cfg) == lock_key(other)
+
+
+def test_a_long_folder_is_drained_in_bounded_chunks(
+    tmp_path, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sizes are asked for a window at a time and bodies fetched a few at a time; all arrive once."""
+    import asyncio
+
+    from maildesk.config import load_settings
+    from maildesk.db import migrate
+    from maildesk.mail import imap
+    from maildesk.mail.intake import Intake
+    from maildesk.runtime import Runtime
+    from tests.conftest import new_database
+
+    monkeypatch.setattr(imap, "_SIZE_WINDOW", 3)
+    monkeypatch.setattr(imap, "_CHUNK_MESSAGES", 2)
+    db = new_database(tmp_path)
+    migrate(db.url)
+    for i in range(7):
+        body = "x" * 9000 if i == 3 else f"message {i}"
+        dovecot.append(_raw(f"u{i}@example.org", f"Chunk {i}", body))
+    settings = load_settings({
+        "MAILDESK_DATABASE_URL": db.url, "MAILDESK_IMAP_URL": dovecot.url(), "MAILDESK_DATA_DIR": str(tmp_path),
+        "MAILDESK_SECRET_KEY": "k" * 40, "MAILDESK_MAX_MESSAGE_BYTES": "5000",
+    })
+
+    async def go() -> imap.PassResult:
+        rt = Runtime.build(settings)
+        intake = Intake(rt.db)
+        assert settings.imap is not None
+        mailbox = imap._Mailbox(settings.imap, settings.max_message_bytes)
+        try:
+            await asyncio.to_thread(mailbox.connect)
+            return await imap.drain(mailbox, intake, settings)
+        finally:
+            await asyncio.to_thread(mailbox.close)
+            await intake.close()
+            await rt.db.dispose()
+
+    try:
+        result = asyncio.run(go())
+        assert (result.ingested, result.duplicates) == (6, 0)
+        assert len(dovecot.uids()) == 1  # the one too large
+        from tests.conftest import run_sql
+
+        subjects = sorted(s for (s,) in run_sql(db.url, "SELECT subject FROM inbound_messages"))
+        assert subjects == [f"Chunk {i}" for i in range(7) if i != 3]
+    finally:
+        db.drop()
