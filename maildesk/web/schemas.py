@@ -311,6 +311,21 @@ class InboundPage(Struct):
     page_size: int
 
 
+class SuppressedOut(Struct):
+    """An address maildesk stopped mailing after hard bounces (maildesk/mail/bounces.py)."""
+
+    email: str
+    reason: str | None
+    bounce_count: int
+    suppressed_at: datetime | None
+    cleared_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> "SuppressedOut":
+        return cls(email=row.email, reason=row.reason, bounce_count=row.bounce_count,
+                   suppressed_at=row.suppressed_at, cleared_at=row.cleared_at)
+
+
 class EscalatedOut(Struct):
     escalated: list[str]
 

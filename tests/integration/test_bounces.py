@@ -408,3 +408,35 @@ def test_verp_address_round_trip_and_policy() -> None:
         assert bounces.counts_toward_suppression(status), status
     for status in ("4.4.1", "5.7.1", "5.7.26", "5.6.0", "5.3.4", "5.2.3", "2.0.0"):
         assert not bounces.counts_toward_suppression(status), status
+
+
+def test_admins_see_and_clear_suppressions_over_the_api_and_read_raw_mail(daemon: Daemon, sink: Sink) -> None:
+    from tests.integration.api_helpers import anon, error, user_client
+
+    requester = "gone@example.net"
+    _number, confirmation = open_ticket(daemon, sink, requester, "Lost order")
+    bounce(daemon, postfix_dsn(confirmation), confirmation.mail_from)
+    with user_client(daemon, "boss@example.com", admin=True) as admin:
+        listed = admin.get("/admin/support/suppressed").json()
+        assert [(e["email"], e["bounce_count"]) for e in listed] == [(requester, 1)]
+        assert "5.1.1" in listed[0]["reason"]
+
+        inbound = admin.get("/admin/support/inbound").json()["items"]
+        first = inbound[-1]  # oldest: the requester's own message
+        raw = admin.get(f"/admin/support/inbound/{first['id']}/raw")
+        assert raw.status_code == 200 and b"Subject: Lost order" in raw.content
+        assert raw.headers["content-disposition"].startswith("attachment")
+        assert raw.headers["x-content-type-options"] == "nosniff"
+        error(admin.get("/admin/support/inbound/999999/raw"), 404)
+
+        cleared = admin.delete(f"/admin/support/suppressed/{requester}")
+        assert cleared.status_code == 200 and cleared.json()["cleared_at"]
+        assert admin.get("/admin/support/suppressed").json() == []
+        error(admin.delete(f"/admin/support/suppressed/{requester}"), 404)
+    with user_client(daemon, requester) as requester_client:
+        error(requester_client.get(f"/admin/support/inbound/{first['id']}/raw"), 403)
+    with anon(daemon) as nobody:
+        error(nobody.get("/admin/support/suppressed"), 401)
+    # Mail flows again once cleared.
+    daemon.send(make_mail(requester, "Back again", "Hello"))
+    sink.wait_for(requester, count=2)

@@ -10,12 +10,13 @@ import asyncio
 import time
 from typing import Annotated, Awaitable, Callable
 
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy import select
 
+from maildesk.mail import bounces
 from maildesk.mail.intake import WAKE_PIPELINE
 from maildesk.models import InboundMessage, Ticket, User
 from maildesk.runtime import Runtime
@@ -38,6 +39,7 @@ from maildesk.web.schemas import (
     MessageOut,
     SlaOut,
     StatsOut,
+    SuppressedOut,
     TicketPage,
     TicketSummary,
     UserPage,
@@ -299,6 +301,45 @@ class AdminSupportController(Controller):
             if inbound.ticket_id is not None:
                 number = await session.scalar(select(Ticket.ticket_number).where(Ticket.id == inbound.ticket_id))
         return InboundOut.of(inbound, number)
+
+
+    @get("/inbound/{inbound_id:int}/raw", summary="The message exactly as received", media_type="message/rfc822",
+         responses=errors(401, 403, 404))
+    async def inbound_raw(self, rt: NamedDependency[Runtime], inbound_id: FromPath[int]) -> Response[bytes]:
+        """The stored raw bytes, as a download (never rendered by the browser)."""
+        async with rt.db.read() as session:
+            raw = await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
+        if raw is None:
+            raise NotFoundException(f"no inbound message {inbound_id}")
+        return Response(
+            content=raw,
+            media_type="message/rfc822",
+            headers={
+                "Content-Disposition": f'attachment; filename="inbound-{inbound_id}.eml"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @get("/suppressed", summary="Addresses not mailed after hard bounces", responses=errors(401, 403))
+    async def suppressed(
+        self,
+        rt: NamedDependency[Runtime],
+        include_cleared: Annotated[bool, Parameter(description="also list cleared entries")] = False,
+    ) -> list[SuppressedOut]:
+        async with rt.db.read() as session:
+            rows = await bounces.suppressed_addresses(session, include_cleared=include_cleared)
+        return [SuppressedOut.of(r) for r in rows]
+
+    @delete("/suppressed/{email:str}", status_code=200, summary="Mail an address again",
+            responses=errors(401, 403, 404))
+    async def clear_suppressed(
+        self, rt: NamedDependency[Runtime], user: NamedDependency[User], email: FromPath[str]
+    ) -> SuppressedOut:
+        async with rt.db.write() as session:
+            row = await bounces.clear_suppression(session, email, user)
+            if row is None:
+                raise NotFoundException(f"{email} is not suppressed")
+            return SuppressedOut.of(row)
 
 
 class AdminUserController(Controller):
