@@ -8,6 +8,7 @@ starts it, so the benchmark process (senders, sink) never shares an interpreter 
 
 from __future__ import annotations
 
+import http.client
 import os
 import secrets
 import signal
@@ -124,8 +125,23 @@ class Daemon:
     def db_path(self) -> Path:
         return self.workdir / "maildesk.db"
 
-    def start(self, timeout: float = 60.0) -> "Daemon":
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> "Daemon":
+        """Start it; on a shared machine a free port can be taken before the daemon binds it,
+        so a daemon that does not come up is tried again on other ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except (RuntimeError, TimeoutError):
+                self.stop(timeout=10)
+                if attempt == attempts - 1:
+                    raise
+        return self
+
+    def _start(self, timeout: float) -> "Daemon":
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.db_path.exists():  # a failed attempt: start again from a fresh database
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
         self.smtp_port, self.http_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
         env.update(
@@ -155,10 +171,12 @@ class Daemon:
         return self
 
     def _healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"maildesk serve exited with {self.proc.returncode}:\n{self.log()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1) as r:
                 return r.status == 200
-        except OSError:
+        except (OSError, http.client.HTTPException):
             return False
 
     @property

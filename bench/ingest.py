@@ -120,6 +120,7 @@ async def _serve(kind: str, port: int, db_path: str) -> None:
         lambda: SMTP(handler, data_size_limit=26_214_400, enable_SMTPUTF8=True, decode_data=False,
                      hostname="bench.example.com"),
         host="127.0.0.1", port=port)
+    print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)  # bound by us: no port race
     async with server:
         await server.serve_forever()
 
@@ -127,15 +128,19 @@ async def _serve(kind: str, port: int, db_path: str) -> None:
 class Baseline:
     def __init__(self, kind: str, workdir: Path) -> None:
         self.kind, self.workdir = kind, workdir
-        self.port = common.free_port()
+        self.port = 0
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Baseline":
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", self.kind, "--port", str(self.port),
-             "--db", str(self.workdir / "floor.db")])
-        common.wait_for_port(self.port, 30, self.proc)
+            [sys.executable, __file__, "--serve", self.kind, "--port", "0", "--db", str(self.workdir / "floor.db")],
+            stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"baseline server {self.kind} did not start: {line!r}")
+        self.port = int(line.split()[1])
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -273,10 +278,16 @@ def main() -> None:
         for round_no in range(rounds):
             for senders in sender_counts:
                 for v in chosen:
-                    if v == "c":
-                        run_maildesk(messages, senders, figures, sink, root, args.timeout)
-                    elif v in ("a", "b", "e"):
-                        run_baseline(v, messages, senders, figures, root)
+                    try:
+                        if v == "c":
+                            run_maildesk(messages, senders, figures, sink, root, args.timeout)
+                        elif v in ("a", "b", "e"):
+                            run_baseline(v, messages, senders, figures, root)
+                    except Exception as exc:  # one failed run (a port taken, a timeout) must not lose the rest
+                        figures.notes.append(f"round {round_no + 1}, {senders} senders, {v}: "
+                                             f"{type(exc).__name__}: {str(exc)[:300]}")
+                        print(f"  round {round_no + 1}, {senders:2d} senders, {v}: failed ({type(exc).__name__})")
+                        continue
                     print(f"  round {round_no + 1}, {senders:2d} senders, {v}: "
                           f"{figures.rates[(v, senders)][-1]:,.0f} msg/s"
                           + (f"; d: {figures.rates[('d', senders)][-1]:,.0f} msg/s" if v == "c" else ""),
