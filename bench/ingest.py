@@ -235,7 +235,7 @@ def report(figures: Figures, sender_counts: list[int], variants: list[str]) -> s
                 row.append(f"{figures.rate(top, senders) / figures.rate(bottom, senders):.2f}")
             else:
                 row.append("-")
-        row.append("yes" if senders != 4 or row[1] == "-" or float(row[1]) >= 0.70 else "NO")
+        row.append("n/a" if senders != 4 or row[1] == "-" else "yes" if float(row[1]) >= 0.70 else "NO")
         row.append("yes" if row[2] == "-" or float(row[2]) >= 0.80 else "NO")
         ratio_rows.append(row)
     out.append("")
