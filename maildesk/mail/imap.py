@@ -267,7 +267,7 @@ async def mailbox_lock(db: Database, cfg: ImapConfig) -> AsyncIterator[_Lock | N
         conn = await db.write_engine.connect()
     except Exception as exc:
         raise _DatabaseError(f"{type(exc).__name__}: {exc}") from exc
-    async with conn:
+    try:
         try:
             got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
             await conn.commit()  # the lock belongs to the session; no transaction stays open
@@ -286,6 +286,9 @@ async def mailbox_lock(db: Database, cfg: ImapConfig) -> AsyncIterator[_Lock | N
                 # The lock dies with the connection: make sure the pool does not keep it.
                 with contextlib.suppress(Exception):
                     await conn.invalidate()
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close()
 
 
 # --- the async side ---------------------------------------------------------------------------
