@@ -141,6 +141,22 @@ def _restore_bodies(message: Message, bounded: Bounded) -> None:
             body = bounded.bodies[int(ref)]
         except (ValueError, IndexError):
             continue
+        if part.is_multipart():
+            part.set_payload(body.decode("ascii", "surrogateescape"))
+        else:
+            # Kept as bytes (no 25 MB str copy); _payload decodes it from there and
+            # _materialise puts it in as the stdlib would have it where a tree is serialised.
+            setattr(part, _LIFTED_BODY, body)
+
+
+# Attribute of a leaf Message holding its lifted body (bytes) until it is read.
+_LIFTED_BODY = "_maildesk_lifted_body"
+
+
+def _materialise(part: Message) -> None:
+    """Set a lifted body as the part's payload, exactly as set_payload would have it."""
+    body = part.__dict__.pop(_LIFTED_BODY, None)
+    if body is not None:
         part.set_payload(body.decode("ascii", "surrogateescape"))
 
 
@@ -696,6 +712,10 @@ def _content_id(part: Message) -> str | None:
 
 def _payload(part: Message) -> bytes:
     """Decoded body bytes of a leaf (or the serialised body of a message/* part)."""
+    if _LIFTED_BODY in part.__dict__:
+        data = _lifted_payload(part)
+        if data is not None:
+            return data
     try:
         if part.is_multipart():
             return b"".join(_serialise(child) for child in part.get_payload() if isinstance(child, Message))
@@ -711,8 +731,44 @@ def _payload(part: Message) -> bytes:
         return b""
 
 
+def _lifted_payload(part: Message) -> bytes | None:
+    """What ``part.get_payload(decode=True)`` returns for a lifted body, computed from the
+    bytes (for which the stdlib's ``bpayload`` is exactly ``body``) without the str copy and,
+    for base64, without the stdlib's split into lines; None where the stdlib path is used."""
+    body = part.__dict__[_LIFTED_BODY]
+    try:
+        cte = str(part.get("content-transfer-encoding", "")).lower()
+    except Exception:
+        cte = None
+    if cte == "base64":
+        return _decode_base64(body)
+    if cte == "quoted-printable" or cte is None or cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
+        _materialise(part)  # rare for big bodies: the stdlib path on the str payload
+        return None
+    return body
+
+
+def _decode_base64(data: bytes) -> bytes:
+    """``email._encoded_words.decode_b(b"".join(data.splitlines()))``, as get_payload(decode=True)
+    does it, without the copies.  bytes.splitlines breaks only at CR and LF, which the
+    non-strict a2b_base64 skips like any other non-alphabet byte, so decoding ``data`` equals
+    decoding the joined lines.  decode_b first tries a strict decode of the joined lines with
+    padding added; whenever that succeeds, the lenient tries below give the same bytes (the
+    strict input is the joined lines plus one or two "=", which "==" completes identically)."""
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:
+        pass
+    try:
+        return binascii.a2b_base64(data + b"==")
+    except binascii.Error:
+        return data.translate(None, b"\r\n")  # bpo-27397: the joined lines, undecoded
+
+
 def _serialise(message: Message) -> bytes:
     try:
+        for part in message.walk():
+            _materialise(part)
         return message.as_bytes(policy=_policy.compat32.clone(max_line_length=0))
     except Exception:
         return b""
