@@ -22,6 +22,7 @@ from email.parser import BytesHeaderParser
 from typing import Awaitable, Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +51,7 @@ _BATCH_BYTES = 32 * 1024 * 1024  # raw bytes one pass loads (at least one messag
 _SLICE_SECONDS = 0.25  # one pass commits after this long
 _FORCED_SLICE_SECONDS = 0.1  # ... or this long when it runs while SMTP clients wait
 _MAX_DEFER_SECONDS = 1.0  # longest the worker holds back for SMTP clients before a slice
+_DB_RETRIES = 5  # attempts before a message that keeps hitting database errors is marked failed
 _PARSE_IN_THREAD_BYTES = 256 * 1024
 _SUBJECT_TAG = re.compile(r"\[\s*SUP-\d+\s*\]\s*", re.IGNORECASE)
 
@@ -279,6 +281,14 @@ async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -
     except Discard as discard:
         inbound.status = "ignored"
         inbound.reason = str(discard)
+    except DBAPIError as exc:
+        # A deadlock or a unique-key race with another daemon: the savepoint rolled back, so
+        # nothing half-done remains; leave the message for the next pass a few times first.
+        retry = inbound.attempts < _DB_RETRIES
+        log.warning("inbound message %s: database error in step %s (%s)", inbound.id, step_name,
+                    "will retry" if retry else "giving up")
+        inbound.status = "received" if retry else "failed"
+        inbound.reason = f"{step_name}: database error: {type(exc.orig).__name__}: {exc.orig}"[:2000]
     except Exception as exc:
         log.exception("inbound message %s failed in step %s", inbound.id, step_name)
         inbound.status = "failed"
