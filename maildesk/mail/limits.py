@@ -92,7 +92,7 @@ class Bounded:
     raw: bytes
     notes: tuple[str, ...]
     lifted_header: str
-    bodies: tuple[bytes, ...]
+    bodies: tuple[memoryview, ...]  # read-only views of the raw message
 
 
 def bound_structure(raw: bytes, limits: MimeLimits) -> Bounded:
@@ -146,7 +146,7 @@ class _Scanner:
         self.leaf: tuple[bytes, bytes, bytes] | None = None  # delimiter line, header, separator
         self.liftable = True
         self.strips_break = True
-        self.bodies: list[bytes] = []
+        self.bodies: list[memoryview] = []
         self.lifted = f"X-Maildesk-Lifted-{secrets.token_hex(8)}"
         self.changed = False
         self.parts = 0
@@ -161,10 +161,10 @@ class _Scanner:
                 pos, emitting = -pos - 1, False
             found = self._next_delimiter(pos)
             if found is None:
-                self._emit(self.raw[pos:], emitting)
+                self._emit(pos, len(self.raw), emitting)
                 break
             start, end, index, closing = found
-            self._emit(self.raw[pos:start], emitting)
+            self._emit(pos, start, emitting)
             frame = self.stack[index]
             del self.stack[index + 1 :]
             emitting = True
@@ -262,24 +262,27 @@ class _Scanner:
                 return found.start(1), _line_end(self.raw, found.end()), index, line != delimiter
         return None  # unreachable: the pattern only matches the stack's delimiters
 
-    def _emit(self, chunk: bytes, emitting: bool) -> None:
+    def _emit(self, pos: int, end: int, emitting: bool) -> None:
+        """Emit ``raw[pos:end]``."""
         if not emitting:
-            self.changed = self.changed or bool(chunk)
+            self.changed = self.changed or end > pos
             self.leaf = None
             return
         if self.leaf is None:  # preamble, epilogue
-            self.out.append(chunk)
+            self.out.append(self.raw[pos:end])
             return
         delimiter_line, header, separator = self.leaf
         self.leaf = None
-        if len(chunk) <= _LIFT_BYTES or not self.liftable:
-            self.out.extend((delimiter_line, header, separator, chunk))
+        if end - pos <= _LIFT_BYTES or not self.liftable:
+            self.out.extend((delimiter_line, header, separator, self.raw[pos:end]))
             return
+        # A lifted body is a view of raw, not a copy (25 MB on a 25 MB message).
+        chunk = memoryview(self.raw)[pos:end]
         tail = b""
         if self.stack and self.strips_break:
             # RFC 2046 §5.1.1: the line break before a delimiter belongs to it; the
             # feedparser strips it from any part inside a multipart, even at EOF.
-            tail = _NEWLINE_AT_END.search(chunk).group(0)  # type: ignore[union-attr]
+            tail = bytes(_NEWLINE_AT_END.search(chunk).group(0))  # type: ignore[union-attr]
             chunk = chunk[: len(chunk) - len(tail)]
         marker = f"{self.lifted}: {len(self.bodies)}\r\n".encode("ascii")
         self.bodies.append(chunk)

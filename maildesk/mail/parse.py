@@ -142,7 +142,7 @@ def _restore_bodies(message: Message, bounded: Bounded) -> None:
         except (ValueError, IndexError):
             continue
         if part.is_multipart():
-            part.set_payload(body.decode("ascii", "surrogateescape"))
+            part.set_payload(str(body, "ascii", "surrogateescape"))
         else:
             # Kept as bytes (no 25 MB str copy); _payload decodes it from there and
             # _materialise puts it in as the stdlib would have it where a tree is serialised.
@@ -157,7 +157,7 @@ def _materialise(part: Message) -> None:
     """Set a lifted body as the part's payload, exactly as set_payload would have it."""
     body = part.__dict__.pop(_LIFTED_BODY, None)
     if body is not None:
-        part.set_payload(body.decode("ascii", "surrogateescape"))
+        part.set_payload(str(body, "ascii", "surrogateescape"))
 
 
 def _unparsed(raw: bytes, limits: MimeLimits, reason: str) -> ParsedMessage:
@@ -745,10 +745,10 @@ def _lifted_payload(part: Message) -> bytes | None:
     if cte == "quoted-printable" or cte is None or cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
         _materialise(part)  # rare for big bodies: the stdlib path on the str payload
         return None
-    return body
+    return bytes(body)
 
 
-def _decode_base64(data: bytes) -> bytes:
+def _decode_base64(data: bytes | memoryview) -> bytes:
     """``email._encoded_words.decode_b(b"".join(data.splitlines()))``, as get_payload(decode=True)
     does it, without the copies.  bytes.splitlines breaks only at CR and LF, which the
     non-strict a2b_base64 skips like any other non-alphabet byte, so decoding ``data`` equals
@@ -760,9 +760,9 @@ def _decode_base64(data: bytes) -> bytes:
     except binascii.Error:
         pass
     try:
-        return binascii.a2b_base64(data + b"==")
+        return binascii.a2b_base64(bytes(data) + b"==")
     except binascii.Error:
-        return data.translate(None, b"\r\n")  # bpo-27397: the joined lines, undecoded
+        return bytes(data).translate(None, b"\r\n")  # bpo-27397: the joined lines, undecoded
 
 
 def _serialise(message: Message) -> bytes:
