@@ -357,10 +357,15 @@ def backoff_seconds(failures: int) -> float:
     return min(_BACKOFF_FIRST_SECONDS * 2 ** max(failures - 1, 0), _BACKOFF_MAX_SECONDS)
 
 
-async def _idle(mailbox: _Mailbox, lock: _Lock, stop: asyncio.Event) -> None:
-    """Wait in IDLE until the folder changes, a renewal is due, or `stop` is set."""
+async def _idle(mailbox: _Mailbox, lock: _Lock, stop: asyncio.Event, poll_seconds: float) -> None:
+    """Wait in IDLE until the folder changes, a renewal is due, or `stop` is set.
+
+    Mail that arrived while the previous drain was running may have been announced to one of
+    its commands rather than to IDLE, so the folder is drained again at least every poll
+    interval even when IDLE stays quiet.
+    """
     await asyncio.to_thread(mailbox.idle_start)
-    deadline = time.monotonic() + _IDLE_RENEW_SECONDS
+    deadline = time.monotonic() + min(_IDLE_RENEW_SECONDS, poll_seconds)
     try:
         while not stop.is_set() and time.monotonic() < deadline:
             if await asyncio.to_thread(mailbox.idle_check, _IDLE_CHECK_SECONDS) != "quiet":
@@ -392,7 +397,7 @@ async def _session(rt: Runtime, intake: Intake, lock: _Lock, stop: asyncio.Event
                          mailbox_name(cfg), result.ingested, result.duplicates)
             if not mailbox.can_idle:
                 return
-            await _idle(mailbox, lock, stop)
+            await _idle(mailbox, lock, stop, rt.settings.imap_poll_seconds)
     finally:
         await asyncio.to_thread(mailbox.close)
 
