@@ -42,6 +42,7 @@ from maildesk.models import (
     utcnow,
 )
 from maildesk.runtime import Runtime
+from maildesk.workers import run_worker
 from maildesk.tickets.service import NewMessage, TicketService
 
 log = logging.getLogger("maildesk.pipeline")
@@ -363,15 +364,8 @@ async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_sec
     `_MAX_DEFER_SECONDS`, then it takes one short slice anyway): taking mail in comes first,
     and what is taken in is processed as soon as the burst pauses.
     """
-    while not stop.is_set():
-        wake.clear()  # before the pass: a message committed during it wakes the next one
-        try:
-            quiet = await rt.db.background_turn(_MAX_DEFER_SECONDS)
-            if await run_once(rt, yield_to_clients=quiet):
-                continue
-        except Exception:
-            log.exception("pipeline pass failed; retrying")
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
-        except asyncio.TimeoutError:
-            pass
+    async def one_pass() -> int:
+        quiet = await rt.db.background_turn(_MAX_DEFER_SECONDS)
+        return await run_once(rt, yield_to_clients=quiet)
+
+    await run_worker("pipeline", one_pass, wake, stop, poll_seconds)

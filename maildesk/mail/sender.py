@@ -29,6 +29,7 @@ from maildesk.config import Settings
 from maildesk.mail import bounces
 from maildesk.models import OutboundMessage, utcnow
 from maildesk.runtime import Runtime
+from maildesk.workers import run_worker
 
 log = logging.getLogger("maildesk.sender")
 
@@ -195,16 +196,10 @@ class Sender:
 
 async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
     sender = Sender(rt)
-    while not stop.is_set():
-        wake.clear()
-        try:
-            # Like the pipeline, hold back while SMTP clients wait for their 250s (bounded).
-            await rt.db.background_turn(_MAX_DEFER_SECONDS)
-            if await sender.run_once():
-                continue
-        except Exception:
-            log.exception("outbox pass failed; retrying")
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
-        except asyncio.TimeoutError:
-            pass
+
+    async def one_pass() -> int:
+        # Like the pipeline, hold back while SMTP clients wait for their 250s (bounded).
+        await rt.db.background_turn(_MAX_DEFER_SECONDS)
+        return await sender.run_once()
+
+    await run_worker("outbox", one_pass, wake, stop, poll_seconds)
