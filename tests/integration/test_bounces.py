@@ -187,7 +187,7 @@ def test_dsn_to_the_verp_address_fails_that_message_and_suppresses_unknown_user(
     rows = outbound_rows(daemon, requester)
     assert [r[3] for r in rows] == ["failed", "suppressed"]
     assert "is suppressed" in rows[1][4] and "5.1.1" in rows[1][4]
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
     assert len(sink.to(requester)) == 1
 
 
@@ -233,7 +233,7 @@ def test_forged_reports_fail_nothing(daemon: Daemon, sink: Sink) -> None:
     assert status == "ignored" and "bounce of our message" not in reason
     assert outbound_by_message_id(daemon, confirmation)[1] == "sent"
     assert suppression(daemon, "victim@example.org") is None
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
 
 
 # -- repeated bounces, and clearing -----------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_three_hard_bounces_suppress_and_an_admin_can_clear(daemon: Daemon, sink
     daemon.send(make_mail(requester, "Fourth", "Still nothing?"))
     wait_for_tickets(daemon, 4)
     assert [r[3] for r in outbound_rows(daemon, requester)] == ["failed"] * 3 + ["suppressed"]
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
 
     # Another report about an already failed message does not count again.
     status, reason, _c, _t = bounce(daemon, postfix_dsn(confirmation, status="5.2.2", diagnostic=MAILBOX_FULL),

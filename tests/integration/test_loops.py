@@ -12,7 +12,6 @@ import re
 import secrets
 import smtplib
 import threading
-import time
 from email import message_from_bytes, policy
 from email.utils import parseaddr
 from pathlib import Path
@@ -31,7 +30,6 @@ AUTO = Path(__file__).resolve().parent.parent / "data" / "auto"
 SUPPORT = "support@example.com"
 CORPUS_LOOP_TOKEN = "7f3c9a1e5b2d4c6f8a0b1c2d3e4f5a6b"  # tests/data/auto/README.md: "our" instance token
 _QUEUED = re.compile(rb"queued as (\d+)|already received as (\d+)")
-QUIET_SECONDS = 1.0
 
 
 # -- helpers shared with test_bounces.py ----------------------------------------------
@@ -65,11 +63,25 @@ def wait_inbound(daemon: Daemon, inbound_id: int, timeout: float = 20) -> tuple[
     return status, reason or "", classification, ticket_id
 
 
-def stays_quiet(sink: Sink, seconds: float = QUIET_SECONDS) -> None:
-    """Wait while watching the sink: nothing may arrive."""
-    before = len(sink.messages)
-    time.sleep(seconds)
-    assert len(sink.messages) == before, [(m.to, m.subject) for m in sink.messages[before:]]
+def stays_quiet(daemon: Daemon, sink: Sink) -> None:
+    """Nothing more goes out: wait until the outbox holds no mail waiting or in delivery, then
+    check that the sink holds only delivered outbox rows, each once.
+
+    Mail is written to the outbox in the transaction of the change that causes it, so once a
+    message is processed every mail it causes is already a row; waiting for the rows to settle
+    is a positive wait, not a guess at how long a slow sender might take. Each message reaches
+    the sink before its row is marked sent, so a settled outbox means the sink is complete.
+    """
+    def settled() -> bool:
+        return daemon.sql("SELECT count(*) FROM outbound_messages WHERE status IN ('pending', 'sending')")[0][0] == 0
+
+    wait_until(settled, timeout=30, what="the outbox to settle")
+    # Delivered rows may since have been marked failed by a bounce; suppressed ones never left.
+    delivered = {row[0] for row in daemon.sql("SELECT message_id FROM outbound_messages WHERE status != 'suppressed'")}
+    received = [str(m.msg["Message-ID"]).strip("<>") for m in list(sink.messages)]
+    leaked = [(m.to, m.subject) for m, mid in zip(sink.messages, received) if mid not in delivered]
+    assert leaked == [], leaked
+    assert len(received) == len(set(received)), "a message was delivered twice"
 
 
 def outbound_rows(daemon: Daemon, to: str | None = None) -> list[tuple[Any, ...]]:
@@ -77,6 +89,36 @@ def outbound_rows(daemon: Daemon, to: str | None = None) -> list[tuple[Any, ...]
     if to is not None:
         return daemon.sql(sql + " WHERE to_addr = :t ORDER BY id", t=to.lower())
     return daemon.sql(sql + " ORDER BY id")
+
+
+def _quiet_snapshot(daemons: tuple[Daemon, ...]) -> tuple[int, ...] | None:
+    """Row counts when nothing is in flight anywhere, else None.
+
+    Outbound rows are read first: a row only leaves `pending`/`sending` after the peer's 250,
+    which the peer gives after committing its inbound row, so an inbound message caused by
+    any delivery seen as done is visible to the inbound read that follows.
+    """
+    outbound = [d.sql("SELECT count(*), sum(CASE WHEN status IN ('pending', 'sending') THEN 1 ELSE 0 END) "
+                      "FROM outbound_messages")[0] for d in daemons]
+    inbound = [d.sql("SELECT count(*), sum(CASE WHEN status = 'received' THEN 1 ELSE 0 END) "
+                     "FROM inbound_messages")[0] for d in daemons]
+    if any(busy for _, busy in outbound + inbound):
+        return None
+    return tuple(total for total, _ in outbound + inbound)
+
+
+def _wait_quiet(*daemons: Daemon) -> None:
+    """Wait until every daemon has processed all its mail and delivered all its outbox twice
+    in a row with the same counts: no round trip is left in flight."""
+    seen: list[tuple[int, ...] | None] = [None]
+
+    def settled() -> bool:
+        now = _quiet_snapshot(daemons)
+        stable = now is not None and now == seen[0]
+        seen[0] = now
+        return stable
+
+    wait_until(settled, timeout=30, interval=0.3, what="both daemons quiet")
 
 
 def verp_of(daemon: Daemon, outbound_id: int) -> str:
@@ -209,7 +251,7 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRun]:
         control = (send_raw(daemon, raw, mail_from="lena.fischer87@gmail.com"), "lena.fischer87@gmail.com")
         daemon.wait_processed(len(sent) + 1)
         sink.wait_for(control[1])
-        time.sleep(QUIET_SECONDS)  # anything the automatic mail caused would have been sent by now
+        stays_quiet(daemon, sink)
         yield CorpusRun(daemon, sink, sent, control)
     finally:
         if daemon.proc is not None and daemon.proc.poll() is None:
@@ -241,7 +283,7 @@ def test_corpus_run_sent_nothing_but_the_human_control(corpus_run: CorpusRun) ->
     (only,) = corpus_run.sink.messages
     assert only.to == corpus_run.control[1]
     assert [row[2] for row in outbound_rows(corpus_run.daemon)] == [corpus_run.control[1]]
-    stays_quiet(corpus_run.sink)
+    stays_quiet(corpus_run.daemon, corpus_run.sink)
 
 
 # -- auto-replies that belong to a ticket -----------------------------------------------------
@@ -284,7 +326,7 @@ def test_out_of_office_from_requester_is_attached_and_changes_nothing(daemon: Da
     assert messages[-1] == ("system", True, "jana.novak@contoso.com", "email")
     assert events[-1] == ("automatic_mail", "auto_reply")
     assert ticket_id is not None
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
     assert len(sink.to("jana.novak@contoso.com")) == 1  # the confirmation, nothing more
 
 
@@ -308,7 +350,7 @@ def test_vacation_reply_to_the_return_path_is_attached_to_its_ticket(daemon: Dae
     assert messages[-1][:2] == ("system", True) and events[-1][0] == "automatic_mail"
     # The reply was not a bounce: our confirmation still counts as sent.
     assert [r[3] for r in outbound_rows(daemon, "d.okafor@uni.example.edu")] == ["sent"]
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
 
 
 def test_auto_reply_from_a_stranger_to_a_ticket_is_not_attached(daemon: Daemon, sink: Sink) -> None:
@@ -320,7 +362,7 @@ def test_auto_reply_from_a_stranger_to_a_ticket_is_not_attached(daemon: Daemon, 
     assert status == "ignored" and ticket_id is None
     _status, messages, _events = _ticket_record(daemon, number)
     assert [m[0] for m in messages] == ["user"]
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
 
 
 # -- our own mail: headers, envelope, and what happens when it comes back ------------------------
@@ -365,7 +407,7 @@ def test_mail_from_the_support_address_itself_produces_nothing(daemon: Daemon, s
         assert status == "ignored", reason
         assert classification in ("loop", "bounce") and "not answered" in reason
     assert daemon.tickets() == []
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
     assert sink.messages == [] and outbound_rows(daemon) == []
 
 
@@ -381,7 +423,7 @@ def test_confirmation_delivered_back_to_support_stops_at_once(daemon: Daemon, si
     for inbound_id in (first, second):
         status, reason, classification, _ticket = wait_inbound(daemon, inbound_id)
         assert (status, classification) == ("ignored", "loop"), reason
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
     assert len(sink.messages) == 1 and len(daemon.tickets()) == 1
 
 
@@ -392,7 +434,7 @@ def test_twenty_requests_in_a_minute_get_at_most_ten_confirmations(daemon: Daemo
     daemon.wait_processed(20)
     assert len(daemon.tickets()) == 20  # every request is a ticket
     sink.wait_for(sender, 10)
-    stays_quiet(sink)
+    stays_quiet(daemon, sink)
     assert len(sink.to(sender)) == 10
     rows = outbound_rows(daemon, sender)
     assert len(rows) == 20
@@ -420,7 +462,7 @@ def test_budget_holds_for_two_daemons_sharing_one_database(daemon_factory: Calla
     a.wait_processed(24)
     assert len(a.tickets()) == 24
     sink.wait_for(sender, 10)
-    stays_quiet(sink)
+    stays_quiet(a, sink)  # both daemons share a's database and its outbox
     assert len(sink.to(sender)) == 10
     assert sorted(r[3] for r in outbound_rows(a, sender)) == ["sent"] * 10 + ["suppressed"] * 14
 
@@ -445,7 +487,7 @@ def test_two_instances_pointed_at_each_other_exchange_at_most_one_message_each(
            mail_from="support@a.example")
     a.wait_processed(2)
     b.wait_processed(2)
-    time.sleep(3)  # room for any further round trip
+    _wait_quiet(a, b)
 
     sent = [row for d in (a, b) for row in outbound_rows(d) if row[3] == "sent"]
     assert len(sent) <= 2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -125,9 +124,11 @@ def test_forged_admin_from_without_token_is_an_ordinary_sender(daemon_factory, s
     forged = make_mail(ADMIN, f"Re: [{number}] Account locked", "Please send me your password.")
     daemon.send(forged)
     daemon.wait_processed(2)
-    time.sleep(0.5)
     assert len(_messages(daemon, ticket_id)) == 1
-    assert not [m for m in sink.to(REQUESTER) if "updated" in m.subject]
+    # Outbound mail is written in the same transaction as the change it follows, so once the
+    # message is processed its mail (if any) is already in the outbox: no update was queued.
+    kinds = daemon.sql("SELECT kind FROM outbound_messages WHERE to_addr = :a", a=REQUESTER.lower())
+    assert [k for (k,) in kinds if k == "update"] == []
     # The requester's own address replying to an admin notification is not an admin either.
     daemon.send(make_mail(REQUESTER, "Re: x", "sneaky", in_reply_to=notification.msg["Message-ID"]))
     daemon.wait_processed(3)
