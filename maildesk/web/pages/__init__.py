@@ -1,4 +1,4 @@
-"""The HTML pages (CONTRACT section 5, "Pages"): plain forms that work without JavaScript.
+"""The HTML pages listed in the README's "Pages" section: plain forms that work without JavaScript.
 
 login.py   /login (password or emailed link), /logout, / (points onwards)
 help.py    /help/contact, /help/tickets, /help/tickets/{id}      (requesters)
