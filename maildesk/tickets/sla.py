@@ -61,7 +61,7 @@ async def check_sla(rt: Runtime) -> list[str]:
         log.warning("escalated %s (%s priority): no first response %.2f h after the %g-hour SLA ran out",
                     number, priority, overdue, hours,
                     extra=event("sla.escalated", ticket=number, priority=priority, sla_hours=hours,
-                                hours_late=round(overdue, 3)))
+                                hours_late=round(overdue, 3), seconds_late=round(overdue * 3600)))
     return escalated
 
 
