@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Callable, Iterator
 
+import httpx
 import pytest
 
 from tests.conftest import Daemon, Sink, free_port, make_mail, wait_until
@@ -355,6 +356,9 @@ def test_serve_with_keep_takes_new_mail_once(daemon_factory: Callable[..., Daemo
     dovecot.append(_raw("vic@example.org", "Second kept", "two"))
     wait_until(lambda: len(daemon.tickets()) == 2, timeout=20, what="the second kept message")
     assert all(b"\\Seen" in f for f in _flags(dovecot).values()) and len(dovecot.uids()) == 2
+    metrics = httpx.get(f"{daemon.base_url}/metrics", timeout=10).text
+    assert 'maildesk_inbound_messages_total{source="imap",status="received"} 2.0' in metrics
+    assert "via imap" in daemon.log()
     assert daemon.stop(signal.SIGTERM) == 0
     # Every drain after the first saw the kept message and did not fetch it again.
     assert not re.search(r"\([1-9]\d* already stored\)", daemon.log()), daemon.log()

@@ -106,6 +106,16 @@ def test_json_log_is_one_object_per_line_with_stable_keys(
     assert BODY not in log and token not in log
 
 
+def test_mail_written_to_the_outbox_dir_is_logged_by_kind_and_recipient_only(
+    daemon_factory: Callable[..., Daemon], sink: Sink
+) -> None:
+    daemon = daemon_factory(MAILDESK_RELAY_URL="")  # no relay: outbound mail becomes .eml files
+    daemon.send(make_mail("gil@example.org", "No relay here", BODY))
+    (line,) = _lines_with(daemon, "delivered outbound 1 (confirmation) to gil@example.org: written to")
+    assert line.rstrip().endswith("-confirmation.eml")
+    assert BODY not in daemon.log() and "has been received" not in daemon.log()
+
+
 def _scrape(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     r = client.get("/metrics")
     assert r.status_code == 200, r.text
