@@ -23,12 +23,9 @@ def _settings(ctx: click.Context) -> Settings:
     except ConfigError as exc:
         click.echo(f"maildesk: configuration error: {exc}", err=True)
         sys.exit(2)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
+    from maildesk.logs import setup
+
+    setup(settings.log_level, settings.log_format)
     return settings
 
 

@@ -7,6 +7,7 @@ later in the middle of a mail transaction.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -67,6 +68,20 @@ class ImapConfig:
 
 
 @dataclass(frozen=True)
+class ImapAfter:
+    """What the poller does with a message once it is stored: delete | move:FOLDER | keep."""
+
+    mode: str = "delete"
+    folder: str | None = None  # for move
+
+    def __str__(self) -> str:
+        return f"move:{self.folder}" if self.mode == "move" else self.mode
+
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///maildesk.db"
     smtp_listen: HostPort = HostPort("127.0.0.1", 2525)
@@ -91,6 +106,10 @@ class Settings:
     outbox_retry_seconds: float = 30.0
     outbox_max_age_hours: float = 72.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    # ip_network objects; typed Any because the web framework inspects these annotations.
+    metrics_allow: tuple[Any, ...] = LOOPBACK
+    imap_after: ImapAfter = ImapAfter()
 
     @property
     def support_local(self) -> str:
@@ -243,6 +262,34 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _log_format(value: str) -> str:
+    fmt = value.strip().lower()
+    if fmt not in ("text", "json"):
+        raise ValueError("expected text or json")
+    return fmt
+
+
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in value.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{item.strip()!r} is not an address or CIDR range like 10.0.0.0/8") from None
+    return tuple(networks)
+
+
+def _imap_after(value: str) -> ImapAfter:
+    mode, sep, folder = value.strip().partition(":")
+    mode = mode.lower()
+    if mode in ("delete", "keep") and not sep:
+        return ImapAfter(mode)
+    if mode == "move" and folder.strip():
+        return ImapAfter("move", folder.strip())
+    raise ValueError("expected delete, keep or move:FOLDER")
+
+
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_DATABASE_URL": ("database_url", _database_url),
     "MAILDESK_SMTP_LISTEN": ("smtp_listen", _host_port),
@@ -264,6 +311,9 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_OUTBOX_RETRY_SECONDS": ("outbox_retry_seconds", _positive_float),
     "MAILDESK_OUTBOX_MAX_AGE_HOURS": ("outbox_max_age_hours", _positive_float),
     "MAILDESK_LOG_LEVEL": ("log_level", _log_level),
+    "MAILDESK_LOG_FORMAT": ("log_format", _log_format),
+    "MAILDESK_METRICS_ALLOW": ("metrics_allow", _networks),
+    "MAILDESK_IMAP_AFTER": ("imap_after", _imap_after),
 }
 
 
@@ -305,6 +355,10 @@ def load_settings(
             shown = "<hidden>" if "URL" in name or "SECRET" in name else repr(text)
             raise ConfigError(f"{name}={shown}: {exc}") from None
     settings = Settings(**values)
+    after, imap = settings.imap_after, settings.imap
+    if after.mode == "move" and imap is not None and after.folder == imap.folder:
+        # Moving into the polled folder would hand every message back to the poller forever.
+        raise ConfigError(f"MAILDESK_IMAP_AFTER=move:{after.folder}: the folder is the one being polled")
     return settings
 
 

@@ -62,9 +62,7 @@ async def _every(seconds: float, stop: asyncio.Event, name: str, job: Callable[[
 
 
 async def _sla_pass(rt: Runtime) -> None:
-    escalated = await sla.check_sla(rt)
-    if escalated:
-        log.info("SLA pass escalated %s", ", ".join(escalated))
+    await sla.check_sla(rt)  # logs one line per escalated ticket
     closed = await sla.autoclose(rt)
     if closed:
         log.info("auto-closed %s", ", ".join(closed))
@@ -83,8 +81,9 @@ async def serve(rt: Runtime) -> None:
     rt.db.on_commit(WAKE_PIPELINE, wake_pipeline.set)
     rt.db.on_commit(WAKE_SENDER, wake_sender.set)
 
-    intake = Intake(rt.db)
+    intake = Intake(rt.db, rt.metrics)
     handler = SupportHandler(settings, intake, rt.limits)
+    handler.session_gauge = rt.metrics.smtp_sessions
     smtp_server = await start_smtp(settings, handler)
     log.info("SMTP listening on %s", settings.smtp_listen)
 
@@ -93,6 +92,7 @@ async def serve(rt: Runtime) -> None:
         host=settings.http_listen.host,
         port=settings.http_listen.port,
         log_level="warning",
+        log_config=None,  # uvicorn's lines go through our handler and format (maildesk/logs.py)
         access_log=False,
         lifespan="on",
     )

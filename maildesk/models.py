@@ -268,3 +268,19 @@ class SuppressedAddress(Base):
     @property
     def active(self) -> bool:
         return self.suppressed_at is not None and self.cleared_at is None
+
+
+class ImapSeen(Base):
+    """A message the IMAP poller has taken from a mailbox kept under MAILDESK_IMAP_AFTER=keep.
+
+    Keyed by mailbox (URL without the password), UIDVALIDITY and UID (RFC 3501 §2.3.1.1: a
+    UID names one message only while the folder's UIDVALIDITY stays the same), so a message
+    is never taken twice, whatever its flags say.
+    """
+
+    __tablename__ = "imap_seen"
+
+    mailbox: Mapped[str] = mapped_column(String(600), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    uid: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)

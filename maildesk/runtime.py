@@ -6,7 +6,7 @@ Runtime and pass it (or the parts they need) to the code that works.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from maildesk.db import Database
 from maildesk.mail.limits import MimeLimits
 from maildesk.mail.outbound import Composer
 from maildesk.mail.outbox import Outbox
+from maildesk.metrics import Metrics
 from maildesk.tickets.service import TicketService
 
 
@@ -27,6 +28,7 @@ class Runtime:
     outbox: Outbox
     attachments: AttachmentStore
     limits: MimeLimits
+    metrics: Metrics = field(default_factory=Metrics)  # this process's counters (maildesk/metrics.py)
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":

@@ -1,13 +1,13 @@
 """The IMAP poller: fetch the messages waiting in one mailbox folder and hand them to intake.
 
-Each waiting message (every message in the folder not flagged \\Deleted) is fetched by UID
-with BODY.PEEK[] and stored through the same intake as SMTP (source "imap"). Only after the
-intake transaction holding it has committed is the message flagged \\Seen and \\Deleted and
-expunged by UID (UID EXPUNGE, RFC 4315, so a \\Deleted message of somebody else's is left
-alone; a server without UIDPLUS gets a plain EXPUNGE). The raw message is kept in the
-database, so the mailbox is a queue, not an archive: nothing piles up in it. A crash
-between the commit and the expunge delivers the message again on the next pass, and
-intake's Message-ID dedupe stores it once.
+Each waiting message (every message in the folder not flagged \\Deleted, and under
+MAILDESK_IMAP_AFTER=keep not taken before) is fetched by UID with BODY.PEEK[] and stored
+through the same intake as SMTP (source "imap"). Only after the intake transaction holding
+it has committed does MAILDESK_IMAP_AFTER apply (mail/imap_after.py): by default the message
+is flagged \\Seen and \\Deleted and expunged by UID, so the mailbox is a queue, not an
+archive (the raw message is kept in the database); `move:FOLDER` files it away instead and
+`keep` leaves it, flagged \\Seen. A crash between the commit and that step delivers the
+message again on the next pass, and intake's Message-ID dedupe stores it once.
 
 A message larger than MAILDESK_MAX_MESSAGE_BYTES is not fetched: it stays in the folder,
 flagged \\Flagged and `$MaildeskTooLarge` for a person to look at, and is skipped from then on.
@@ -43,8 +43,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from sqlalchemy import text
 
-from maildesk.config import ImapConfig, Settings
+from maildesk.config import ImapAfter, ImapConfig, Settings
 from maildesk.db import Database
+from maildesk.mail import imap_after
 from maildesk.mail.intake import Intake, Stored
 from maildesk.runtime import Runtime
 
@@ -131,9 +132,11 @@ class _Fetched:
 class _Mailbox:
     """A logged-in IMAP connection with the folder selected. Every method blocks."""
 
-    def __init__(self, cfg: ImapConfig, max_bytes: int) -> None:
+    def __init__(self, cfg: ImapConfig, max_bytes: int, after: ImapAfter = ImapAfter()) -> None:
         self.cfg = cfg
         self.max_bytes = max_bytes
+        self.after = after
+        self.uidvalidity = 0
         self.client: IMAPClient | None = None
         self.can_idle = False
         self.uidplus = False
@@ -145,13 +148,15 @@ class _Mailbox:
         try:
             client.login(cfg.username, cfg.password)
             try:
-                client.select_folder(cfg.folder)
+                selected = client.select_folder(cfg.folder)
             except IMAPClientAbortError:
                 raise
             except IMAPClientError as exc:
                 raise _FolderError(_text(exc)) from None
+            self.uidvalidity = int(selected.get(b"UIDVALIDITY", 0))
             self.can_idle = client.has_capability("IDLE")
             self.uidplus = client.has_capability("UIDPLUS")
+            imap_after.prepare(client, self.after)
         except BaseException:
             with contextlib.suppress(Exception):
                 client.shutdown()
@@ -191,17 +196,10 @@ class _Mailbox:
         fetched = [_Fetched(uid, bytes(data[uid][b"BODY[]"])) for uid in chunk if uid in data and b"BODY[]" in data[uid]]
         return fetched, rest[len(chunk):] + later
 
-    def remove(self, uids: list[int]) -> None:
-        """Called only for messages whose intake transaction has committed."""
+    def after_import(self, uids: list[int]) -> None:
+        """Delete, move or keep (MAILDESK_IMAP_AFTER); only for messages whose intake has committed."""
         assert self.client is not None
-        if not uids:
-            return
-        self.client.add_flags(uids, [b"\\Seen"], silent=True)
-        self.client.add_flags(uids, [b"\\Deleted"], silent=True)
-        if self.uidplus:
-            self.client.uid_expunge(uids)
-        else:
-            self.client.expunge()
+        imap_after.apply(self.client, self.after, uids, uidplus=self.uidplus)
 
     def idle_start(self) -> None:
         assert self.client is not None
@@ -322,6 +320,13 @@ async def drain(mailbox: _Mailbox, intake: Intake, settings: Settings, stop: asy
     """Ingest everything waiting in the folder; a message leaves the folder only after its commit."""
     result = PassResult()
     uids = await asyncio.to_thread(mailbox.waiting)
+    keep = mailbox.after.mode == "keep"
+    name = mailbox_name(mailbox.cfg)
+    if keep and uids:
+        try:
+            uids = await imap_after.not_taken(intake.db, name, mailbox.uidvalidity, uids)
+        except Exception as exc:
+            raise _DatabaseError(f"{type(exc).__name__}: {exc}") from exc
     while uids and not (stop is not None and stop.is_set()):
         fetched, uids = await asyncio.to_thread(mailbox.fetch, uids)
         if not fetched:
@@ -336,7 +341,12 @@ async def drain(mailbox: _Mailbox, intake: Intake, settings: Settings, stop: asy
                     result.duplicates += 1
                 else:
                     result.ingested += 1
-        await asyncio.to_thread(mailbox.remove, committed)
+        if keep:  # remembered before it is flagged: the table, not \\Seen, says what was taken
+            try:
+                await imap_after.remember(intake.db, name, mailbox.uidvalidity, committed)
+            except Exception as exc:
+                raise _DatabaseError(f"{type(exc).__name__}: {exc}") from exc
+        await asyncio.to_thread(mailbox.after_import, committed)
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         if failed:  # left in the folder; the next pass tries again
             raise _DatabaseError(f"could not store {len(failed)} message(s): {type(failed[0]).__name__}: {failed[0]}")
@@ -384,7 +394,7 @@ async def _session(rt: Runtime, intake: Intake, lock: _Lock, stop: asyncio.Event
     """Connect, then drain and wait (IDLE) until stopped; without IDLE, drain once and return."""
     cfg = rt.settings.imap
     assert cfg is not None
-    mailbox = _Mailbox(cfg, rt.settings.max_message_bytes)
+    mailbox = _Mailbox(cfg, rt.settings.max_message_bytes, rt.settings.imap_after)
     try:
         await asyncio.to_thread(mailbox.connect)
         if state.failures:
@@ -440,7 +450,7 @@ async def poll_once_cli(settings: Settings) -> int:
     cfg = settings.imap
     assert cfg is not None
     rt = Runtime.build(settings)
-    intake = Intake(rt.db)
+    intake = Intake(rt.db, rt.metrics)
     try:
         try:
             await check_schema(rt)
@@ -457,7 +467,7 @@ async def poll_once_cli(settings: Settings) -> int:
                     print(f"another maildesk process is polling {mailbox_name(cfg)} right now; "
                           "it ingests the waiting mail (0 messages ingested here)")
                     return 0
-                mailbox = _Mailbox(cfg, settings.max_message_bytes)
+                mailbox = _Mailbox(cfg, settings.max_message_bytes, settings.imap_after)
                 try:
                     await asyncio.to_thread(mailbox.connect)
                     result = await drain(mailbox, intake, settings)

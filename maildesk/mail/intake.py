@@ -15,14 +15,18 @@ import logging
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from maildesk.db import BIG_VALUE_BYTES, Database
+from maildesk.logs import event
 from maildesk.models import InboundMessage, utcnow
+
+if TYPE_CHECKING:
+    from maildesk.metrics import Metrics
 
 log = logging.getLogger("maildesk.intake")
 
@@ -78,8 +82,9 @@ def dedupe_key(raw: bytes, message_id: str | None) -> str:
 
 
 class Intake:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, metrics: "Metrics | None" = None) -> None:
         self.db = db
+        self.metrics = metrics
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._insert = None
@@ -125,6 +130,23 @@ class Intake:
                 continue
             for item, result in zip(batch, results):
                 self._resolve(item, result)
+
+    def _accepted(self, item: _Item, row: dict[str, object], result: Stored) -> None:
+        """One line (and a count) per message taken in, once its commit is done; never the body."""
+        if self.metrics is not None:
+            self.metrics.inbound.labels(item.source, "duplicate" if result.duplicate else "received").inc()
+        fields = event(
+            "inbound.duplicate" if result.duplicate else "inbound.accepted",
+            inbound_id=result.inbound_id, message_id=row["message_id"], **{"from": row["from_addr"]},
+            envelope_from=item.envelope_from, size=row["size"], source=item.source,
+        )
+        mid = f"<{row['message_id']}>" if row["message_id"] else "(none)"
+        if result.duplicate:
+            log.info("duplicate of inbound %s not stored again: Message-ID %s from %s via %s",
+                     result.inbound_id, mid, row["from_addr"], item.source, extra=fields)
+        else:
+            log.info("accepted inbound %s: Message-ID %s from %s, %s bytes, via %s", result.inbound_id,
+                     mid, row["from_addr"], row["size"], item.source, extra=fields)
 
     @staticmethod
     def _resolve(item: _Item, result: Stored) -> None:
@@ -182,6 +204,8 @@ class Intake:
                     results.append(Stored(int(new_id), duplicate=False))
             if any(not r.duplicate for r in results):
                 session.info[WAKE_PIPELINE] = True
+        for item, row, result in zip(batch, rows, results):  # committed now
+            self._accepted(item, row, result)
         return results
 
     def _insert_statement(self):  # type: ignore[no-untyped-def]

@@ -28,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.db import BIG_VALUE_BYTES
+from maildesk.logs import event
 from maildesk.mail import bounces, correlate, tokens
 from maildesk.mail.body import visible_reply
 from maildesk.mail.classify import Classification, Kind, classify
@@ -79,6 +80,39 @@ class Job:
 
 
 Step = Callable[[Runtime, Job], Awaitable[None]]
+
+
+@dataclass
+class Outcome:
+    """What became of one message, reported (logged and counted) once its transaction commits."""
+
+    inbound_id: int
+    source: str
+    status: str  # processed | ignored | failed
+    seconds: float
+    how: str | None = None  # new_ticket | reply | automatic, when processed or attached
+    ticket: str | None = None
+    matched_by: str | None = None
+    role: str | None = None
+    reason: str | None = None
+
+    def report(self, rt: Runtime) -> None:
+        metrics = rt.metrics
+        metrics.inbound.labels(self.source, self.status).inc()
+        metrics.pipeline_seconds.observe(self.seconds)
+        fields = event(f"pipeline.{self.status}", inbound_id=self.inbound_id, status=self.status, how=self.how,
+                       ticket=self.ticket, matched_by=self.matched_by, role=self.role, reason=self.reason)
+        if self.status == "failed":
+            log.error("inbound %s failed: %s", self.inbound_id, self.reason, extra=fields)
+        elif self.status == "ignored":
+            on = f" (kept on {self.ticket})" if self.ticket else ""
+            log.info("inbound %s ignored%s: %s", self.inbound_id, on, self.reason, extra=fields)
+        elif self.how == "reply":
+            log.info("inbound %s: reply on %s from the %s, matched by %s%s", self.inbound_id, self.ticket,
+                     self.role, self.matched_by, f"; {self.reason}" if self.reason else "", extra=fields)
+        else:
+            log.info("inbound %s: new ticket %s%s", self.inbound_id, self.ticket,
+                     f"; {self.reason}" if self.reason else "", extra=fields)
 
 
 async def parse(rt: Runtime, job: Job) -> None:
@@ -265,9 +299,10 @@ STEPS: tuple[tuple[str, Step], ...] = (
 )
 
 
-async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -> None:
-    """Run every step on one claimed message and record the outcome on it."""
+async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -> Outcome | None:
+    """Run every step on one claimed message and record the outcome on it (None: left to retry)."""
     job = Job(inbound=inbound, session=session, service=rt.service(session))
+    started, inbound_id, source = time.monotonic(), inbound.id, inbound.source
     inbound.attempts += 1
     step_name = STEPS[0][0]
     try:
@@ -298,6 +333,26 @@ async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -
         inbound.classification = job.classification.kind.value
     inbound.matched_by = job.matched_by
     inbound.processed_at = utcnow()
+    return await _outcome(job, inbound_id, source, time.monotonic() - started)
+
+
+async def _outcome(job: Job, inbound_id: int, source: str, seconds: float) -> Outcome | None:
+    inbound = job.inbound
+    status = inbound.status
+    if status == "received":  # a database error; the warning above said it will be retried
+        return None
+    outcome = Outcome(inbound_id, source, status, seconds, reason=inbound.reason)
+    if status == "failed" or (status == "ignored" and job.ignored is None):
+        return outcome  # the steps' changes were rolled back: there is no ticket to name
+    ticket = await job.session.get(Ticket, inbound.ticket_id) if inbound.ticket_id is not None else None
+    outcome.ticket = ticket.ticket_number if ticket is not None else None
+    if status == "ignored":
+        outcome.how, outcome.matched_by = ("automatic" if ticket is not None else None), job.matched_by
+    elif job.ticket is not None and ticket is not None and ticket.id == job.ticket.id:
+        outcome.how, outcome.matched_by, outcome.role = "reply", job.matched_by, job.role
+    else:
+        outcome.how = "new_ticket"
+    return outcome
 
 
 async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool = True) -> int:
@@ -309,6 +364,7 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
     when `yield_to_clients` (else after `_FORCED_SLICE_SECONDS`), since intake needs the same
     single writer and the same loop.
     """
+    outcomes: list[Outcome] = []
     async with rt.db.write() as session:
         candidates = (
             await session.execute(
@@ -349,12 +405,16 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
                 raw = await rt.db.read_blob(session, InboundMessage.__table__.c.raw, inbound.id)
             set_committed_value(inbound, "raw", raw)
             del raw
-            await process(rt, session, inbound)
+            outcome = await process(rt, session, inbound)
+            if outcome is not None:
+                outcomes.append(outcome)
             session.expire(inbound, ["raw"])  # unchanged; frees the bytes before the next one
             done += 1
             if time.monotonic() > deadline or (yield_to_clients and rt.db.foreground_busy()):
                 break  # the rest stay `received` for the next pass
-        return done
+    for outcome in outcomes:  # committed: now it is true to say so
+        outcome.report(rt)
+    return done
 
 
 async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:

@@ -26,6 +26,7 @@ import aiosmtplib
 from sqlalchemy import and_, or_, select
 
 from maildesk.config import Settings
+from maildesk.logs import event
 from maildesk.mail import bounces
 from maildesk.models import OutboundMessage, utcnow
 from maildesk.runtime import Runtime
@@ -55,6 +56,7 @@ class _Result:
     permanent: bool = False
     error: str | None = None
     refused_status: str | None = None  # RFC 3463 code of a permanent refusal of the recipient
+    reply: str | None = None  # the relay's answer to the message (or where the .eml went)
 
 
 def backoff_seconds(settings: Settings, attempts: int) -> float:
@@ -65,6 +67,7 @@ class Sender:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.settings = rt.settings
+        self._suppressed: list[tuple[int, str, str, str]] = []  # claimed but not sent, to report
 
     async def _claim(self) -> list[_Job]:
         now = utcnow()
@@ -90,6 +93,7 @@ class Sender:
                     # Suppressed after this row was queued: keep it, with the reason, unsent.
                     row.status, row.claimed_until = "suppressed", None
                     row.last_error = f"not sent: {row.to_addr} is suppressed ({suppressed[row.to_addr]})"
+                    self._suppressed.append((row.id, row.to_addr, row.kind, row.last_error))
                     continue
                 row.status = "sending"
                 row.claimed_until = now + _LEASE
@@ -101,6 +105,7 @@ class Sender:
 
     async def _record(self, jobs: list[_Job], results: list[_Result]) -> None:
         now = utcnow()
+        attempts: list[tuple[_Job, _Result, str, object]] = []  # reported once committed
         async with self.rt.db.write() as session:
             for job, result in zip(jobs, results):
                 row = await session.get(OutboundMessage, job.id)
@@ -110,17 +115,38 @@ class Sender:
                 row.attempts = job.attempts + 1
                 if result.ok:
                     row.status, row.sent_at, row.last_error = "sent", now, None
+                    attempts.append((job, result, "sent", None))
                 elif result.permanent or job.age_hours >= self.settings.outbox_max_age_hours:
                     row.status, row.last_error = "failed", result.error
-                    log.warning("outbound message %s to %s failed: %s", job.id, job.to_addr, result.error)
+                    attempts.append((job, result, "failed", None))
                     if result.refused_status:
                         await bounces.record_hard_failure(session, job.to_addr, result.refused_status, result.error or "")
                 else:
                     row.status, row.last_error = "pending", result.error
                     row.next_attempt_at = now + timedelta(seconds=backoff_seconds(self.settings, row.attempts))
+                    attempts.append((job, result, "retry", row.next_attempt_at))
+        for job, result, status, next_at in attempts:
+            self._report(job.id, job.to_addr, job.kind, status, result.reply, result.error, next_at, job.attempts + 1)
+
+    def _report(self, outbound_id: int, to: str, kind: str, status: str, reply: str | None, error: str | None,
+                next_at: object, attempt: int | None) -> None:
+        """One line and one count per delivery attempt: kind and recipient, never the message."""
+        self.rt.metrics.outbound.labels(kind, status).inc()
+        fields = event(f"outbound.{status}", outbound_id=outbound_id, to=to, kind=kind, status=status,
+                       attempt=attempt, reply=reply, error=error, next_attempt_at=next_at)
+        if status == "sent":
+            log.info("delivered outbound %s (%s) to %s: %s", outbound_id, kind, to, reply, extra=fields)
+        elif status == "retry":
+            log.warning("outbound %s (%s) to %s not delivered (attempt %s): %s; next try at %s",
+                        outbound_id, kind, to, attempt, error, next_at, extra=fields)
+        else:
+            log.warning("outbound %s (%s) to %s %s: %s", outbound_id, kind, to, status, error, extra=fields)
 
     async def run_once(self) -> int:
         jobs = await self._claim()
+        for outbound_id, to, kind, reason in self._suppressed:  # committed by _claim
+            self._report(outbound_id, to, kind, "suppressed", None, reason, None, None)
+        self._suppressed.clear()
         if not jobs:
             return 0
         if self.settings.relay is None:
@@ -141,7 +167,7 @@ class Sender:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-            return _Result(ok=True)
+            return _Result(ok=True, reply=f"written to {path}")
         except OSError as exc:
             return _Result(ok=False, error=f"cannot write {directory}: {exc}")
 
@@ -178,8 +204,8 @@ class Sender:
         try:
             if not client.is_connected:
                 await client.connect()
-            await client.sendmail(bounces.verp_address(self.settings, job.id), [job.to_addr], job.raw)
-            return _Result(ok=True)
+            _errors, reply = await client.sendmail(bounces.verp_address(self.settings, job.id), [job.to_addr], job.raw)
+            return _Result(ok=True, reply=" ".join(str(reply).split())[:300])
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             permanent = all(500 <= c < 600 for c in codes)

@@ -18,6 +18,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 from maildesk.config import Settings
 from maildesk.mail.intake import Intake
 from maildesk.mail.limits import MessageRefused, MimeLimits, precheck
+from maildesk.metrics import SessionCounting
 
 log = logging.getLogger("maildesk.smtp")
 
@@ -59,7 +60,7 @@ def is_support_address(address: str, settings: Settings) -> bool:
     return local == support or local.startswith(support + "+")
 
 
-class _Protocol(SMTP):
+class _Protocol(SessionCounting, SMTP):
     """aiosmtpd's SMTP with RFC 3463 codes on its own size and line-length refusals, and a
     DATA phase that reads the message in large pieces."""
 
@@ -170,6 +171,8 @@ class _Protocol(SMTP):
 
 class SupportHandler:
     """aiosmtpd handler hooks."""
+
+    session_gauge: Any = None  # maildesk_smtp_sessions when the daemon sets it (metrics.SessionCounting)
 
     def __init__(self, settings: Settings, intake: Intake, limits: MimeLimits) -> None:
         self.settings = settings

@@ -8,13 +8,17 @@ running in several daemons at once escalate each ticket exactly once.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlalchemy import and_, or_, select
 
+from maildesk.logs import event
 from maildesk.models import Ticket, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets.rules import PRIORITIES
+
+log = logging.getLogger("maildesk.sla")
 
 
 async def check_sla(rt: Runtime) -> list[str]:
@@ -27,6 +31,7 @@ async def check_sla(rt: Runtime) -> list[str]:
         )
     )
     escalated: list[str] = []
+    late: list[tuple[str, str, float, float]] = []  # (number, priority, SLA hours, hours late)
     async with rt.db.write() as session:
         tickets = (
             await session.scalars(
@@ -49,6 +54,14 @@ async def check_sla(rt: Runtime) -> list[str]:
             )
             if await service.escalate(ticket, None, reason=reason):
                 escalated.append(ticket.ticket_number or str(ticket.id))
+                overdue = (now - ticket.created_at).total_seconds() / 3600 - hours
+                late.append((escalated[-1], ticket.priority, hours, overdue))
+    for number, priority, hours, overdue in late:  # committed
+        rt.metrics.sla_escalations.inc()
+        log.warning("escalated %s (%s priority): no first response %.2f h after the %g-hour SLA ran out",
+                    number, priority, overdue, hours,
+                    extra=event("sla.escalated", ticket=number, priority=priority, sla_hours=hours,
+                                hours_late=round(overdue, 3), seconds_late=round(overdue * 3600)))
     return escalated
 
 

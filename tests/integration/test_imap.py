@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Callable, Iterator
 
+import httpx
 import pytest
 
 from tests.conftest import Daemon, Sink, free_port, make_mail, wait_until
@@ -262,3 +263,111 @@ def test_a_long_folder_is_drained_in_bounded_chunks(
         assert subjects == [f"Chunk {i}" for i in range(7) if i != 3]
     finally:
         db.drop()
+
+
+# --- MAILDESK_IMAP_AFTER: delete (above), keep, move:FOLDER ------------------------------------
+
+
+def _flags(server: Dovecot, folder: str = "INBOX") -> dict[int, set[bytes]]:
+    with server.client() as c:
+        c.select_folder(folder, readonly=True)
+        uids = c.search("ALL")
+        return {uid: set(data[b"FLAGS"]) for uid, data in c.fetch(uids, ["FLAGS"]).items()} if uids else {}
+
+
+def test_keep_leaves_mail_seen_and_never_takes_it_twice_even_after_restart_and_unread(
+    daemon_factory: Callable[..., Daemon], dovecot: Dovecot
+) -> None:
+    daemon = daemon_factory(start=False, MAILDESK_IMAP_URL=dovecot.url(), MAILDESK_IMAP_AFTER="keep")
+    dovecot.append(_raw("oli@example.org", "Keep me", "Archive stays."))
+    dovecot.append(_raw("pam@example.org", "Keep me too", "Read already."), flags=(b"\\Seen",))
+
+    done = _poll_once(daemon)
+    assert done.returncode == 0, done.stderr
+    assert "ingested 2 message(s)" in done.stdout
+    assert _subjects(daemon) == ["Keep me", "Keep me too"]
+    flags = _flags(dovecot)
+    assert len(flags) == 2 and all(b"\\Seen" in f and b"\\Deleted" not in f for f in flags.values())
+
+    # Someone marks one unread again; a new process (a restart) still does not take it again.
+    with dovecot.client() as c:
+        c.select_folder("INBOX")
+        c.remove_flags(list(flags), [b"\\Seen"])
+    again = _poll_once(daemon)
+    assert again.returncode == 0, again.stderr
+    assert "ingested 0 message(s)" in again.stdout and "already stored" not in again.stdout
+    assert len(daemon.tickets()) == 2
+    assert daemon.sql("SELECT count(*) FROM inbound_messages")[0][0] == 2
+
+    # New mail in the kept folder is still taken, once.
+    dovecot.append(_raw("quin@example.org", "Later", "New one."))
+    third = _poll_once(daemon)
+    assert "ingested 1 message(s)" in third.stdout and "already stored" not in third.stdout
+    assert _subjects(daemon) == ["Keep me", "Keep me too", "Later"]
+    assert len(dovecot.uids()) == 3
+    assert daemon.sql("SELECT count(*) FROM imap_seen")[0][0] == 3
+
+
+def test_move_files_mail_into_a_folder_it_creates(
+    daemon_factory: Callable[..., Daemon], dovecot: Dovecot
+) -> None:
+    assert not dovecot.folder_exists("Done/Imported")
+    daemon = daemon_factory(start=False, MAILDESK_IMAP_URL=dovecot.url(), MAILDESK_IMAP_AFTER="move:Done/Imported")
+    dovecot.append(_raw("rae@example.org", "Move me", "To the archive."))
+    dovecot.append(_raw("sam@example.org", "Me too", "Also."))
+    done = _poll_once(daemon)
+    assert done.returncode == 0, done.stderr
+    assert "ingested 2 message(s)" in done.stdout
+    assert _subjects(daemon) == ["Me too", "Move me"]
+    assert dovecot.uids() == []
+    moved = _flags(dovecot, "Done/Imported")
+    assert len(moved) == 2 and all(b"\\Seen" in f and b"\\Deleted" not in f for f in moved.values())
+    again = _poll_once(daemon)
+    assert "ingested 0 message(s)" in again.stdout and "already stored" not in again.stdout
+    assert len(dovecot.uids("Done/Imported")) == 2
+
+
+def test_move_without_the_move_capability_copies_then_expunges(
+    daemon_factory: Callable[..., Daemon]
+) -> None:
+    server = start_dovecot(password=SECRET, capabilities="IMAP4rev1 UIDPLUS IDLE")
+    try:
+        with server.client() as c:
+            assert not c.has_capability("MOVE")
+            c.create_folder("Archive")
+        daemon = daemon_factory(start=False, MAILDESK_IMAP_URL=server.url(), MAILDESK_IMAP_AFTER="move:Archive")
+        server.append(_raw("tia@example.org", "Copied", "no MOVE here"))
+        done = _poll_once(daemon)
+        assert done.returncode == 0, done.stderr
+        assert "ingested 1 message(s)" in done.stdout
+        assert server.uids() == [] and len(server.uids("Archive")) == 1
+        assert _subjects(daemon) == ["Copied"]
+    finally:
+        server.stop()
+
+
+def test_serve_with_keep_takes_new_mail_once(daemon_factory: Callable[..., Daemon], dovecot: Dovecot) -> None:
+    import re
+
+    daemon = daemon_factory(MAILDESK_IMAP_URL=dovecot.url(), MAILDESK_IMAP_AFTER="keep",
+                            MAILDESK_IMAP_POLL_SECONDS="1")
+    dovecot.append(_raw("uma@example.org", "Kept by serve", "one"))
+    wait_until(lambda: len(daemon.tickets()) == 1, timeout=20, what="the kept message")
+    dovecot.append(_raw("vic@example.org", "Second kept", "two"))
+    wait_until(lambda: len(daemon.tickets()) == 2, timeout=20, what="the second kept message")
+    assert all(b"\\Seen" in f for f in _flags(dovecot).values()) and len(dovecot.uids()) == 2
+    metrics = httpx.get(f"{daemon.base_url}/metrics", timeout=10).text
+    assert 'maildesk_inbound_messages_total{source="imap",status="received"} 2.0' in metrics
+    assert "via imap" in daemon.log()
+    assert daemon.stop(signal.SIGTERM) == 0
+    # Every drain after the first saw the kept message and did not fetch it again.
+    assert not re.search(r"\([1-9]\d* already stored\)", daemon.log()), daemon.log()
+    assert daemon.sql("SELECT count(*) FROM imap_seen")[0][0] == 2
+
+
+def test_move_into_the_polled_folder_is_a_configuration_error(daemon_factory: Callable[..., Daemon]) -> None:
+    daemon = daemon_factory(start=False, MAILDESK_IMAP_URL=f"imap://u:{SECRET}@127.0.0.1:143/INBOX",
+                            MAILDESK_IMAP_AFTER="move:INBOX")
+    done = _poll_once(daemon)
+    assert done.returncode == 2
+    assert "MAILDESK_IMAP_AFTER" in done.stderr and SECRET not in done.stderr

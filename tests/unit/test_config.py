@@ -85,3 +85,33 @@ def test_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
     first = ensure_secret(s).secret_key
     assert len(first) > 40 and ensure_secret(s).secret_key == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_log_format_metrics_allow_and_imap_after() -> None:
+    import ipaddress
+
+    s = load_settings({})
+    assert s.log_format == "text" and str(s.imap_after) == "delete"
+    assert ipaddress.ip_address("127.0.0.1") in s.metrics_allow[0] and ipaddress.ip_address("::1") in s.metrics_allow[1]
+    s = load_settings({"MAILDESK_LOG_FORMAT": "JSON", "MAILDESK_METRICS_ALLOW": "10.0.0.0/8, 192.168.1.7",
+                       "MAILDESK_IMAP_AFTER": "move:Archive/Done"})
+    assert s.log_format == "json" and (s.imap_after.mode, s.imap_after.folder) == ("move", "Archive/Done")
+    assert [str(n) for n in s.metrics_allow] == ["10.0.0.0/8", "192.168.1.7/32"]
+    assert load_settings({"MAILDESK_IMAP_AFTER": "keep"}).imap_after.mode == "keep"
+    for name, bad, says in (
+        ("MAILDESK_LOG_FORMAT", "xml", "text or json"),
+        ("MAILDESK_METRICS_ALLOW", "10.0.0.0/33", "CIDR"),
+        ("MAILDESK_IMAP_AFTER", "move:", "move:FOLDER"),
+        ("MAILDESK_IMAP_AFTER", "archive", "move:FOLDER"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            load_settings({name: bad})
+        assert str(err.value).startswith(name) and says in str(err.value)
+
+
+def test_metrics_allow_matches_client_addresses() -> None:
+    from maildesk.web.api.metrics import client_allowed
+
+    allow = load_settings({"MAILDESK_METRICS_ALLOW": "10.0.0.0/8,::1"}).metrics_allow
+    assert client_allowed("10.2.3.4", allow) and client_allowed("::ffff:10.2.3.4", allow) and client_allowed("::1", allow)
+    assert not client_allowed("127.0.0.1", allow) and not client_allowed("", allow) and not client_allowed("bogus", allow)
