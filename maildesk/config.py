@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from maildesk.private import private_dir
+
 PRIORITIES = ("urgent", "high", "medium", "low")
 
 DEFAULT_CATEGORIES = (
@@ -314,7 +316,7 @@ def ensure_secret(settings: Settings) -> Settings:
         return settings
     path = settings.data_dir / "secret_key"
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir, tighten=True)
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from sqlalchemy import and_, or_, select
 from maildesk.config import Settings
 from maildesk.mail import bounces
 from maildesk.models import OutboundMessage, utcnow
+from maildesk.private import private_dir, write_private
 from maildesk.runtime import Runtime
 from maildesk.workers import run_worker
 
@@ -133,14 +133,9 @@ class Sender:
     def _write_file(self, job: _Job) -> _Result:
         directory: Path = self.settings.outbox_dir
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / f"{job.id:08d}-{job.kind}.eml"
-            tmp = path.with_suffix(".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(job.raw)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            private_dir(directory)
+            # Owner-only: these files carry live sign-in links.
+            write_private(directory / f"{job.id:08d}-{job.kind}.eml", job.raw)
             return _Result(ok=True)
         except OSError as exc:
             return _Result(ok=False, error=f"cannot write {directory}: {exc}")
