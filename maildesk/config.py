@@ -7,6 +7,7 @@ later in the middle of a mail transaction.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -93,6 +94,8 @@ class Settings:
     outbox_retry_seconds: float = 30.0
     outbox_max_age_hours: float = 72.0
     log_level: str = "INFO"
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (IP networks); none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def support_local(self) -> str:
@@ -238,6 +241,20 @@ def _address_list(value: str) -> tuple[str, ...] | None:
     return tuple(_address(a) for a in value.split(",") if a.strip())
 
 
+def _networks(value: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, normalised (10.0.0.1 -> 10.0.0.1/32)."""
+    networks = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(dict.fromkeys(networks))
+
+
 def _log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -266,6 +283,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_OUTBOX_RETRY_SECONDS": ("outbox_retry_seconds", _positive_float),
     "MAILDESK_OUTBOX_MAX_AGE_HOURS": ("outbox_max_age_hours", _positive_float),
     "MAILDESK_LOG_LEVEL": ("log_level", _log_level),
+    "MAILDESK_TRUSTED_PROXIES": ("trusted_proxies", _networks),
 }
 
 
