@@ -331,6 +331,8 @@ def load_settings(
 def ensure_secret(settings: Settings) -> Settings:
     """Return settings with a secret key: the configured one, or one generated once into the data dir."""
     if settings.secret_key:
+        if settings.data_dir.is_dir():
+            private_dir(settings.data_dir, tighten=True)  # one made by hand or an older maildesk
         return settings
     path = settings.data_dir / "secret_key"
     try:

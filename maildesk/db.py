@@ -23,7 +23,7 @@ from sqlalchemy import Column, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from maildesk.private import private_file
+from maildesk.private import private_file, tighten_file
 
 _NO_LOCK = nullcontext()
 _BLOB_CHUNK = 1024 * 1024
@@ -344,6 +344,8 @@ def sqlite_file(url: str) -> None:
     path = make_url(async_url(url)).database
     if path and path != ":memory:" and not path.startswith("file:"):
         private_file(Path(path))
+        for companion in ("-wal", "-shm", "-journal"):  # left by an older maildesk
+            tighten_file(Path(path + companion))
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

@@ -73,13 +73,18 @@ def private_file(path: Path) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
-        try:
-            if os.stat(path).st_mode & 0o077:  # made by an older maildesk or by hand
-                os.chmod(path, FILE_MODE)
-        except OSError:
-            pass
+        tighten_file(path)
         return
     try:
         os.fchmod(fd, FILE_MODE)
     finally:
         os.close(fd)
+
+
+def tighten_file(path: Path) -> None:
+    """Make an existing file (made by an older maildesk or by hand) owner-only, if we may."""
+    try:
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, FILE_MODE)
+    except OSError:  # gone, or not ours
+        pass

@@ -113,3 +113,33 @@ def test_files_are_owner_only_under_a_permissive_umask(tmp_path: Path) -> None:
             proc.wait(timeout=30)
         if db is not None:
             db.drop()
+
+
+def test_existing_loose_data_dir_and_database_are_tightened(tmp_path: Path) -> None:
+    if ON_POSTGRES:  # the database part needs a SQLite file; the data dir part is the same code
+        db = new_database(tmp_path)
+        db_file = None
+    else:
+        db = None
+        db_file = tmp_path / "db" / "maildesk.db"
+        db_file.parent.mkdir()
+        db_file.touch(mode=0o644)
+        db_file.chmod(0o644)
+        (tmp_path / "db" / "maildesk.db-shm").write_bytes(b"")
+        (tmp_path / "db" / "maildesk.db-shm").chmod(0o644)
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    data_dir.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
+    env.update(MAILDESK_DATABASE_URL=db.url if db else f"sqlite:///{db_file}", MAILDESK_DATA_DIR=str(data_dir),
+               MAILDESK_SECRET_KEY="k" * 40)
+    try:
+        migrated = _maildesk("migrate", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        if db_file is not None:
+            assert stat.S_IMODE(db_file.stat().st_mode) == 0o600
+            assert stat.S_IMODE((tmp_path / "db" / "maildesk.db-shm").stat().st_mode) == 0o600
+    finally:
+        if db is not None:
+            db.drop()
