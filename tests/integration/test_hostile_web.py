@@ -4,6 +4,7 @@ and password guessing aimed at locking someone else out (issue 11, items 6 and 7
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,10 +14,16 @@ import httpx
 
 from tests.conftest import Daemon, Sink
 from tests.integration.api_helpers import PASSWORD, add_user, anon, error, new_ticket
-from tests.integration.test_api_auth import _link
 from tests.integration.test_pages import get_page
 
 EVIL = "http://evil.example"
+
+
+def _link(sink: Sink, address: str) -> str:
+    """The sign-in link in the first mail to address."""
+    match = re.search(r"http://\S+/auth/magic/\S+", sink.wait_for(address)[0].text())
+    assert match, sink.to(address)
+    return match.group(0)
 
 
 def _sign_in(daemon: Daemon, email: str) -> str:
