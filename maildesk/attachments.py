@@ -2,14 +2,15 @@
 
 Files live at DATA_DIR/attachments/<k[0:2]>/<key>. They are written and fsynced before the
 transaction that records them commits; a rolled-back transaction can leave an unreferenced
-file behind, never a row without its file.
+file behind, never a row without its file. Directories are 0700 and files 0600 (private.py).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
+
+from maildesk.private import private_dir, write_private
 
 
 class AttachmentStore:
@@ -24,13 +25,8 @@ class AttachmentStore:
     def save(self, data: bytes) -> str:
         key = secrets.token_hex(20)
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        private_dir(path.parent)
+        write_private(path, data)
         return key
 
     def read(self, key: str) -> bytes:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Any, Coroutine
 
 import click
 
 from maildesk.config import ConfigError, Settings, ensure_secret, load_settings
+from maildesk.private import UMASK
 
 log = logging.getLogger("maildesk")
 
@@ -43,6 +45,9 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
     """maildesk: an email-first helpdesk daemon."""
+    # Everything maildesk creates is owner-only (CONTRACT section 6): the database, its
+    # -wal/-shm, attachments, outgoing mail with sign-in links. private.py also sets modes.
+    os.umask(UMASK)
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
 

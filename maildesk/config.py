@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from maildesk.private import private_dir
+
 PRIORITIES = ("urgent", "high", "medium", "low")
 
 DEFAULT_CATEGORIES = (
@@ -110,6 +112,8 @@ class Settings:
     # ip_network objects; typed Any because the web framework inspects these annotations.
     metrics_allow: tuple[Any, ...] = LOOPBACK
     imap_after: ImapAfter = ImapAfter()
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (IP networks); none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def support_local(self) -> str:
@@ -255,6 +259,20 @@ def _address_list(value: str) -> tuple[str, ...] | None:
     return tuple(_address(a) for a in value.split(",") if a.strip())
 
 
+def _network_strings(value: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks as text, normalised (10.0.0.1 -> 10.0.0.1/32)."""
+    networks = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(dict.fromkeys(networks))
+
+
 def _log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -314,6 +332,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_LOG_FORMAT": ("log_format", _log_format),
     "MAILDESK_METRICS_ALLOW": ("metrics_allow", _networks),
     "MAILDESK_IMAP_AFTER": ("imap_after", _imap_after),
+    "MAILDESK_TRUSTED_PROXIES": ("trusted_proxies", _network_strings),
 }
 
 
@@ -365,10 +384,12 @@ def load_settings(
 def ensure_secret(settings: Settings) -> Settings:
     """Return settings with a secret key: the configured one, or one generated once into the data dir."""
     if settings.secret_key:
+        if settings.data_dir.is_dir():
+            private_dir(settings.data_dir, tighten=True)  # one made by hand or an older maildesk
         return settings
     path = settings.data_dir / "secret_key"
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir, tighten=True)
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:

@@ -95,6 +95,9 @@ async def serve(rt: Runtime) -> None:
         log_config=None,  # uvicorn's lines go through our handler and format (maildesk/logs.py)
         access_log=False,
         lifespan="on",
+        # X-Forwarded-For/-Proto only from MAILDESK_TRUSTED_PROXIES (uvicorn would trust 127.0.0.1).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
     http = _Uvicorn(config)
     http_task = asyncio.create_task(http.serve(), name="http")

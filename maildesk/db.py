@@ -23,6 +23,8 @@ from sqlalchemy import Column, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from maildesk.private import private_file, tighten_file
+
 _NO_LOCK = nullcontext()
 _BLOB_CHUNK = 1024 * 1024
 BIG_VALUE_BYTES = 1024 * 1024  # values above this go through write_blob/read_blob on SQLite
@@ -212,9 +214,7 @@ class Database:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            path = make_url(self.url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            sqlite_file(self.url)
             self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=1)
             parsed = make_url(self.url)
             self.blob_io = bool(parsed.database) and parsed.database != ":memory:" and not parsed.query
@@ -339,6 +339,15 @@ class Database:
             await self.read_engine.dispose()
 
 
+def sqlite_file(url: str) -> None:
+    """Create a SQLite database file owner-only (0600, and so its -wal/-shm) before SQLite does."""
+    path = make_url(async_url(url)).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        private_file(Path(path))
+        for companion in ("-wal", "-shm", "-journal"):  # left by an older maildesk
+            tighten_file(Path(path + companion))
+
+
 def alembic_config(url: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
@@ -365,4 +374,6 @@ def migrate(url: str) -> None:
     """Bring the schema to the newest revision (blocking; run from the CLI or a thread)."""
     from alembic import command
 
+    if url.startswith("sqlite"):
+        sqlite_file(url)
     command.upgrade(alembic_config(url), "head")

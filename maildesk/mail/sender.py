@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from maildesk.config import Settings
 from maildesk.logs import event
 from maildesk.mail import bounces
 from maildesk.models import OutboundMessage, utcnow
+from maildesk.private import private_dir, write_private
 from maildesk.runtime import Runtime
 from maildesk.workers import run_worker
 
@@ -159,14 +159,10 @@ class Sender:
     def _write_file(self, job: _Job) -> _Result:
         directory: Path = self.settings.outbox_dir
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
+            # Owner-only: these files carry live sign-in links.
             path = directory / f"{job.id:08d}-{job.kind}.eml"
-            tmp = path.with_suffix(".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(job.raw)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            write_private(path, job.raw)
             return _Result(ok=True, reply=f"written to {path}")
         except OSError as exc:
             return _Result(ok=False, error=f"cannot write {directory}: {exc}")

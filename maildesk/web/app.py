@@ -2,6 +2,7 @@
 
 Everything a handler needs arrives by dependency injection: `rt` (the Runtime), `user` (the
 signed-in User, 401 otherwise), `viewer` (User or None), `limiter` (sign-in rate limits).
+JSON writes signed in by the session cookie must be same-origin JSON (sameorigin.py).
 Per-process helpers (rate limiter, stats cache) live in app.state, built here, never global.
 """
 
@@ -26,6 +27,7 @@ from maildesk.web.auth import AuthController, TokenAuthMiddleware, TokenCache, c
 from maildesk.web.errors import EXCEPTION_HANDLERS
 from maildesk.web.pages import PAGE_HANDLERS, STATIC_PATH, static_router, template_config
 from maildesk.web.ratelimit import RateLimiter
+from maildesk.web.sameorigin import cookie_write_guard
 
 
 @get("/healthz", tags=["health"])
@@ -69,6 +71,7 @@ def create_app(rt: Runtime, extra_handlers: list[Any] | None = None) -> Litestar
             "user": Provide(current_user, sync_to_thread=False),
             "viewer": Provide(optional_user, sync_to_thread=False),
         },
+        guards=[cookie_write_guard],  # cross-site writes with the session cookie: 403/415
         middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=["^/schema", "^/healthz", f"^{STATIC_PATH}/"])],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

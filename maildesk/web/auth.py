@@ -4,7 +4,8 @@ Tokens are `secrets.token_urlsafe(32)`; only their SHA-256 is stored (auth_token
 database dump does not sign anyone in. A session token works as `Authorization: Bearer` or
 as the HttpOnly `maildesk_session` cookie (SameSite=Lax; Secure when BASE_URL is https).
 Sign-in links (kind "magic") are single-use and expire after 30 minutes; using one creates a
-session. Login and link requests are rate-limited per address and per client IP.
+session. Password attempts slow down per (address, client IP) with a growing delay and are
+capped per client IP; link requests are limited per (address, client IP) and per client IP.
 
 `TokenAuthMiddleware` puts the signed-in User (or None) on every request; the guards
 `requires_user` / `requires_admin` turn None into 401 and a non-admin into 403.
@@ -36,7 +37,7 @@ from maildesk.mail.tokens import hash_token
 from maildesk.models import AuthToken, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.users import verify_password
-from maildesk.web.ratelimit import Limit, RateLimiter
+from maildesk.web.ratelimit import Backoff, Limit, RateLimiter
 from maildesk.web.schemas import Detail, LoginIn, LoginOut, MagicLinkIn, UserOut, errors
 
 log = logging.getLogger("maildesk.web.auth")
@@ -45,8 +46,15 @@ SESSION_COOKIE = "maildesk_session"
 SESSION_LIFETIME = timedelta(days=30)
 MAGIC_LIFETIME = timedelta(minutes=30)
 TOKEN_CACHE_SECONDS = 5.0
-PER_ADDRESS = Limit(10, 15 * 60)
-PER_IP = Limit(30, 15 * 60)
+# Password sign-in: a growing delay per (address, client IP) after 5 failures (1 s, 2 s, 4 s ...
+# up to 15 minutes), and a looser cap per client IP across addresses. There is deliberately no
+# lock per address alone: anyone could then keep an admin out by guessing from elsewhere.
+LOGIN_PER_PAIR = Backoff(free=5, first_delay=1.0, max_delay=15 * 60)
+LOGIN_PER_IP = Limit(30, 15 * 60)
+# Sign-in link requests, per (address, client IP) and per client IP (how much mail one address
+# may receive is capped by the outbox, MAILDESK_AUTOMAIL_PER_HOUR).
+MAGIC_PER_PAIR = Limit(10, 15 * 60)
+MAGIC_PER_IP = Limit(30, 15 * 60)
 AFTER_MAGIC_LINK = "/help/tickets"
 _MAX_TOKEN_LENGTH = 200
 _WRONG_LOGIN = "wrong email or password"
@@ -185,18 +193,45 @@ def optional_user(request: Request[Any, Any, Any]) -> User | None:
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
-    # The socket peer; X-Forwarded-For is not trusted (anyone can send it).
+    # The socket peer, or the client a trusted proxy names: uvicorn rewrites the peer from
+    # X-Forwarded-For only for peers in MAILDESK_TRUSTED_PROXIES (daemon.py); anyone else can
+    # send that header, so it is not read here.
     return request.client.host if request.client else "unknown"
 
 
+def _too_many(retry_after: float) -> HTTPException:
+    return HTTPException(
+        status_code=429,
+        detail=f"too many attempts; try again in {int(retry_after)} seconds",
+        headers={"Retry-After": str(int(retry_after))},
+    )
+
+
 def check_rate(limiter: RateLimiter, action: str, email: str, ip: str) -> None:
-    retry_after = limiter.hit([((f"{action}-address", email), PER_ADDRESS), ((f"{action}-ip", ip), PER_IP)])
+    """Sign-in link requests (action "magic"): 429 over the per-(address, IP) or per-IP limit."""
+    retry_after = limiter.hit([((f"{action}-pair:{ip}", email), MAGIC_PER_PAIR), ((f"{action}-ip", ip), MAGIC_PER_IP)])
     if retry_after is not None:
-        raise HTTPException(
-            status_code=429,
-            detail=f"too many attempts; try again in {int(retry_after)} seconds",
-            headers={"Retry-After": str(int(retry_after))},
-        )
+        raise _too_many(retry_after)
+
+
+def _begin_login(limiter: RateLimiter, email: str, ip: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Count a password attempt, or raise 429; returns the keys for _end_login."""
+    pair, per_ip = (f"login-pair:{ip}", email), ("login-ip", ip)
+    retry_after = limiter.hit([(per_ip, LOGIN_PER_IP)])
+    if retry_after is None:
+        retry_after = limiter.attempt(pair, LOGIN_PER_PAIR)
+        if retry_after is not None:
+            limiter.unhit(per_ip)
+    if retry_after is not None:
+        raise _too_many(retry_after)
+    return pair, per_ip
+
+
+def _end_login(limiter: RateLimiter, keys: tuple[tuple[str, str], tuple[str, str]], ok: bool) -> None:
+    pair, per_ip = keys
+    limiter.settle(pair, ok)
+    if ok:
+        limiter.unhit(per_ip)
 
 
 def _normal(email: str) -> str:
@@ -212,12 +247,17 @@ async def password_sign_in(
     """Check a password and open a session: (user, session token). 429 when rate-limited; the
     same 401 for an unknown address and a wrong password."""
     email = _normal(email)
-    check_rate(limiter, "login", email, client_ip(request))
-    async with rt.db.read() as session:
-        user = await session.scalar(select(User).where(User.email == email))
-    # argon2 is deliberately slow: off the event loop, and run for unknown addresses too.
-    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
-    if not ok or user is None or not user.is_active:
+    keys = _begin_login(limiter, email, client_ip(request))
+    ok = False
+    try:
+        async with rt.db.read() as session:
+            user = await session.scalar(select(User).where(User.email == email))
+        # argon2 is deliberately slow: off the event loop, and run for unknown addresses too.
+        ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
+        ok = ok and user is not None and user.is_active
+    finally:
+        _end_login(limiter, keys, ok)
+    if not ok or user is None:
         raise NotAuthorizedException(_WRONG_LOGIN)
     async with rt.db.write() as session:
         token = await issue_token(session, user)

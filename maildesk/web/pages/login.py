@@ -45,6 +45,14 @@ def _login_page(
     return render(request, "login.html", context, status_code=status_code)
 
 
+def _retry_after(exc: HTTPException, page: Response[str]) -> Response[str]:
+    """A 429 page carries the same Retry-After as the JSON answer (RFC 9110 section 10.2.3)."""
+    value = (exc.headers or {}).get("Retry-After")
+    if value:
+        page.set_header("Retry-After", value)
+    return page
+
+
 @page_get("/")
 async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     """Signed in: your tickets (or the queue); otherwise the contact form."""
@@ -79,8 +87,8 @@ async def login_submit(
         return _login_page(request, values=values, next=next_path, status_code=401,
                            errors={"password": "Wrong email or password."})
     except HTTPException as exc:  # 429: too many attempts
-        return _login_page(request, values=values, next=next_path, status_code=exc.status_code,
-                           errors={"password": sentence(exc.detail)})
+        return _retry_after(exc, _login_page(request, values=values, next=next_path, status_code=exc.status_code,
+                                             errors={"password": sentence(exc.detail)}))
     return redirect(next_path or home_of(user), cookies=[session_cookie(rt, token)])
 
 
@@ -97,8 +105,8 @@ async def link_submit(
     try:
         check_rate(limiter, "magic", address, client_ip(request))
     except HTTPException as exc:
-        return _login_page(request, link_values={"email": email}, status_code=exc.status_code,
-                           link_errors={"email": sentence(exc.detail)})
+        return _retry_after(exc, _login_page(request, link_values={"email": email}, status_code=exc.status_code,
+                                             link_errors={"email": sentence(exc.detail)}))
     return render(
         request, "login.html",
         {"values": {}, "errors": {}, "next": None, "link_sent": LINK_SENT, "link_values": {"email": email}},

@@ -276,5 +276,9 @@ def page_get(path: str, **kwargs: Any) -> Any:
 
 
 def page_post(path: str, **kwargs: Any) -> Any:
-    """@post for a page form: answers 200 (a page) or 303 (onwards), HTML errors."""
-    return post(path, include_in_schema=False, exception_handlers=EXCEPTION_HANDLERS, status_code=200, **kwargs)
+    """@post for a page form: answers 200 (a page) or 303 (onwards), HTML errors.
+
+    opt "form" tells web/sameorigin.py that this route checks a CSRF token instead."""
+    opt = {"form": True, **kwargs.pop("opt", {})}
+    return post(path, include_in_schema=False, exception_handlers=EXCEPTION_HANDLERS, status_code=200,
+                opt=opt, **kwargs)
