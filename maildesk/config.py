@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import ssl
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -91,6 +92,14 @@ class Settings:
     outbox_retry_seconds: float = 30.0
     outbox_max_age_hours: float = 72.0
     log_level: str = "INFO"
+    # Hostile clients (issue 11): session caps, timeouts, inbound STARTTLS.
+    smtp_max_sessions: int = 100
+    smtp_max_sessions_per_ip: int = 10
+    smtp_idle_seconds: float = 30.0
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
+    http_max_connections: int = 100
+    http_read_seconds: float = 30.0
 
     @property
     def support_local(self) -> str:
@@ -243,6 +252,34 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _readable_file(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for inbound STARTTLS (RFC 3207), or None when no certificate is set.
+    Raises ConfigError naming the variable when the pair cannot be loaded."""
+    if settings.smtp_tls_cert is None or settings.smtp_tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"MAILDESK_SMTP_TLS_CERT={settings.smtp_tls_cert}, MAILDESK_SMTP_TLS_KEY={settings.smtp_tls_key}: "
+            f"not a certificate and its private key: {exc}"
+        ) from None
+    return context
+
+
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_DATABASE_URL": ("database_url", _database_url),
     "MAILDESK_SMTP_LISTEN": ("smtp_listen", _host_port),
@@ -264,6 +301,13 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_OUTBOX_RETRY_SECONDS": ("outbox_retry_seconds", _positive_float),
     "MAILDESK_OUTBOX_MAX_AGE_HOURS": ("outbox_max_age_hours", _positive_float),
     "MAILDESK_LOG_LEVEL": ("log_level", _log_level),
+    "MAILDESK_SMTP_MAX_SESSIONS": ("smtp_max_sessions", _positive_int),
+    "MAILDESK_SMTP_MAX_SESSIONS_PER_IP": ("smtp_max_sessions_per_ip", _positive_int),
+    "MAILDESK_SMTP_IDLE_SECONDS": ("smtp_idle_seconds", _positive_float),
+    "MAILDESK_SMTP_TLS_CERT": ("smtp_tls_cert", _readable_file),
+    "MAILDESK_SMTP_TLS_KEY": ("smtp_tls_key", _readable_file),
+    "MAILDESK_HTTP_MAX_CONNECTIONS": ("http_max_connections", _positive_int),
+    "MAILDESK_HTTP_READ_SECONDS": ("http_read_seconds", _positive_float),
 }
 
 
@@ -305,6 +349,10 @@ def load_settings(
             shown = "<hidden>" if "URL" in name or "SECRET" in name else repr(text)
             raise ConfigError(f"{name}={shown}: {exc}") from None
     settings = Settings(**values)
+    if (settings.smtp_tls_cert is None) != (settings.smtp_tls_key is None):
+        missing = "MAILDESK_SMTP_TLS_KEY" if settings.smtp_tls_key is None else "MAILDESK_SMTP_TLS_CERT"
+        raise ConfigError(f"{missing}: MAILDESK_SMTP_TLS_CERT and MAILDESK_SMTP_TLS_KEY are set together or not at all")
+    server_tls_context(settings)  # a certificate that does not load stops the start, not the first client
     return settings
 
 
