@@ -154,6 +154,8 @@ class Daemon:
             MAILDESK_SECRET_KEY="bench-" + secrets.token_hex(16),
             MAILDESK_OUTBOX_RETRY_SECONDS="0.5",
             MAILDESK_SLA_CHECK_SECONDS="3600",
+            # Every bench sender connects from 127.0.0.1: the per-IP cap (default 10) is not measured here.
+            MAILDESK_SMTP_MAX_SESSIONS_PER_IP="1000",
         )
         if self.relay_port:
             env["MAILDESK_RELAY_URL"] = f"smtp://127.0.0.1:{self.relay_port}"

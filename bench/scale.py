@@ -136,6 +136,7 @@ def start_daemon(db_url: str, data_dir: Path, sink_port: int, secret: str) -> Da
         MAILDESK_DATA_DIR=str(data_dir),
         MAILDESK_SECRET_KEY=secret,
         MAILDESK_LOG_LEVEL="INFO",
+        MAILDESK_SMTP_MAX_SESSIONS_PER_IP="1000",  # every sender is on 127.0.0.1
     )
     log = data_dir / "daemon.log"
     proc = subprocess.Popen([sys.executable, "-m", "maildesk", "serve"], env=env,

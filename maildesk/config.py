@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import ssl
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -114,6 +115,14 @@ class Settings:
     imap_after: ImapAfter = ImapAfter()
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (IP networks); none by default.
     trusted_proxies: tuple[str, ...] = ()
+    # Hostile clients (issue 11): session caps, timeouts, inbound STARTTLS.
+    smtp_max_sessions: int = 100
+    smtp_max_sessions_per_ip: int = 10
+    smtp_idle_seconds: float = 30.0
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
+    http_max_connections: int = 100
+    http_read_seconds: float = 30.0
 
     @property
     def support_local(self) -> str:
@@ -308,6 +317,34 @@ def _imap_after(value: str) -> ImapAfter:
     raise ValueError("expected delete, keep or move:FOLDER")
 
 
+def _readable_file(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for inbound STARTTLS (RFC 3207), or None when no certificate is set.
+    Raises ConfigError naming the variable when the pair cannot be loaded."""
+    if settings.smtp_tls_cert is None or settings.smtp_tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"MAILDESK_SMTP_TLS_CERT={settings.smtp_tls_cert}, MAILDESK_SMTP_TLS_KEY={settings.smtp_tls_key}: "
+            f"not a certificate and its private key: {exc}"
+        ) from None
+    return context
+
+
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_DATABASE_URL": ("database_url", _database_url),
     "MAILDESK_SMTP_LISTEN": ("smtp_listen", _host_port),
@@ -333,6 +370,13 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_METRICS_ALLOW": ("metrics_allow", _networks),
     "MAILDESK_IMAP_AFTER": ("imap_after", _imap_after),
     "MAILDESK_TRUSTED_PROXIES": ("trusted_proxies", _network_strings),
+    "MAILDESK_SMTP_MAX_SESSIONS": ("smtp_max_sessions", _positive_int),
+    "MAILDESK_SMTP_MAX_SESSIONS_PER_IP": ("smtp_max_sessions_per_ip", _positive_int),
+    "MAILDESK_SMTP_IDLE_SECONDS": ("smtp_idle_seconds", _positive_float),
+    "MAILDESK_SMTP_TLS_CERT": ("smtp_tls_cert", _readable_file),
+    "MAILDESK_SMTP_TLS_KEY": ("smtp_tls_key", _readable_file),
+    "MAILDESK_HTTP_MAX_CONNECTIONS": ("http_max_connections", _positive_int),
+    "MAILDESK_HTTP_READ_SECONDS": ("http_read_seconds", _positive_float),
 }
 
 
@@ -378,6 +422,10 @@ def load_settings(
     if after.mode == "move" and imap is not None and after.folder == imap.folder:
         # Moving into the polled folder would hand every message back to the poller forever.
         raise ConfigError(f"MAILDESK_IMAP_AFTER=move:{after.folder}: the folder is the one being polled")
+    if (settings.smtp_tls_cert is None) != (settings.smtp_tls_key is None):
+        missing = "MAILDESK_SMTP_TLS_KEY" if settings.smtp_tls_key is None else "MAILDESK_SMTP_TLS_CERT"
+        raise ConfigError(f"{missing}: MAILDESK_SMTP_TLS_CERT and MAILDESK_SMTP_TLS_KEY are set together or not at all")
+    server_tls_context(settings)  # a certificate that does not load stops the start, not the first client
     return settings
 
 

@@ -20,10 +20,18 @@ from maildesk.db import current_revision, head_revision
 from maildesk.mail import pipeline, sender
 from maildesk.mail.intake import WAKE_PIPELINE, Intake
 from maildesk.mail.outbox import WAKE_SENDER
+from maildesk.mail.sessions import (
+    BASE_RESERVE,
+    SessionGate,
+    install_accept_error_log,
+    raise_open_file_limit,
+    session_cap,
+)
 from maildesk.mail.smtp import SupportHandler, start_smtp
 from maildesk.runtime import Runtime
 from maildesk.tickets import sla
 from maildesk.web.app import create_app
+from maildesk.web.slowclients import header_guard, read_deadline
 
 log = logging.getLogger("maildesk")
 
@@ -81,14 +89,25 @@ async def serve(rt: Runtime) -> None:
     rt.db.on_commit(WAKE_PIPELINE, wake_pipeline.set)
     rt.db.on_commit(WAKE_SENDER, wake_sender.set)
 
+    # Running out of descriptors must never take HTTP or the database down (issue 11.1):
+    # use all the process may have, and cap SMTP sessions below it with a reserve.
+    install_accept_error_log(loop)
+    soft_limit = raise_open_file_limit()
+    reserve = BASE_RESERVE + settings.http_max_connections
+    cap = session_cap(settings.smtp_max_sessions, soft_limit, reserve)
+    if cap < settings.smtp_max_sessions:
+        log.warning("SMTP sessions capped at %d (not %d): the open-file limit is %d and %d are kept for "
+                    "HTTP and the database", cap, settings.smtp_max_sessions, soft_limit, reserve)
+    gate = SessionGate(cap, settings.smtp_max_sessions_per_ip)
+
     intake = Intake(rt.db, rt.metrics)
     handler = SupportHandler(settings, intake, rt.limits)
     handler.session_gauge = rt.metrics.smtp_sessions
-    smtp_server = await start_smtp(settings, handler)
-    log.info("SMTP listening on %s", settings.smtp_listen)
+    smtp_server = await start_smtp(settings, handler, gate)
+    log.info("SMTP listening on %s%s", settings.smtp_listen, " (STARTTLS offered)" if settings.smtp_tls_cert else "")
 
     config = uvicorn.Config(
-        create_app(rt),
+        read_deadline(create_app(rt), settings.http_read_seconds),
         host=settings.http_listen.host,
         port=settings.http_listen.port,
         log_level="warning",
@@ -98,6 +117,11 @@ async def serve(rt: Runtime) -> None:
         # X-Forwarded-For/-Proto only from MAILDESK_TRUSTED_PROXIES (uvicorn would trust 127.0.0.1).
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies),
+        http=header_guard(settings.http_read_seconds),
+        # Over this many connections (or requests in progress) uvicorn answers 503.
+        limit_concurrency=settings.http_max_connections,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=64 * 1024,  # a header block larger than this is a 400
     )
     http = _Uvicorn(config)
     http_task = asyncio.create_task(http.serve(), name="http")

@@ -104,7 +104,8 @@ class SessionCounting:
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         gauge = getattr(self.event_handler, "session_gauge", None)
-        if gauge is not None:
+        # STARTTLS makes aiosmtpd call connection_made a second time for the same session.
+        if gauge is not None and getattr(self, "_counted_gauge", None) is None:
             gauge.inc()
             self._counted_gauge = gauge
 

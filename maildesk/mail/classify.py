@@ -97,6 +97,12 @@ def _check_loop(
         for value in header_values(msg, LOOP_HEADER):
             if value.strip() == token:
                 return Classification(Kind.LOOP, f"{LOOP_HEADER} carries our instance token")
+    for value in header_values(msg, "X-Loop"):
+        # X-Loop (de-facto, procmail/Sieve/listservers) names the address a message already
+        # passed through; naming ours means this is our mail, or mail made from it, coming back.
+        for addr in _loop_addresses(value):
+            if _is_own(addr, own):
+                return Classification(Kind.LOOP, _reason("X-Loop names our own address", addr))
     for addr in _addresses(msg, "From"):
         if _is_own(addr, own):
             return Classification(Kind.LOOP, _reason("From is our own address", addr))
@@ -219,6 +225,20 @@ def _addresses(msg: Message, name: str) -> list[str]:
                 found = [bare]
         out.extend(found)
     return out
+
+
+def _loop_addresses(value: str) -> list[str]:
+    """Addresses in an X-Loop value: comma-separated, each bare or in angle brackets, with
+    optional comments or display names ("Support <support@example.com>")."""
+    found: list[str] = []
+    for item in _COMMENT.sub(" ", value).split(","):
+        item = item.strip()
+        if "<" in item:
+            item = item.split("<", 1)[1].split(">", 1)[0]
+        item = item.strip().strip("<>").strip().lower()
+        if item:
+            found.append(item)
+    return found
 
 
 def _bare(path: str) -> str:

@@ -304,6 +304,14 @@ async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -
     job = Job(inbound=inbound, session=session, service=rt.service(session))
     started, inbound_id, source = time.monotonic(), inbound.id, inbound.source
     inbound.attempts += 1
+    if inbound.ticket_id is not None:
+        # Applied on an earlier pass (a ticket or a timeline entry points at it): a second
+        # pass would open a second ticket and send a second confirmation. Never twice.
+        number = await session.scalar(select(Ticket.ticket_number).where(Ticket.id == inbound.ticket_id))
+        inbound.status = "ignored"
+        inbound.reason = f"already applied to {number or 'a ticket'}; not applied again"
+        inbound.processed_at = utcnow()
+        return
     step_name = STEPS[0][0]
     try:
         async with session.begin_nested():

@@ -15,10 +15,11 @@ from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
-from maildesk.config import Settings
+from maildesk.config import Settings, server_tls_context
 from maildesk.mail.intake import Intake
 from maildesk.mail.limits import MessageRefused, MimeLimits, precheck
 from maildesk.metrics import SessionCounting
+from maildesk.mail.sessions import IDLE, TOO_MANY, TOO_MANY_FROM_YOU, SessionGate
 
 log = logging.getLogger("maildesk.smtp")
 
@@ -61,10 +62,72 @@ def is_support_address(address: str, settings: Settings) -> bool:
 
 
 class _Protocol(SessionCounting, SMTP):
-    """aiosmtpd's SMTP with RFC 3463 codes on its own size and line-length refusals, and a
-    DATA phase that reads the message in large pieces."""
+    """aiosmtpd's SMTP with RFC 3463 codes on its own size and line-length refusals, a DATA
+    phase that reads the message in large pieces, and the session limits of sessions.py: a
+    session over the caps gets 421 4.7.0 at once; one with no transaction open (before MAIL
+    FROM, or after a transaction ended) is closed with 421 4.4.2 after `idle_seconds`.
+
+    Once a transaction is open, aiosmtpd's own `timeout` (5 minutes without a command, RFC
+    5321 §4.5.3.2.7) applies as before.
+    """
 
     line_length_limit = MAX_LINE_BYTES
+
+    def __init__(self, handler: Any, *, gate: SessionGate, idle_seconds: float, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.gate = gate
+        self.idle_seconds = idle_seconds
+        self.client_ip: str | None = None  # set while this session holds a place in the gate
+        self.refused = False
+        self.idle_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.client_ip is None and not self.refused:  # not the STARTTLS upgrade's second call
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if peer else "unknown"
+            why = self.gate.admit(ip)
+            if why is not None:
+                # Said before the greeting and closed: RFC 5321 §3.1 allows a 421 instead of 220.
+                self.refused = True
+                reply = TOO_MANY_FROM_YOU if why == "ip" else TOO_MANY
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(reply.format(host=self.hostname, ip=ip).encode("ascii", "replace") + b"\r\n")
+                transport.close()
+                self.gate.refused(ip, why)
+                return
+            self.client_ip = ip
+        super().connection_made(transport)
+        self._idle_check()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.refused:
+            return  # aiosmtpd never saw this connection
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        if self.client_ip is not None:
+            self.gate.release(self.client_ip)
+            self.client_ip = None
+        super().connection_lost(error)
+
+    def _idle_check(self) -> None:
+        """Arm the idle timer when no transaction is open and it is not armed; disarm it once
+        MAIL FROM opened one. Called after every reply, so a NOOP does not re-arm it."""
+        open_transaction = self.envelope is not None and self.envelope.mail_from is not None
+        if open_transaction and self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        elif not open_transaction and self.idle_timer is None and self.transport is not None:
+            self.idle_timer = self.loop.call_later(self.idle_seconds, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self.idle_timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.gate.idle_closed(self.client_ip or "unknown", self.idle_seconds)
+        transport.write(IDLE.format(host=self.hostname).encode("ascii", "replace") + b"\r\n")
+        transport.close()
 
     async def smtp_DATA(self, arg: str) -> None:
         # From the DATA command until its reply, this session holds a message in flight:
@@ -167,6 +230,7 @@ class _Protocol(SessionCounting, SMTP):
             elif status.startswith("500 Line too long"):
                 status = LINE_TOO_LONG.format(limit=self.line_length_limit)
         await super().push(status)
+        self._idle_check()
 
 
 class SupportHandler:
@@ -238,19 +302,29 @@ def _big_buffers_off_the_heap() -> None:
         pass
 
 
-async def start_smtp(settings: Settings, handler: SupportHandler) -> asyncio.base_events.Server:
+async def start_smtp(
+    settings: Settings, handler: SupportHandler, gate: SessionGate | None = None
+) -> asyncio.base_events.Server:
+    """Listen for SMTP. `gate` caps sessions (default: the configured caps); STARTTLS is
+    offered when a certificate is configured (RFC 3207), never required."""
     loop = asyncio.get_running_loop()
     _big_buffers_off_the_heap()
+    gate = gate or SessionGate(settings.smtp_max_sessions, settings.smtp_max_sessions_per_ip)
+    tls = server_tls_context(settings)
 
     def factory() -> SMTP:
         return _Protocol(
             handler,
+            gate=gate,
+            idle_seconds=settings.smtp_idle_seconds,
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
             hostname=settings.support_domain,
             ident="maildesk",
-            timeout=300,
+            timeout=300,  # RFC 5321 §4.5.3.2.7: 5 minutes for the next command
+            tls_context=tls,
+            require_starttls=False,
         )
 
     return await loop.create_server(factory, host=settings.smtp_listen.host, port=settings.smtp_listen.port)

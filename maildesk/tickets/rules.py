@@ -49,7 +49,8 @@ def parse_number(text: str) -> int | None:
 def parse_ticket_ref(ref: str) -> int | None:
     """A path parameter that is either an id (42) or a number (SUP-00042)."""
     ref = ref.strip()
-    if ref.isdigit():
-        return int(ref)
+    if ref.isascii() and ref.isdigit():
+        # Longer ids than 18 digits cannot exist (64-bit keys): no ticket, not an OverflowError.
+        return int(ref) if len(ref) <= 18 else None
     match = re.fullmatch(r"SUP-(\d{1,12})", ref, re.IGNORECASE)
     return int(match.group(1)) if match else None

@@ -1,6 +1,6 @@
 """Errors as JSON {"status_code": N, "detail": "..."}: never a traceback, always what is wrong.
 
-- A body that is not JSON at all: 400. A body or query parameter of the wrong shape (unknown
+- A body that is not JSON at all, or JSON nested too deeply to decode: 400. A body or query parameter of the wrong shape (unknown
   field, wrong type, value out of range or not one of the allowed ones): 422 naming the field.
 - The ticket rules' refusals map to HTTP here, so controllers stay thin: an illegal status
   change is 409 naming the allowed next statuses, an unknown category/priority/status or
@@ -91,6 +91,15 @@ def service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Respons
     return _json(409, str(exc))
 
 
+def too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """msgspec gives up on JSON nested deeper than the interpreter's recursion limit with a
+    RecursionError ("... while deserializing an object"): that is the client's body, a 400.
+    Any other RecursionError is ours."""
+    if "deserializ" in str(exc):
+        return _json(400, "malformed JSON in the request body: nested too deeply")
+    return internal_error(request, exc)
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
@@ -102,5 +111,6 @@ EXCEPTION_HANDLERS = {
     UnknownValue: unknown_value,
     ServiceError: service_error,
     BadQuery: bad_query,
+    RecursionError: too_deep,
     Exception: internal_error,
 }

@@ -22,6 +22,10 @@ Email = Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s<>,]+@
 Subject = Annotated[str, Meta(max_length=500)]
 Text = Annotated[str, Meta(min_length=1, max_length=200_000)]
 Password = Annotated[str, Meta(max_length=1024)]
+# A row id: what fits a 64-bit SQL integer (a larger one is 422 naming the field, not an
+# OverflowError in the database driver).
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Meta(ge=1, le=MAX_ID)]
 
 
 class _Strict(Struct, forbid_unknown_fields=True):
@@ -73,7 +77,7 @@ class AdminPatchIn(_Strict):
 
     status: Status | UnsetType = UNSET
     priority: Priority | UnsetType = UNSET
-    assigned_to: int | None | UnsetType = UNSET
+    assigned_to: RowId | None | UnsetType = UNSET
     escalated: bool | UnsetType = UNSET
     resolution_notes: Annotated[str, Meta(max_length=20_000)] | None | UnsetType = UNSET
 

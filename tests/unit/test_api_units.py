@@ -49,7 +49,11 @@ def test_reprocess_refuses_a_message_still_waiting(app_client: tuple[TestClient,
     waiting = insert("received")
     failed = insert("failed")
     r = client.post(f"/admin/support/inbound/{waiting}/reprocess")
-    assert r.status_code == 409 and r.json() == {"status_code": 409, "detail": "this message is still waiting for the pipeline"}
+    assert r.status_code == 409 and r.json() == {
+        "status_code": 409,
+        "detail": f"inbound message {waiting} is received (still waiting for the pipeline); "
+        "only failed or ignored messages can be reprocessed",
+    }
     r = client.post(f"/admin/support/inbound/{failed}/reprocess")
     assert r.status_code == 202 and r.json()["status"] == "received"
     assert client.post(f"/admin/support/inbound/{failed}/reprocess").status_code == 409

@@ -166,6 +166,26 @@ def test_look_alike_addresses_are_not_loops(sender):
     assert run(msg).kind is Kind.HUMAN
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["support@example.com", "SUPPORT@Example.COM", "<support@example.com>", " < Support@example.com > ",
+     "support+billing@example.com", "<Support+SUP-00001@Example.com>", "Acme Support <support@example.com>",
+     "lists@other.example, <support@example.com>", "support@example.com (our own)"],
+)
+def test_x_loop_naming_our_own_address_is_a_loop(value):
+    msg = parse(f"From: ann@example.net\nX-Loop: {value}\nSubject: hi\n\nhello\n")
+    result = run(msg, "ann@example.net")
+    assert result.kind is Kind.LOOP and result.automatic
+    assert "X-Loop names our own address" in result.reason
+
+
+@pytest.mark.parametrize("value", ["lists@other.example", "support@other.example", "xsupport@example.com",
+                                   "support-team@example.com", ""])
+def test_x_loop_naming_another_address_is_not_a_signal(value):
+    msg = parse(f"From: ann@example.net\nX-Loop: {value}\nSubject: hi\n\nhello\n")
+    assert run(msg, "ann@example.net").kind is Kind.HUMAN
+
+
 def test_own_addresses_are_compared_case_insensitively_even_if_given_mixed_case():
     msg = parse("From: support@example.com\n\nhi\n")
     assert run(msg, own_addresses=frozenset({"Support@Example.COM"})).kind is Kind.LOOP

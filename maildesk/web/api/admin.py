@@ -28,6 +28,7 @@ from maildesk.web.api.support import Page, PageSize, nonblank
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
 from maildesk.web.schemas import (
+    MAX_ID,
     AdminPatchIn,
     AdminReplyIn,
     AdminTicketOut,
@@ -48,6 +49,7 @@ from maildesk.web.schemas import (
 from maildesk.web.views import admin_ticket_out, not_found
 
 INBOUND_STATUSES = ("received", "processed", "failed", "ignored")
+REPROCESSABLE = ("failed", "ignored")  # CONTRACT: reprocess is for these; a message is never applied twice
 ROLES = ("user", "admin")
 STATS_CACHE_SECONDS = 5.0
 STATS_STALE_SECONDS = 60.0
@@ -72,7 +74,7 @@ def _assignee(value: str | None, me: User) -> tuple[int | None, bool]:
         return None, True
     if value == "me":
         return me.id, False
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and int(value) <= MAX_ID:
         return int(value), False
     raise FieldError("assigned_to", "expected a user id, 'me' or 'none'")
 
@@ -283,16 +285,26 @@ class AdminSupportController(Controller):
         user: NamedDependency[User],
         inbound_id: FromPath[int],
     ) -> InboundOut:
-        """Puts the stored message back to `received`; the pipeline worker takes it within
-        seconds. 409 while it is still `received`."""
+        if not 0 < inbound_id <= MAX_ID:
+            raise NotFoundException(f"no inbound message {inbound_id}")
+        """Puts a `failed` or `ignored` message back to `received`; the pipeline worker takes it
+        within seconds. Any other status is 409: a `processed` message has been applied (a
+        second pass would open a second ticket and send a second confirmation), a `received`
+        one is still waiting. The row lock makes two concurrent calls take turns: the second
+        finds `received` and gets 409."""
         async with rt.db.write() as session:
             inbound = await session.scalar(
                 select(InboundMessage).where(InboundMessage.id == inbound_id).with_for_update()
             )
             if inbound is None:
                 raise NotFoundException(f"no inbound message {inbound_id}")
-            if inbound.status == "received":
-                raise HTTPException(status_code=409, detail="this message is still waiting for the pipeline")
+            if inbound.status not in REPROCESSABLE:
+                waiting = " (still waiting for the pipeline)" if inbound.status == "received" else ""
+                raise HTTPException(
+                    status_code=409,
+                    detail=f"inbound message {inbound_id} is {inbound.status}{waiting}; "
+                    f"only {' or '.join(REPROCESSABLE)} messages can be reprocessed",
+                )
             inbound.status = "received"
             inbound.reason = f"reprocess requested by {user.email}"
             inbound.claimed_until = None
@@ -307,6 +319,8 @@ class AdminSupportController(Controller):
          responses=errors(401, 403, 404))
     async def inbound_raw(self, rt: NamedDependency[Runtime], inbound_id: FromPath[int]) -> Response[bytes]:
         """The stored raw bytes, as a download (never rendered by the browser)."""
+        if not 0 < inbound_id <= MAX_ID:
+            raise NotFoundException(f"no inbound message {inbound_id}")
         async with rt.db.read() as session:
             raw = await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
         if raw is None:

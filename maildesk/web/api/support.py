@@ -24,6 +24,7 @@ from maildesk.tickets.service import NewMessage
 from maildesk.web.auth import requires_user
 from maildesk.web.errors import FieldError
 from maildesk.web.schemas import (
+    MAX_ID,
     MessageOut,
     ReplyIn,
     RequesterPatchIn,
@@ -35,7 +36,10 @@ from maildesk.web.schemas import (
 )
 from maildesk.web.views import load_visible, not_found, ticket_out
 
-Page = Annotated[int, Parameter(ge=1, description="1-based page number")]
+# Bounded so that (page - 1) * page_size always fits a 64-bit SQL integer: a larger page
+# is 422 naming it, not an OverflowError in the database driver.
+MAX_PAGE = 1_000_000
+Page = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"1-based page number (at most {MAX_PAGE})")]
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="items per page (1-100)")]
 
 _SAFE_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
@@ -172,7 +176,9 @@ class SupportTicketController(Controller):
         """For the requester and admins; always a download (never rendered inline)."""
         async with rt.db.read() as session:
             ticket = await load_visible(session, ref, user)
-            found = await queries.attachment_of_ticket(session, ticket.id, attachment_id)
+            found = None
+            if 0 < attachment_id <= MAX_ID:  # a larger id cannot exist (and would overflow the driver)
+                found = await queries.attachment_of_ticket(session, ticket.id, attachment_id)
         if found is None or (found[1].is_internal and not user.is_admin):
             raise NotFoundException(f"no attachment {attachment_id} on {ticket.ticket_number}")
         att = found[0]

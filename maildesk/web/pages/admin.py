@@ -23,6 +23,7 @@ from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.web.pages.help import PAGE_SIZE, page_number
 from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render, sentence
+from maildesk.web.schemas import MAX_ID
 from maildesk.web.views import admin_ticket_out
 
 SORTS = {
@@ -52,6 +53,14 @@ def _pick(value: str | None, allowed: Any, notices: list[str], what: str) -> str
     return value
 
 
+def _user_id(value: str) -> int | None:
+    """A user id from a form or query value; None for anything that cannot be one (words,
+    "²", a number too large for a 64-bit key)."""
+    if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID:
+        return int(value)
+    return None
+
+
 @page_get("/admin/support")
 async def queue(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[str]:
     me = admin_user(request)
@@ -71,7 +80,7 @@ async def queue(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -
         status=[chosen["status"]] if chosen["status"] else [],
         priority=[chosen["priority"]] if chosen["priority"] else [],
         category=[chosen["category"]] if chosen["category"] else [],
-        assigned_to=me.id if assignee == "me" else int(assignee) if assignee.isdigit() else None,
+        assigned_to=me.id if assignee == "me" else _user_id(assignee),
         unassigned=assignee == "none",
         q=chosen["q"] or None,
         sort=chosen["sort"],
@@ -129,10 +138,10 @@ def _changes(form: dict[str, str], ticket: Any) -> tuple[dict[str, Any], dict[st
     if priority != ticket.priority:
         changes["priority"] = priority
     assignee = form.get("assigned_to", "")
-    if assignee and not assignee.isdigit():
+    if assignee and _user_id(assignee) is None:
         errors["assigned_to"] = "Choose someone from the list."
-    elif (int(assignee) if assignee else None) != ticket.assigned_to:
-        changes["assigned_to"] = int(assignee) if assignee else None
+    elif _user_id(assignee) != ticket.assigned_to:
+        changes["assigned_to"] = _user_id(assignee)
     notes = form.get("resolution_notes", "").strip()
     if len(notes) > 20_000:
         errors["resolution_notes"] = "Use at most 20,000 characters."

@@ -37,8 +37,12 @@ DONE = {
 
 
 def page_number(request: Request[Any, Any, Any]) -> int:
+    """The ?page= of a list page, clamped to 1..100,000; anything else (words, "²", a
+    20-digit number) is page 1 or the last one, never an error page."""
     value = request.query_params.get("page", "1")
-    return max(1, min(int(value), 100_000)) if value.isdigit() else 1
+    if not (value.isascii() and value.isdigit()):  # str.isdigit() is also true for "²", which int() refuses
+        return 1
+    return max(1, min(int(value[:7]), 100_000))
 
 
 # --- contact form ------------------------------------------------------------------------------
