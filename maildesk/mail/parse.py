@@ -4,8 +4,8 @@ text, safe HTML and attachments.  Pure: no database, no I/O.
 The MIME tree is parsed by the stdlib with ``compat32`` semantics, because the
 ``policy.default`` parser calls its structured header parser *during* the parse and
 that raises RecursionError on ``Content-Type: ((((…`` and is quadratic on long
-address lists.  ``policy.default`` is then used per header where it is better
-(address lists) on bounded values, falling back to ``compat32``-style parsing.
+address lists.  Address headers are read by our own pure parser (addresses.py), which
+takes the addr-spec and never display-name text.
 Every decode is lenient: unknown charsets, broken RFC 2047 words, raw 8-bit
 headers and garbage base64 degrade to best-effort text, never an exception.
 """
@@ -23,8 +23,9 @@ from datetime import datetime, timezone
 from email import policy as _policy
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
+from maildesk.mail.addresses import clean_display_name, parse_mailbox_list
 from maildesk.mail.body import html_to_text, sanitise_html
 from maildesk.mail.limits import (
     Bounded,
@@ -79,8 +80,6 @@ _CONTROL_HEADER_PREFIX = "x-maildesk-"
 _MAX_FILENAME = 200
 _MAX_IDS = 200
 _MAX_ADDRESSES = 1000
-# policy.default's address parser is quadratic on hostile input; beyond this use getaddresses.
-_MAX_STRUCTURED_HEADER = 8 * 1024
 # ~1,000 addresses; beyond that a header is not a real recipient list.
 _MAX_ADDRESS_HEADER = 64 * 1024
 
@@ -105,10 +104,11 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedMessage:
     pieces = walker.render(message, 0)
     text = _assemble_text(pieces, limits, notes)
     body_html = _assemble_html(pieces, limits, notes)
-    from_pairs = _addresses(_values(message, "from"))
+    # RFC 5322 §3.6.2: the first From field; its first mailbox is the sender.
+    from_pairs = _addresses(_values(message, "from")[:1], limit=1)
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
     if not from_name and not from_addr:
-        from_name = _one_line(decode_header_text(_first(message, "from")))[:_MAX_FILENAME]
+        from_name = clean_display_name(_first(message, "from"), decode_header_text)
     return ParsedMessage(
         message_id=normalise_msgid(_first(message, "message-id")),
         in_reply_to=_msgids(_values(message, "in-reply-to")),
@@ -419,45 +419,18 @@ def _msgids(values: list[str]) -> tuple[str, ...]:
 
 # --- addresses -----------------------------------------------------------------------
 
-_BARE_ADDRESS = re.compile(r"[^\s<>(),;:\"\[\]@]+@[^\s<>(),;:\"\[\]@]+")
-_BAD_ADDRESS_CHARS = re.compile(r"[\s<>(),;\"\[\]\\]")
-
-
-def _addresses(values: list[str]) -> list[tuple[str, str]]:
-    """(display name, lowercased address) pairs of address header values."""
+def _addresses(values: list[str], limit: int = _MAX_ADDRESSES) -> list[tuple[str, str]]:
+    """(display name, lowercased address) pairs of address header values (addresses.py:
+    the address is always the addr-spec, never display-name text)."""
     pairs: list[tuple[str, str]] = []
     for value in values:
-        value = value[:_MAX_ADDRESS_HEADER]
-        value = _fix_8bit(_FOLD.sub("", value).replace("\r", " ").replace("\n", " "))
-        for name, address in _parse_address_list(value):
-            address = _clean_address(address)
-            if address:
-                pairs.append((_one_line(decode_header_text(name)).strip("\"' "), address))
-            if len(pairs) >= _MAX_ADDRESSES:
-                return pairs
+        # Raw 8-bit bytes (RFC 6532) become text first; that never adds ASCII specials.
+        value = _fix_8bit(value[:_MAX_ADDRESS_HEADER])
+        for box in parse_mailbox_list(value, decode_header_text, limit=limit - len(pairs)):
+            pairs.append((box.name, box.address))
+        if len(pairs) >= limit:
+            break
     return pairs
-
-
-def _parse_address_list(value: str) -> list[tuple[str, str]]:
-    if len(value) <= _MAX_STRUCTURED_HEADER:
-        try:
-            header = _policy.default.header_factory("to", value)
-            return [(a.display_name, a.addr_spec) for a in header.addresses]
-        except Exception:
-            pass
-    try:
-        return getaddresses([value])
-    except Exception:
-        return [("", found) for found in _BARE_ADDRESS.findall(value)]
-
-
-def _clean_address(address: str) -> str:
-    address = address.strip().lower()
-    if not address or len(address) > 320 or address.startswith("@") or address.endswith("@"):
-        return ""
-    if _BAD_ADDRESS_CHARS.search(address) or not address.isprintable():
-        return ""
-    return address
 
 
 def _addr_list(message: Message, name: str) -> tuple[str, ...]:
