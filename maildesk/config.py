@@ -91,6 +91,8 @@ class Settings:
     outbox_retry_seconds: float = 30.0
     outbox_max_age_hours: float = 72.0
     log_level: str = "INFO"
+    # Authentication-Results (RFC 8601) from these authserv-ids are read (mail/senderauth.py).
+    trusted_authserv_ids: frozenset[str] = frozenset()
 
     @property
     def support_local(self) -> str:
@@ -243,6 +245,15 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _authserv_ids(value: str) -> frozenset[str]:
+    """Comma-separated authserv-ids (RFC 8601 §2.5, usually the front MTA's host name)."""
+    ids = frozenset(i.strip().lower() for i in value.split(",") if i.strip())
+    for authserv_id in ids:
+        if not authserv_id.isprintable() or any(c in authserv_id for c in ' \t;"()'):
+            raise ValueError(f"authserv-id {authserv_id!r} may not hold spaces, quotes, ';' or parentheses")
+    return ids
+
+
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_DATABASE_URL": ("database_url", _database_url),
     "MAILDESK_SMTP_LISTEN": ("smtp_listen", _host_port),
@@ -264,6 +275,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_OUTBOX_RETRY_SECONDS": ("outbox_retry_seconds", _positive_float),
     "MAILDESK_OUTBOX_MAX_AGE_HOURS": ("outbox_max_age_hours", _positive_float),
     "MAILDESK_LOG_LEVEL": ("log_level", _log_level),
+    "MAILDESK_TRUSTED_AUTHSERV_IDS": ("trusted_authserv_ids", _authserv_ids),
 }
 
 
