@@ -33,6 +33,7 @@ from maildesk.mail.limits import (
     MimeLimits,
     bound_structure,
     precheck,
+    left_out,
     truncation_marker,
 )
 
@@ -73,6 +74,9 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     headers: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
+    # What was left out past the limits, short ("9,800 more parts not shown (limit 200)");
+    # the text and HTML end with a marker saying it (limits.left_out).
+    left_out: tuple[str, ...] = ()
 
 
 FORWARD_SEPARATOR = "---------- Forwarded message ----------"
@@ -104,6 +108,20 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedMessage:
     pieces = walker.render(message, 0)
     text = _assemble_text(pieces, limits, notes)
     body_html = _assemble_html(pieces, limits, notes)
+    missing = left_out(
+        parts_dropped=bounded.parts_dropped + walker.parts_dropped,
+        parts_too_deep=bounded.parts_too_deep + walker.parts_too_deep,
+        headers_cut=bounded.headers_cut,
+        attachments_dropped=walker.attachments_dropped,
+        max_parts=limits.max_parts,
+        max_depth=limits.max_depth,
+    )
+    if missing:
+        # Content cut past the limits must not vanish silently: say so where people read.
+        marker = truncation_marker("; ".join(missing) + "; the original message is kept")
+        text = f"{text}\n\n{marker}" if text else marker
+        if body_html is not None:
+            body_html += f"<p>{html.escape(marker)}</p>"
     # RFC 5322 §3.6.2: the first From field; its first mailbox is the sender.
     from_pairs = _addresses(_values(message, "from")[:1], limit=1)
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
@@ -125,6 +143,7 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedMessage:
         attachments=tuple(walker.attachments),
         headers=_headers(message, limits, notes),
         notes=tuple(dict.fromkeys(notes)),
+        left_out=missing,
     )
 
 
@@ -500,6 +519,9 @@ class _Walker:
     attachments: list[Attachment] = field(default_factory=list)
     parts: int = 0
     total_bytes: int = 0
+    parts_dropped: int = 0
+    parts_too_deep: int = 0
+    attachments_dropped: int = 0
 
     def render(self, part: Message, depth: int) -> list[_Piece]:
         ctype = _content_type(part)
@@ -513,6 +535,7 @@ class _Walker:
         children = [c for c in part.get_payload() if isinstance(c, Message)]
         if depth + 1 > self.limits.max_depth:
             self.notes.append(_deep_note(len(children), self.limits))
+            self.parts_too_deep += len(children)
             return []
         kept = []
         for child in children:
@@ -521,6 +544,7 @@ class _Walker:
                 kept.append(child)
         if len(kept) < len(children):
             self.notes.append(_many_note(len(children) - len(kept), self.limits))
+            self.parts_dropped += len(children) - len(kept)
         return kept
 
     def _multipart(self, part: Message, ctype: str, depth: int) -> list[_Piece]:
@@ -568,6 +592,7 @@ class _Walker:
         """A message/rfc822 part as a readable "Forwarded message" block."""
         if depth + 1 > self.limits.max_depth:
             self.notes.append(_deep_note(1, self.limits))
+            self.parts_too_deep += 1
             return []
         inner = next((c for c in part.get_payload() if isinstance(c, Message)), None)
         if inner is None:
@@ -616,12 +641,14 @@ class _Walker:
         name = sanitise_filename(filename, ctype)
         data = _payload(part)
         if len(data) > self.limits.max_attachment_bytes:
+            self.attachments_dropped += 1
             self.notes.append(
                 f'attachment "{name}" dropped: {len(data)} bytes is over the limit of '
                 f"{self.limits.max_attachment_bytes} bytes"
             )
             return
         if self.total_bytes + len(data) > self.limits.max_total_attachment_bytes:
+            self.attachments_dropped += 1
             self.notes.append(
                 f'attachment "{name}" dropped: attachments together are over the limit of '
                 f"{self.limits.max_total_attachment_bytes} bytes"
