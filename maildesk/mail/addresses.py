@@ -50,20 +50,22 @@ def parse_mailbox(value: str, decode: Callable[[str], str] | None = None) -> Mai
 
 
 def parse_mailbox_list(
-    value: str, decode: Callable[[str], str] | None = None, limit: int = MAX_MAILBOXES
+    value: str, decode: Callable[[str], str] | None = None, limit: int = MAX_MAILBOXES, *,
+    bare_local: bool = False,
 ) -> list[Mailbox]:
     """Every mailbox of an address-list header value, in order, at most ``limit``.
 
     ``decode`` turns a raw display name (RFC 2047 words, raw 8-bit text) into text; the
     result is then cleaned of control characters.  Mailboxes without a usable address
-    (group names, garbage) are skipped."""
+    (group names, garbage) are skipped.  ``bare_local`` also accepts an address without a
+    domain (``<MAILER-DAEMON>``, RFC 5321 §4.1.1.3 postmaster), for recognising mail systems."""
     if not value:
         return []
     # Unfolding (RFC 5322 §2.2.3); a bare CR or LF anywhere is treated as a space too.
     value = _FOLD.sub(" ", value[:MAX_HEADER_CHARS])
     out: list[Mailbox] = []
     for element in _split(value):
-        box = _mailbox(element, decode)
+        box = _mailbox(element, decode, bare_local)
         if box is not None:
             out.append(box)
             if len(out) >= limit:
@@ -160,9 +162,9 @@ def _comment_end(value: str, start: int) -> int:
     return len(value)
 
 
-def _mailbox(element: _Element, decode: Callable[[str], str] | None) -> Mailbox | None:
+def _mailbox(element: _Element, decode: Callable[[str], str] | None, bare_local: bool) -> Mailbox | None:
     if element.angle is not None:
-        address = clean_address(_addr_spec(element.angle))
+        address = clean_address(_addr_spec(element.angle), bare_local)
         if not address:
             return None
         name = "".join(element.text[: element.angle_start])
@@ -172,7 +174,9 @@ def _mailbox(element: _Element, decode: Callable[[str], str] | None) -> Mailbox 
     if not tokens:
         return None
     # The address is what comes last, as in a name-addr; earlier words are not the sender.
-    address = clean_address(tokens[-1])
+    if "@" not in tokens[-1] and len(tokens) > 1:
+        return None  # words without an address: a name, not a mailbox
+    address = clean_address(tokens[-1], bare_local)
     if not address:
         return None
     return Mailbox("", address)
@@ -208,16 +212,17 @@ def _unquote_tokens(text: str) -> str:
     return "".join(out)
 
 
-def clean_address(address: str) -> str:
+def clean_address(address: str, bare_local: bool = False) -> str:
     """A lowercased addr-spec, or "" when it is not one we can use (empty, too long, spaces,
-    control characters, brackets or quotes, no local part or domain)."""
+    control characters, brackets or quotes, no local part or domain — the domain may be
+    missing with ``bare_local``)."""
     address = address.strip().lower()
-    if not address or len(address) > 320 or "@" not in address:
+    if not address or len(address) > 320 or _BAD_ADDRESS_CHARS.search(address) or not address.isprintable():
         return ""
+    if "@" not in address:
+        return address if bare_local else ""
     local, _, domain = address.rpartition("@")
-    if not local or not domain or _BAD_ADDRESS_CHARS.search(address) or not address.isprintable():
-        return ""
-    return address
+    return address if local and domain else ""
 
 
 def clean_display_name(name: str, decode: Callable[[str], str] | None = None) -> str:

@@ -208,7 +208,7 @@ def _addresses(msg: Message, name: str) -> list[str]:
     out: list[str] = []
     for value in header_values(msg, name):
         # The addr-specs only, never display-name text (addresses.py).
-        found = [box.address for box in parse_mailbox_list(value)]
+        found = [box.address for box in parse_mailbox_list(value, bare_local=True)]
         if not found:
             # "MAILER-DAEMON (Mail Delivery System)" and similar bare forms.
             bare = _COMMENT.sub(" ", value).strip().strip("<>").strip().lower()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import unicodedata
+from email import policy
+from email.parser import BytesHeaderParser
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maildesk.mail.addresses import clean_display_name, parse_mailbox, parse_mailbox_list
+from maildesk.mail.classify import Kind, classify
 from maildesk.mail.parse import decode_header_text, parse_message
 
 _ATOM = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.-_+", min_size=1, max_size=12).filter(
@@ -125,3 +128,20 @@ def test_long_hostile_header_is_bounded() -> None:
     value = ('"' + "a\\" * 20000 + '" <x@example.org>, ') + "(" * 30000 + "<" * 30000
     boxes = parse_mailbox_list(value, decode_header_text)
     assert len(boxes) <= 1000
+
+
+def test_mail_system_senders_without_a_domain_are_read_for_classify() -> None:
+    boxes = parse_mailbox_list("Mail Delivery System <MAILER-DAEMON>", bare_local=True)
+    assert [b.address for b in boxes] == ["mailer-daemon"]
+    assert [b.address for b in parse_mailbox_list("MAILER-DAEMON (Mail Delivery System)", bare_local=True)] == [
+        "mailer-daemon"]
+    assert parse_mailbox_list("Mail Delivery System", bare_local=True) == []
+    assert parse_mailbox_list("Mail Delivery System <MAILER-DAEMON>") == []  # not a sender address
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(
+        b"From: Mail Delivery System <MAILER-DAEMON>\r\nSubject: Undelivered\r\n\r\nbody\r\n")
+    result = classify(headers, envelope_from="x@example.net", own_addresses=frozenset(), loop_token="t")
+    assert result.kind is Kind.BOUNCE
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(
+        b'From: "postmaster@example.net" <rita@example.org>\r\nSubject: hi\r\n\r\nbody\r\n')
+    assert classify(headers, envelope_from="rita@example.org", own_addresses=frozenset(),
+                    loop_token="t").kind is Kind.HUMAN
