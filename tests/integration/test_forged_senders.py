@@ -12,7 +12,7 @@ import socket
 from typing import Any, Callable
 
 from tests.conftest import Daemon, Sink, make_mail
-from tests.integration.api_helpers import user_client
+from tests.integration.api_helpers import add_user, user_client
 from tests.integration.test_pages import sign_in
 
 VICTIM = "victim@example.org"
@@ -147,6 +147,23 @@ def test_without_the_setting_authentication_results_are_not_read(daemon: Daemon,
     daemon.send(_reply(ticket, f"{TRUSTED}; dmarc=fail header.from=example.org", "reply"))
     daemon.wait_processed(2)
     assert _senders(daemon, ticket["id"]) == [VICTIM, VICTIM]
+
+
+
+def test_unverified_admin_address_never_acts_as_admin(daemon_factory: Callable[..., Daemon], sink: Sink) -> None:
+    daemon = daemon_factory(MAILDESK_TRUSTED_AUTHSERV_IDS=TRUSTED)
+    add_user(daemon, "agent@example.com", admin=True, name="Agent")
+    daemon.send(make_mail(VICTIM, "Where is my parcel", "Ordered last week."))
+    (notification,) = sink.wait_for("agent@example.com")
+    ticket_id, number = _ticket_of(daemon, VICTIM)[:2]
+    answer = make_mail("Agent <agent@example.com>", f"Re: {notification.subject}", "Refund approved.",
+                       in_reply_to=notification.msg["Message-ID"],
+                       headers={"Authentication-Results": f"{TRUSTED}; dmarc=fail header.from=example.com"})
+    daemon.send(answer)
+    daemon.wait_processed(2)
+    assert _senders(daemon, ticket_id) == [VICTIM]
+    assert daemon.sql("SELECT sender_role FROM ticket_messages WHERE sender_email = 'agent@example.com'") == [("user",)]
+    assert len(daemon.tickets()) == 2 and daemon.tickets()[1][2] == "agent@example.com"
 
 
 # --- 3. NUL bytes ------------------------------------------------------------------------------
