@@ -170,7 +170,8 @@ def _mailbox(element: _Element, decode: Callable[[str], str] | None, bare_local:
         name = "".join(element.text[: element.angle_start])
         return Mailbox(clean_display_name(_unquote(name), decode), address)
     # addr-spec without angle brackets (comments, like "(Full Name)", are not a name: §3.2.2).
-    tokens = _unquote_tokens("".join(element.text)).split()
+    # Quotes stay: a quoted local part ("a b"@x) is refused whole, never read as b@x.
+    tokens = "".join(element.text).split()
     if not tokens:
         return None
     # The address is what comes last, as in a name-addr; earlier words are not the sender.
@@ -192,10 +193,6 @@ def _addr_spec(angle: str) -> str:
 
 def _unquote(text: str) -> str:
     """A display name with its quoted-strings unquoted (RFC 5322 §3.2.4 quoted-pair)."""
-    return _unquote_tokens(text)
-
-
-def _unquote_tokens(text: str) -> str:
     out: list[str] = []
     i = 0
     while i < len(text):
@@ -221,6 +218,8 @@ def clean_address(address: str, bare_local: bool = False) -> str:
         return ""
     if "@" not in address:
         return address if bare_local else ""
+    if address.count("@") > 1:
+        return ""  # only a quoted local part may hold "@", and quotes are refused above
     local, _, domain = address.rpartition("@")
     return address if local and domain else ""
 

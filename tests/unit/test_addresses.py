@@ -99,7 +99,9 @@ def test_display_names_are_decoded_and_cleaned() -> None:
 
 
 def test_no_address_gives_nothing() -> None:
-    for value in ("", "undisclosed-recipients:;", "Just A Name", "<>", "<not an address>", "a <b@>"):
+    for value in ("", "undisclosed-recipients:;", "Just A Name", "<>", "<not an address>", "a <b@>",
+                  '"mallory victim"@example.org', '<"mallory victim"@example.org>',
+                  "<victim@example.org mallory@evil.example>"):
         assert parse_mailbox(value, decode_header_text) is None, value
 
 
