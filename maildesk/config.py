@@ -123,6 +123,8 @@ class Settings:
     smtp_tls_key: Path | None = None
     http_max_connections: int = 100
     http_read_seconds: float = 30.0
+    # Authentication-Results (RFC 8601) from these authserv-ids are read (mail/senderauth.py).
+    trusted_authserv_ids: frozenset[str] = frozenset()
 
     @property
     def support_local(self) -> str:
@@ -343,6 +345,13 @@ def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
             f"not a certificate and its private key: {exc}"
         ) from None
     return context
+def _authserv_ids(value: str) -> frozenset[str]:
+    """Comma-separated authserv-ids (RFC 8601 §2.5, usually the front MTA's host name)."""
+    ids = frozenset(i.strip().lower() for i in value.split(",") if i.strip())
+    for authserv_id in ids:
+        if not authserv_id.isprintable() or any(c in authserv_id for c in ' \t;"()'):
+            raise ValueError(f"authserv-id {authserv_id!r} may not hold spaces, quotes, ';' or parentheses")
+    return ids
 
 
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -377,6 +386,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_SMTP_TLS_KEY": ("smtp_tls_key", _readable_file),
     "MAILDESK_HTTP_MAX_CONNECTIONS": ("http_max_connections", _positive_int),
     "MAILDESK_HTTP_READ_SECONDS": ("http_read_seconds", _positive_float),
+    "MAILDESK_TRUSTED_AUTHSERV_IDS": ("trusted_authserv_ids", _authserv_ids),
 }
 
 

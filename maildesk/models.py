@@ -141,6 +141,8 @@ class TicketMessage(Base):
     source: Mapped[str] = mapped_column(String(16), default="web")  # email | web | api | system
     email_message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    # From authenticated by a trusted Authentication-Results (mail/senderauth.py); None: unknown.
+    sender_verified: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages", lazy="raise")
@@ -198,6 +200,8 @@ class InboundMessage(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     classification: Mapped[str | None] = mapped_column(String(32))
     matched_by: Mapped[str | None] = mapped_column(String(32))
+    # From authenticated by a trusted Authentication-Results (mail/senderauth.py); None: unknown.
+    sender_verified: Mapped[bool | None] = mapped_column(Boolean)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None]

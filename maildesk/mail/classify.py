@@ -15,7 +15,7 @@ import enum
 import re
 from dataclasses import dataclass
 from email.message import Message
-from email.utils import getaddresses
+from maildesk.mail.addresses import parse_mailbox_list
 
 __all__ = [
     "Kind",
@@ -213,11 +213,8 @@ def _addresses(msg: Message, name: str) -> list[str]:
     """Lower-cased addr-specs of an address header, from its raw text."""
     out: list[str] = []
     for value in header_values(msg, name):
-        try:
-            pairs = getaddresses([value])
-        except Exception:
-            pairs = []
-        found = [addr.strip().lower() for _, addr in pairs if addr and addr.strip()]
+        # The addr-specs only, never display-name text (addresses.py).
+        found = [box.address for box in parse_mailbox_list(value, bare_local=True)]
         if not found:
             # "MAILER-DAEMON (Mail Delivery System)" and similar bare forms.
             bare = _COMMENT.sub(" ", value).strip().strip("<>").strip().lower()

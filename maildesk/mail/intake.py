@@ -50,11 +50,21 @@ class _Item:
     future: asyncio.Future[Stored]
 
 
+def _no_nul(text: str) -> str:
+    """PostgreSQL text cannot hold NUL ("invalid byte sequence ... 0x00"): a NUL in a header
+    or the envelope would make every retry of the message fail with 451. The raw bytes keep it."""
+    return text.replace("\x00", "")
+
+
 def _header_value(value: object, limit: int) -> str | None:
     if value is None:
         return None
-    text = str(value).replace("\r", " ").replace("\n", " ").strip()
+    text = _no_nul(str(value)).replace("\r", " ").replace("\n", " ").strip()
     return text[:limit] or None
+
+
+def _envelope_from(value: str | None) -> str | None:
+    return None if value is None else _no_nul(value)[:998]
 
 
 def summarise(raw: bytes) -> tuple[str | None, str | None, str | None]:
@@ -169,8 +179,8 @@ class Intake:
                 dict(
                     dedupe_key=dedupe_key(item.raw, message_id),
                     message_id=message_id,
-                    envelope_from=item.envelope_from,
-                    envelope_to=item.envelope_to,
+                    envelope_from=_envelope_from(item.envelope_from),
+                    envelope_to=[_no_nul(a) for a in item.envelope_to],
                     source=item.source,
                     raw=item.raw,
                     size=len(item.raw),

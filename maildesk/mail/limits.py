@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-__all__ = ["MimeLimits", "MessageRefused", "Bounded", "precheck", "bound_structure", "truncation_marker"]
+__all__ = [
+    "MimeLimits", "MessageRefused", "Bounded", "precheck", "bound_structure", "truncation_marker", "left_out",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,26 @@ class MessageRefused(Exception):
 def truncation_marker(reason: str) -> str:
     """The visible line put where content was cut."""
     return f"[… truncated by maildesk: {reason}]"
+
+
+def left_out(*, parts_dropped: int = 0, parts_too_deep: int = 0, headers_cut: int = 0,
+             attachments_dropped: int = 0, max_parts: int, max_depth: int) -> tuple[str, ...]:
+    """Short phrases saying what of a message is not shown, for the marker at the end of the
+    ticket text and the inbound record's reason ("9,800 more parts not shown")."""
+    out = []
+    if parts_dropped:
+        out.append(f"{_count(parts_dropped, 'more part')} not shown (limit {max_parts:,})")
+    if parts_too_deep:
+        out.append(f"{_count(parts_too_deep, 'part')} nested deeper than {max_depth} levels not shown")
+    if headers_cut:
+        out.append(f"{_count(headers_cut, 'oversized part header')} cut")
+    if attachments_dropped:
+        out.append(f"{_count(attachments_dropped, 'attachment')} over the size limit not kept")
+    return tuple(out)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 # CRLF, LF and lone CR all end lines, as the feedparser splits them.  Patterns start with
@@ -93,6 +115,10 @@ class Bounded:
     notes: tuple[str, ...]
     lifted_header: str
     bodies: tuple[memoryview, ...]  # read-only views of the raw message
+    # What was cut, counted, for the visible marker (see left_out):
+    parts_dropped: int = 0  # beyond max_parts
+    parts_too_deep: int = 0  # beyond max_depth
+    headers_cut: int = 0  # part headers capped at _MAX_MIME_FIELD_BYTES
 
 
 def bound_structure(raw: bytes, limits: MimeLimits) -> Bounded:
@@ -302,7 +328,8 @@ class _Scanner:
         if self.headers_cut:
             notes.append(f"{self.headers_cut} oversized part header(s) truncated")
         raw = b"".join(self.out) if self.changed else self.raw
-        return Bounded(raw, tuple(notes), self.lifted, tuple(self.bodies))
+        return Bounded(raw, tuple(notes), self.lifted, tuple(self.bodies),
+                       self.too_many, self.too_deep, self.headers_cut)
 
 
 def _last_line_start(raw: bytes, start: int, end: int) -> int:

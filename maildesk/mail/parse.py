@@ -4,8 +4,8 @@ text, safe HTML and attachments.  Pure: no database, no I/O.
 The MIME tree is parsed by the stdlib with ``compat32`` semantics, because the
 ``policy.default`` parser calls its structured header parser *during* the parse and
 that raises RecursionError on ``Content-Type: ((((…`` and is quadratic on long
-address lists.  ``policy.default`` is then used per header where it is better
-(address lists) on bounded values, falling back to ``compat32``-style parsing.
+address lists.  Address headers are read by our own pure parser (addresses.py), which
+takes the addr-spec and never display-name text.
 Every decode is lenient: unknown charsets, broken RFC 2047 words, raw 8-bit
 headers and garbage base64 degrade to best-effort text, never an exception.
 """
@@ -23,8 +23,9 @@ from datetime import datetime, timezone
 from email import policy as _policy
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
+from maildesk.mail.addresses import clean_display_name, parse_mailbox_list
 from maildesk.mail.body import html_to_text, sanitise_html
 from maildesk.mail.limits import (
     Bounded,
@@ -32,6 +33,7 @@ from maildesk.mail.limits import (
     MimeLimits,
     bound_structure,
     precheck,
+    left_out,
     truncation_marker,
 )
 
@@ -72,6 +74,9 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     headers: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
+    # What was left out past the limits, short ("9,800 more parts not shown (limit 200)");
+    # the text and HTML end with a marker saying it (limits.left_out).
+    left_out: tuple[str, ...] = ()
 
 
 FORWARD_SEPARATOR = "---------- Forwarded message ----------"
@@ -79,8 +84,6 @@ _CONTROL_HEADER_PREFIX = "x-maildesk-"
 _MAX_FILENAME = 200
 _MAX_IDS = 200
 _MAX_ADDRESSES = 1000
-# policy.default's address parser is quadratic on hostile input; beyond this use getaddresses.
-_MAX_STRUCTURED_HEADER = 8 * 1024
 # ~1,000 addresses; beyond that a header is not a real recipient list.
 _MAX_ADDRESS_HEADER = 64 * 1024
 
@@ -105,10 +108,25 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedMessage:
     pieces = walker.render(message, 0)
     text = _assemble_text(pieces, limits, notes)
     body_html = _assemble_html(pieces, limits, notes)
-    from_pairs = _addresses(_values(message, "from"))
+    missing = left_out(
+        parts_dropped=bounded.parts_dropped + walker.parts_dropped,
+        parts_too_deep=bounded.parts_too_deep + walker.parts_too_deep,
+        headers_cut=bounded.headers_cut,
+        attachments_dropped=walker.attachments_dropped,
+        max_parts=limits.max_parts,
+        max_depth=limits.max_depth,
+    )
+    if missing:
+        # Content cut past the limits must not vanish silently: say so where people read.
+        marker = truncation_marker("; ".join(missing) + "; the original message is kept")
+        text = f"{text}\n\n{marker}" if text else marker
+        if body_html is not None:
+            body_html += f"<p>{html.escape(marker)}</p>"
+    # RFC 5322 §3.6.2: the first From field; its first mailbox is the sender.
+    from_pairs = _addresses(_values(message, "from")[:1], limit=1)
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
     if not from_name and not from_addr:
-        from_name = _one_line(decode_header_text(_first(message, "from")))[:_MAX_FILENAME]
+        from_name = clean_display_name(_first(message, "from"), decode_header_text)
     return ParsedMessage(
         message_id=normalise_msgid(_first(message, "message-id")),
         in_reply_to=_msgids(_values(message, "in-reply-to")),
@@ -125,6 +143,7 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedMessage:
         attachments=tuple(walker.attachments),
         headers=_headers(message, limits, notes),
         notes=tuple(dict.fromkeys(notes)),
+        left_out=missing,
     )
 
 
@@ -419,45 +438,18 @@ def _msgids(values: list[str]) -> tuple[str, ...]:
 
 # --- addresses -----------------------------------------------------------------------
 
-_BARE_ADDRESS = re.compile(r"[^\s<>(),;:\"\[\]@]+@[^\s<>(),;:\"\[\]@]+")
-_BAD_ADDRESS_CHARS = re.compile(r"[\s<>(),;\"\[\]\\]")
-
-
-def _addresses(values: list[str]) -> list[tuple[str, str]]:
-    """(display name, lowercased address) pairs of address header values."""
+def _addresses(values: list[str], limit: int = _MAX_ADDRESSES) -> list[tuple[str, str]]:
+    """(display name, lowercased address) pairs of address header values (addresses.py:
+    the address is always the addr-spec, never display-name text)."""
     pairs: list[tuple[str, str]] = []
     for value in values:
-        value = value[:_MAX_ADDRESS_HEADER]
-        value = _fix_8bit(_FOLD.sub("", value).replace("\r", " ").replace("\n", " "))
-        for name, address in _parse_address_list(value):
-            address = _clean_address(address)
-            if address:
-                pairs.append((_one_line(decode_header_text(name)).strip("\"' "), address))
-            if len(pairs) >= _MAX_ADDRESSES:
-                return pairs
+        # Raw 8-bit bytes (RFC 6532) become text first; that never adds ASCII specials.
+        value = _fix_8bit(value[:_MAX_ADDRESS_HEADER])
+        for box in parse_mailbox_list(value, decode_header_text, limit=limit - len(pairs)):
+            pairs.append((box.name, box.address))
+        if len(pairs) >= limit:
+            break
     return pairs
-
-
-def _parse_address_list(value: str) -> list[tuple[str, str]]:
-    if len(value) <= _MAX_STRUCTURED_HEADER:
-        try:
-            header = _policy.default.header_factory("to", value)
-            return [(a.display_name, a.addr_spec) for a in header.addresses]
-        except Exception:
-            pass
-    try:
-        return getaddresses([value])
-    except Exception:
-        return [("", found) for found in _BARE_ADDRESS.findall(value)]
-
-
-def _clean_address(address: str) -> str:
-    address = address.strip().lower()
-    if not address or len(address) > 320 or address.startswith("@") or address.endswith("@"):
-        return ""
-    if _BAD_ADDRESS_CHARS.search(address) or not address.isprintable():
-        return ""
-    return address
 
 
 def _addr_list(message: Message, name: str) -> tuple[str, ...]:
@@ -527,6 +519,9 @@ class _Walker:
     attachments: list[Attachment] = field(default_factory=list)
     parts: int = 0
     total_bytes: int = 0
+    parts_dropped: int = 0
+    parts_too_deep: int = 0
+    attachments_dropped: int = 0
 
     def render(self, part: Message, depth: int) -> list[_Piece]:
         ctype = _content_type(part)
@@ -540,6 +535,7 @@ class _Walker:
         children = [c for c in part.get_payload() if isinstance(c, Message)]
         if depth + 1 > self.limits.max_depth:
             self.notes.append(_deep_note(len(children), self.limits))
+            self.parts_too_deep += len(children)
             return []
         kept = []
         for child in children:
@@ -548,6 +544,7 @@ class _Walker:
                 kept.append(child)
         if len(kept) < len(children):
             self.notes.append(_many_note(len(children) - len(kept), self.limits))
+            self.parts_dropped += len(children) - len(kept)
         return kept
 
     def _multipart(self, part: Message, ctype: str, depth: int) -> list[_Piece]:
@@ -595,6 +592,7 @@ class _Walker:
         """A message/rfc822 part as a readable "Forwarded message" block."""
         if depth + 1 > self.limits.max_depth:
             self.notes.append(_deep_note(1, self.limits))
+            self.parts_too_deep += 1
             return []
         inner = next((c for c in part.get_payload() if isinstance(c, Message)), None)
         if inner is None:
@@ -643,12 +641,14 @@ class _Walker:
         name = sanitise_filename(filename, ctype)
         data = _payload(part)
         if len(data) > self.limits.max_attachment_bytes:
+            self.attachments_dropped += 1
             self.notes.append(
                 f'attachment "{name}" dropped: {len(data)} bytes is over the limit of '
                 f"{self.limits.max_attachment_bytes} bytes"
             )
             return
         if self.total_bytes + len(data) > self.limits.max_total_attachment_bytes:
+            self.attachments_dropped += 1
             self.notes.append(
                 f'attachment "{name}" dropped: attachments together are over the limit of '
                 f"{self.limits.max_total_attachment_bytes} bytes"

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.db import BIG_VALUE_BYTES
 from maildesk.logs import event
-from maildesk.mail import bounces, correlate, tokens
+from maildesk.mail import bounces, correlate, senderauth, tokens
 from maildesk.mail.body import visible_reply
 from maildesk.mail.classify import Classification, Kind, classify
 from maildesk.mail.parse import ParsedMessage, parse_message
@@ -74,6 +74,7 @@ class Job:
     matched_by: str | None = None
     answered: OutboundMessage | None = None  # our mail this one answers, when named in its headers
     role: str | None = None  # requester | participant | admin, once authorised for `ticket`
+    sender_auth: senderauth.SenderAuth = senderauth.UNKNOWN
     sender: User | None = None
     ignored: str | None = None  # set when the message is kept but deliberately not acted on
     notes: list[str] = field(default_factory=list)
@@ -181,10 +182,19 @@ async def correlate_step(rt: Runtime, job: Job) -> None:
 
 
 async def authorise(rt: Runtime, job: Job) -> None:
-    """Who may post to the ticket the signals found: From decides, never Reply-To."""
+    """Who may post to the ticket the signals found: From decides, never Reply-To; a From the
+    trusted front server says failed authentication may only open a ticket of its own."""
     assert job.parsed is not None
     ticket, sender = job.ticket, job.parsed.from_addr
+    results = [v for n, v in job.parsed.headers if n.lower() == "authentication-results"]
+    job.sender_auth = senderauth.evaluate(results, rt.settings.trusted_authserv_ids, sender)
+    job.inbound.sender_verified = job.sender_auth.verified
     if ticket is None:
+        return
+    if job.sender_auth.verified is False:
+        job.notes.append(f"sender not verified ({job.sender_auth.detail}): may not post to "
+                         f"{ticket.ticket_number}; opened a ticket of their own")
+        job.ticket = None
         return
     if sender == ticket.user_email:
         job.role = "requester"
@@ -221,6 +231,7 @@ async def apply(rt: Runtime, job: Job) -> None:
             email_message_id=p.message_id,
             inbound_id=inbound.id,
             attachments=p.attachments,
+            sender_verified=job.sender_auth.verified,
         )
         if job.role == "admin":
             assert job.sender is not None
@@ -251,6 +262,7 @@ async def _new_ticket(rt: Runtime, job: Job, linked: Ticket | None = None) -> No
             email_message_id=p.message_id,
             inbound_id=job.inbound.id,
             attachments=p.attachments,
+            sender_verified=job.sender_auth.verified,
         ),
         category=category,
         source="email",
@@ -321,6 +333,8 @@ async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -
             inbound.status, inbound.reason = "ignored", job.ignored
         else:
             inbound.status = "processed"
+            if job.parsed is not None and job.parsed.left_out:  # what the ticket does not show
+                job.notes.append("truncated: " + ", ".join(job.parsed.left_out))
             inbound.reason = "; ".join(job.notes) or None
     except Discard as discard:
         inbound.status = "ignored"

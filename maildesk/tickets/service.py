@@ -50,6 +50,7 @@ class NewMessage:
     email_message_id: str | None = None
     inbound_id: int | None = None
     attachments: Sequence[Any] = field(default_factory=tuple)
+    sender_verified: bool | None = None  # mail only: see mail/senderauth.py
 
 
 class TicketService:
@@ -174,6 +175,7 @@ class TicketService:
             source=message.source,
             email_message_id=message.email_message_id,
             inbound_id=message.inbound_id,
+            sender_verified=message.sender_verified,
             created_at=created_at or utcnow(),
         )
         self.session.add(row)

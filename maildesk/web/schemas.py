@@ -169,12 +169,14 @@ class MessageOut(Struct):
     source: str
     created_at: datetime
     attachments: list[AttachmentOut] = msgspec.field(default_factory=list)
+    # Mail only: From authenticated by a trusted Authentication-Results; null when unknown.
+    sender_verified: bool | None = None
 
     @classmethod
     def of(cls, m: TicketMessage, attachments: list[AttachmentOut] | None = None) -> "MessageOut":
         return cls(id=m.id, sender_email=m.sender_email, sender_role=m.sender_role, body=m.body,
                    is_internal=m.is_internal, source=m.source, created_at=m.created_at,
-                   attachments=attachments or [])
+                   attachments=attachments or [], sender_verified=m.sender_verified)
 
 
 class TicketSummary(Struct):
@@ -297,6 +299,7 @@ class InboundOut(Struct):
     attempts: int
     received_at: datetime
     processed_at: datetime | None
+    sender_verified: bool | None = None  # see MessageOut
 
     @classmethod
     def of(cls, m: InboundMessage, ticket_number: str | None) -> "InboundOut":
@@ -305,6 +308,7 @@ class InboundOut(Struct):
             reason=m.reason, classification=m.classification, matched_by=m.matched_by,
             ticket_id=m.ticket_id, ticket_number=ticket_number, source=m.source, size=m.size,
             attempts=m.attempts, received_at=m.received_at, processed_at=m.processed_at,
+            sender_verified=m.sender_verified,
         )
 
 

@@ -1,7 +1,7 @@
 """imap_seen: UIDs the IMAP poller took from a mailbox it keeps (MAILDESK_IMAP_AFTER=keep)
 
 Revision ID: 0006_imap_seen
-Revises: 0004_api_indexes
+Revises: 0005_sender_verified
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_imap_seen"
-down_revision = "0004_api_indexes"
+down_revision = "0005_sender_verified"
 branch_labels = None
 depends_on = None
 

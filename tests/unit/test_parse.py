@@ -385,7 +385,11 @@ def test_deep_nesting_is_cut_with_a_note():
 
 def test_parts_beyond_the_limit_are_dropped_with_a_note():
     parsed = load("many_parts.eml")
-    assert parsed.text == "The first part is the body."
+    assert parsed.text == (
+        "The first part is the body.\n\n"
+        "[… truncated by maildesk: 300 more parts not shown (limit 200); the original message is kept]"
+    )
+    assert parsed.left_out == ("300 more parts not shown (limit 200)",)
     assert len(parsed.attachments) == 199
     assert parsed.attachments[-1].filename == "part199.txt"
     assert parsed.notes == ("300 parts beyond the limit of 200 dropped",)
@@ -407,7 +411,10 @@ def test_smaller_limits_cut_parts_and_depth():
     assert parsed.notes == ("490 parts beyond the limit of 10 dropped",)
     nested = parse_message((CLIENTS / "inline_cid_image.eml").read_bytes(), MimeLimits(max_depth=1))
     assert nested.attachments == ()  # the image sits two levels down
-    assert nested.text == "This dialog appears every time I save:\n\n[screenshot]"
+    assert nested.text == (
+        "This dialog appears every time I save:\n\n[screenshot]\n\n"
+        "[… truncated by maildesk: 1 part nested deeper than 1 levels not shown; the original message is kept]"
+    )
     assert "1 part nested deeper than 1 levels dropped" in nested.notes
 
 
@@ -527,7 +534,9 @@ def test_oversized_part_header_is_capped():
         b"Content-Type: text/plain; " + b"a=b; " * 20_000 + b"\r\n\r\nhello\r\n--b--\r\n"
     )
     parsed = parse_message(raw)
-    assert parsed.text == "hello"
+    assert parsed.text == (
+        "hello\n\n[… truncated by maildesk: 1 oversized part header cut; the original message is kept]"
+    )
     assert "1 oversized part header(s) truncated" in parsed.notes
 
 
