@@ -91,6 +91,11 @@ class Settings:
     outbox_retry_seconds: float = 30.0
     outbox_max_age_hours: float = 72.0
     log_level: str = "INFO"
+    # Webhooks (maildesk/webhooks/): private targets only for local setups and tests.
+    webhook_allow_private: bool = False
+    # Delays before each retry, as the Standard Webhooks spec suggests (~27 hours in all).
+    webhook_retry_seconds: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+    webhook_timeout_seconds: float = 15.0
 
     @property
     def support_local(self) -> str:
@@ -236,6 +241,22 @@ def _address_list(value: str) -> tuple[str, ...] | None:
     return tuple(_address(a) for a in value.split(",") if a.strip())
 
 
+def _flag(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1 or 0")
+
+
+def _delays(value: str) -> tuple[float, ...]:
+    delays = tuple(_positive_float(v.strip()) for v in value.split(",") if v.strip())
+    if not delays:
+        raise ValueError("expected comma-separated seconds, e.g. 5,300,1800")
+    return delays
+
+
 def _log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -264,6 +285,9 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_OUTBOX_RETRY_SECONDS": ("outbox_retry_seconds", _positive_float),
     "MAILDESK_OUTBOX_MAX_AGE_HOURS": ("outbox_max_age_hours", _positive_float),
     "MAILDESK_LOG_LEVEL": ("log_level", _log_level),
+    "MAILDESK_WEBHOOK_ALLOW_PRIVATE": ("webhook_allow_private", _flag),
+    "MAILDESK_WEBHOOK_RETRY_SECONDS": ("webhook_retry_seconds", _delays),
+    "MAILDESK_WEBHOOK_TIMEOUT_SECONDS": ("webhook_timeout_seconds", _positive_float),
 }
 
 

@@ -21,6 +21,7 @@ from maildesk.runtime import Runtime
 from maildesk.web.api.admin import AdminSupportController, AdminTicketController, AdminUserController, StatsCache
 from maildesk.web.api.contact import ContactController
 from maildesk.web.api.support import SupportTicketController
+from maildesk.web.api.webhooks import WebhookController
 from maildesk.web.auth import AuthController, TokenAuthMiddleware, TokenCache, current_user, optional_user
 from maildesk.web.errors import EXCEPTION_HANDLERS
 from maildesk.web.pages import PAGE_HANDLERS, STATIC_PATH, static_router, template_config
@@ -51,6 +52,7 @@ API_HANDLERS: list[Any] = [
     AdminTicketController,
     AdminSupportController,
     AdminUserController,
+    WebhookController,
 ]
 
 
