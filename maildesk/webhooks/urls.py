@@ -43,7 +43,7 @@ def check_syntax(url: str) -> tuple[str, str, int]:
     try:
         host, port = parts.hostname, parts.port
     except ValueError as exc:  # a port that is not a number or out of range
-        raise UnsafeUrl(str(exc)) from None
+        raise UnsafeUrl(f"bad port: {exc}") from None
     if not host:
         raise UnsafeUrl("the URL needs a host")
     if parts.username is not None or parts.password is not None:
@@ -58,6 +58,8 @@ def blocked_reason(address: str) -> str | None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
         return f"{ip} is a loopback address"
+    if ip.is_unspecified:  # connecting to 0.0.0.0 or :: reaches this host
+        return f"{ip} is not a public address (unspecified)"
     if ip.is_link_local:
         return f"{ip} is a link-local address"
     if ip.is_private:
