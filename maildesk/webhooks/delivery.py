@@ -128,10 +128,9 @@ class Deliverer:
         # Connect to the address just checked, not to whatever a second lookup returns;
         # Host, TLS SNI and the certificate check still use the name in the URL.
         url = httpx.URL(job.url).copy_with(host=target.address)
-        default_port = 443 if target.scheme == "https" else 80
-        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
-        if ":" in target.host and target.port != default_port:
-            host_header = f"[{target.host}]:{target.port}"
+        host_header = f"[{target.host}]" if ":" in target.host else target.host  # IPv6 literal: RFC 3986 3.2.2
+        if target.port != (443 if target.scheme == "https" else 80):
+            host_header += f":{target.port}"
         headers = {
             "content-type": "application/json",
             "user-agent": _USER_AGENT,

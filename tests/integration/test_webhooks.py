@@ -111,7 +111,7 @@ def _webhook_daemon(daemon_factory: Callable[..., Daemon], **env: str) -> Daemon
     return daemon_factory(MAILDESK_WEBHOOK_ALLOW_PRIVATE="1", **env)
 
 
-def test_each_event_arrives_once_signed(daemon_factory: Callable[..., Daemon]) -> None:
+def test_each_event_arrives_once_signed(daemon_factory: Callable[..., Daemon], sink: Sink) -> None:
     daemon = _webhook_daemon(daemon_factory)
     receiver = _receiver()
     try:
@@ -131,13 +131,17 @@ def test_each_event_arrives_once_signed(daemon_factory: Callable[..., Daemon]) -
             number = daemon.tickets()[0][1]
             assert admin.post(f"/admin/support/tickets/{number}/messages",
                               json={"body": "We have sent a new link."}).status_code == 201
+            update = sink.wait_for("kim@example.org", 2)[-1]  # the confirmation, then the reply
+            daemon.send(make_mail("Kim <kim@example.org>", f"Re: [{number}] Cannot log in", "It worked, thanks!",
+                                  in_reply_to=update.msg["Message-ID"]))
+            daemon.wait_processed(2)
             assert admin.post(f"/admin/support/tickets/{number}/messages",
                               json={"body": "Checked the mail log: delivered.", "is_internal": True}).status_code == 201
             assert admin.patch(f"/admin/support/tickets/{number}",
                                json={"status": "resolved", "priority": "high"}).status_code == 200
 
-            wait_until(_all_settled(admin, public["id"], 4), timeout=30, what="4 deliveries to /public")
-            settled = wait_until(_all_settled(admin, everything["id"], 5), timeout=30, what="5 deliveries to /all")
+            wait_until(_all_settled(admin, public["id"], 5), timeout=30, what="5 deliveries to /public")
+            settled = wait_until(_all_settled(admin, everything["id"], 6), timeout=30, what="6 deliveries to /all")
             assert all(d["attempts"][0]["status_code"] == 204 and d["attempt_count"] == 1 for d in settled["items"])
 
         for path in ("/public", "/all"):
@@ -148,9 +152,9 @@ def test_each_event_arrives_once_signed(daemon_factory: Callable[..., Daemon]) -
         public_hits = {h.headers["webhook-id"]: h.payload for h in receiver.at("/public")}
         all_hits = {h.headers["webhook-id"]: h.payload for h in receiver.at("/all")}
         assert Counter(p["type"] for p in public_hits.values()) == {
-            "ticket.created": 1, "message.created": 1, "ticket.updated": 2}
+            "ticket.created": 1, "message.created": 2, "ticket.updated": 2}
         assert Counter(p["type"] for p in all_hits.values()) == {
-            "ticket.created": 1, "message.created": 1, "ticket.updated": 2, "note.created": 1}
+            "ticket.created": 1, "message.created": 2, "ticket.updated": 2, "note.created": 1}
         # One event, one id: both endpoints got the same events under the same webhook-ids.
         assert set(public_hits) < set(all_hits)
 
@@ -163,8 +167,12 @@ def test_each_event_arrives_once_signed(daemon_factory: Callable[..., Daemon]) -
         assert created["data"]["ticket"]["ticket_number"] == number
         assert created["data"]["ticket"]["user_email"] == "kim@example.org"
         assert created["data"]["ticket"]["source"] == "email" and created["timestamp"].endswith("Z")
-        message = one(public_hits, "message.created")["data"]["message"]
-        assert message["body"] == "We have sent a new link." and message["is_internal"] is False
+        messages = sorted((p["data"]["message"] for p in public_hits.values() if p["type"] == "message.created"),
+                          key=lambda m: m["id"])
+        assert [(m["sender_role"], m["sender_email"], m["body"], m["is_internal"], m["source"]) for m in messages] == [
+            ("admin", "lead@example.com", "We have sent a new link.", False, "api"),
+            ("user", "kim@example.org", "It worked, thanks!", False, "email"),
+        ]
         note = one(all_hits, "note.created")["data"]["message"]
         assert note["body"] == "Checked the mail log: delivered." and note["is_internal"] is True
         assert not any("Checked the mail log" in h.body.decode() for h in receiver.at("/public"))
