@@ -115,7 +115,7 @@ def test_each_event_arrives_once_signed(daemon_factory: Callable[..., Daemon], s
     daemon = _webhook_daemon(daemon_factory)
     receiver = _receiver()
     try:
-        add_user(daemon, "lead@example.com", admin=True, name="Lead")
+        lead_id = add_user(daemon, "lead@example.com", admin=True, name="Lead")
         with login(daemon, "lead@example.com") as admin:
             public = _register(admin, receiver.url("/public"), ["ticket.created", "ticket.updated", "message.created"])
             everything = _register(admin, receiver.url("/all"), ALL_EVENTS)
@@ -138,7 +138,8 @@ def test_each_event_arrives_once_signed(daemon_factory: Callable[..., Daemon], s
             assert admin.post(f"/admin/support/tickets/{number}/messages",
                               json={"body": "Checked the mail log: delivered.", "is_internal": True}).status_code == 201
             assert admin.patch(f"/admin/support/tickets/{number}",
-                               json={"status": "resolved", "priority": "high"}).status_code == 200
+                               json={"status": "resolved", "priority": "high", "assigned_to": lead_id,
+                                     "escalated": True}).status_code == 200
 
             wait_until(_all_settled(admin, public["id"], 5), timeout=30, what="5 deliveries to /public")
             settled = wait_until(_all_settled(admin, everything["id"], 6), timeout=30, what="6 deliveries to /all")
@@ -180,7 +181,8 @@ def test_each_event_arrives_once_signed(daemon_factory: Callable[..., Daemon], s
                          key=len)
         assert changes == [
             {"status": {"old": "open", "new": "in_progress"}},  # the first public reply
-            {"priority": {"old": "medium", "new": "high"}, "status": {"old": "in_progress", "new": "resolved"}},
+            {"priority": {"old": "medium", "new": "high"}, "status": {"old": "in_progress", "new": "resolved"},
+             "assigned_to": {"old": None, "new": lead_id}, "escalated": {"old": False, "new": True}},
         ]
     finally:
         receiver.stop()
