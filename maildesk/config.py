@@ -125,6 +125,11 @@ class Settings:
     http_read_seconds: float = 30.0
     # Authentication-Results (RFC 8601) from these authserv-ids are read (mail/senderauth.py).
     trusted_authserv_ids: frozenset[str] = frozenset()
+    # Webhooks (maildesk/webhooks/): private targets only for local setups and tests.
+    webhook_allow_private: bool = False
+    # Delays before each retry, as the Standard Webhooks spec suggests (~27 hours in all).
+    webhook_retry_seconds: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+    webhook_timeout_seconds: float = 15.0
 
     @property
     def support_local(self) -> str:
@@ -282,6 +287,20 @@ def _network_strings(value: str) -> tuple[str, ...]:
         except ValueError:
             raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
     return tuple(dict.fromkeys(networks))
+def _flag(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1 or 0")
+
+
+def _delays(value: str) -> tuple[float, ...]:
+    delays = tuple(_positive_float(v.strip()) for v in value.split(",") if v.strip())
+    if not delays:
+        raise ValueError("expected comma-separated seconds, e.g. 5,300,1800")
+    return delays
 
 
 def _log_level(value: str) -> str:
@@ -387,6 +406,9 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_HTTP_MAX_CONNECTIONS": ("http_max_connections", _positive_int),
     "MAILDESK_HTTP_READ_SECONDS": ("http_read_seconds", _positive_float),
     "MAILDESK_TRUSTED_AUTHSERV_IDS": ("trusted_authserv_ids", _authserv_ids),
+    "MAILDESK_WEBHOOK_ALLOW_PRIVATE": ("webhook_allow_private", _flag),
+    "MAILDESK_WEBHOOK_RETRY_SECONDS": ("webhook_retry_seconds", _delays),
+    "MAILDESK_WEBHOOK_TIMEOUT_SECONDS": ("webhook_timeout_seconds", _positive_float),
 }
 
 

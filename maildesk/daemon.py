@@ -32,6 +32,8 @@ from maildesk.runtime import Runtime
 from maildesk.tickets import sla
 from maildesk.web.app import create_app
 from maildesk.web.slowclients import header_guard, read_deadline
+from maildesk.webhooks import delivery as webhook_delivery
+from maildesk.webhooks.events import WAKE_WEBHOOKS
 
 log = logging.getLogger("maildesk")
 
@@ -85,9 +87,10 @@ async def serve(rt: Runtime) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    wake_pipeline, wake_sender = asyncio.Event(), asyncio.Event()
+    wake_pipeline, wake_sender, wake_webhooks = asyncio.Event(), asyncio.Event(), asyncio.Event()
     rt.db.on_commit(WAKE_PIPELINE, wake_pipeline.set)
     rt.db.on_commit(WAKE_SENDER, wake_sender.set)
+    rt.db.on_commit(WAKE_WEBHOOKS, wake_webhooks.set)
 
     # Running out of descriptors must never take HTTP or the database down (issue 11.1):
     # use all the process may have, and cap SMTP sessions below it with a reserve.
@@ -135,13 +138,15 @@ async def serve(rt: Runtime) -> None:
     workers = [
         asyncio.create_task(pipeline.worker(rt, wake_pipeline, stop), name="pipeline"),
         asyncio.create_task(sender.worker(rt, wake_sender, stop), name="sender"),
+        asyncio.create_task(webhook_delivery.worker(rt, wake_webhooks, stop), name="webhooks"),
         asyncio.create_task(_every(settings.sla_check_seconds, stop, "SLA", lambda: _sla_pass(rt)), name="sla"),
     ]
     if not rt.db.is_sqlite:
         # Other daemons on the same database hear of new work at once, not at their next poll.
         from maildesk.wakeup import CrossWake
 
-        cross = CrossWake(rt.db, {WAKE_PIPELINE: wake_pipeline, WAKE_SENDER: wake_sender})
+        cross = CrossWake(rt.db, {WAKE_PIPELINE: wake_pipeline, WAKE_SENDER: wake_sender,
+                                  WAKE_WEBHOOKS: wake_webhooks})
         workers.append(asyncio.create_task(cross.run(stop), name="wakeups"))
     if settings.imap is not None:
         from maildesk.mail import imap
@@ -158,6 +163,7 @@ async def serve(rt: Runtime) -> None:
         await asyncio.wait_for(handler.idle.wait(), timeout=SHUTDOWN_GRACE_SECONDS)
     wake_pipeline.set()
     wake_sender.set()
+    wake_webhooks.set()
     done, pending = await asyncio.wait([*workers, http_task], timeout=SHUTDOWN_GRACE_SECONDS)
     for task in pending:
         task.cancel()

@@ -32,6 +32,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "requester_reply": ("New reply: {subject}", "auto-generated"),
     "escalation": ("URGENT: Ticket {number} needs attention", "auto-generated"),
     "magic_link": ("Your sign-in link", "auto-replied"),
+    "webhook_disabled": ("A webhook endpoint was disabled", "auto-generated"),
 }
 
 _SPACE = re.compile(r"\s+")

@@ -24,6 +24,7 @@ from maildesk.mail import tokens
 from maildesk.mail.outbox import Outbox
 from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
 from maildesk.tickets import rules
+from maildesk.webhooks import events as webhooks
 
 
 class ServiceError(Exception):
@@ -150,6 +151,7 @@ class TicketService:
             await self.outbox.enqueue(self.session, "confirmation", requester.email, ticket, to_name=requester.name)
         for admin in await self.admin_recipients():
             await self.outbox.enqueue(self.session, "new_ticket", admin, ticket, context={"body": message.body})
+        await webhooks.publish(self.session, ticket, created=True)
         return ticket
 
     async def _add_message(
@@ -205,6 +207,7 @@ class TicketService:
         new_value: Any = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        webhooks.track(self.session, ticket, kind, old_value)
         self.session.add(
             TicketEvent(
                 ticket_id=ticket.id,
@@ -251,6 +254,7 @@ class TicketService:
                 await self.outbox.enqueue(
                     self.session, "requester_reply", assignee.email, ticket, context={"body": message.body}
                 )
+        await webhooks.publish(self.session, ticket, message=row)
         return row
 
     async def admin_reply(
@@ -265,6 +269,7 @@ class TicketService:
         self._event(ticket, admin, "note" if is_internal else "reply", detail={"message_id": row.id})
         ticket.updated_at = utcnow()
         if is_internal:
+            await webhooks.publish(self.session, ticket, message=row)
             return row
         if ticket.first_response_at is None:
             ticket.first_response_at = row.created_at
@@ -287,6 +292,7 @@ class TicketService:
                 self.session, "update", address, ticket,
                 context={"body": message.body, "author": admin.name or "Support"},
             )
+        await webhooks.publish(self.session, ticket, message=row)
         return row
 
     async def record_automatic(self, ticket: Ticket, sender_email: str, message: NewMessage, kind: str) -> None:
@@ -331,6 +337,7 @@ class TicketService:
                 ticket.escalated = False
                 self._event(ticket, actor, "escalated", old_value=True, new_value=False)
         ticket.updated_at = utcnow()
+        await webhooks.publish(self.session, ticket)
         return ticket
 
     async def confirm_closed(self, ticket: Ticket, requester: User) -> Ticket:
@@ -338,6 +345,7 @@ class TicketService:
         if ticket.status != "resolved":
             raise rules.IllegalTransition(ticket.status, "closed")
         self._set_status(ticket, requester, "closed")
+        await webhooks.publish(self.session, ticket)
         return ticket
 
     async def escalate(self, ticket: Ticket, actor: User | None, *, reason: str) -> bool:
@@ -350,8 +358,10 @@ class TicketService:
         self._event(ticket, actor, "escalated", old_value=False, new_value=True, detail={"reason": reason})
         for admin in await self.admin_recipients():
             await self.outbox.enqueue(self.session, "escalation", admin, ticket, context={"reason": reason})
+        await webhooks.publish(self.session, ticket)
         return True
 
     async def close_resolved(self, ticket: Ticket) -> None:
         """Auto-close: a resolved ticket nobody reopened within the configured days."""
         self._set_status(ticket, None, "closed")
+        await webhooks.publish(self.session, ticket)

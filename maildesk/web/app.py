@@ -23,6 +23,7 @@ from maildesk.web.api.admin import AdminSupportController, AdminTicketController
 from maildesk.web.api.contact import ContactController
 from maildesk.web.api.metrics import metrics
 from maildesk.web.api.support import SupportTicketController
+from maildesk.web.api.webhooks import WebhookController
 from maildesk.web.auth import AuthController, TokenAuthMiddleware, TokenCache, current_user, optional_user
 from maildesk.web.errors import EXCEPTION_HANDLERS
 from maildesk.web.pages import PAGE_HANDLERS, STATIC_PATH, static_router, template_config
@@ -55,6 +56,7 @@ API_HANDLERS: list[Any] = [
     AdminSupportController,
     AdminUserController,
     metrics,
+    WebhookController,
 ]
 
 
