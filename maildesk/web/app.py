@@ -20,6 +20,7 @@ from maildesk import __version__
 from maildesk.runtime import Runtime
 from maildesk.web.api.admin import AdminSupportController, AdminTicketController, AdminUserController, StatsCache
 from maildesk.web.api.contact import ContactController
+from maildesk.web.api.notifications import NotificationController
 from maildesk.web.api.support import SupportTicketController
 from maildesk.web.auth import AuthController, TokenAuthMiddleware, TokenCache, current_user, optional_user
 from maildesk.web.errors import EXCEPTION_HANDLERS
@@ -51,6 +52,7 @@ API_HANDLERS: list[Any] = [
     AdminTicketController,
     AdminSupportController,
     AdminUserController,
+    NotificationController,
 ]
 
 

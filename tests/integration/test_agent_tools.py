@@ -1,0 +1,202 @@
+"""The support agent's tools against a real `maildesk serve`: in-app notifications, queue
+filters, merging, bulk changes and collision checks (CONTRACT section 7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import Daemon, Sink, make_mail, wait_until
+from tests.integration.api_helpers import add_user, error, login, new_ticket, user_client
+
+
+def _notes(client: httpx.Client, **params: Any) -> dict[str, Any]:
+    r = client.get("/admin/notifications", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _kinds(page: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(n["kind"], n["ticket_number"]) for n in page["items"]]
+
+
+def test_notifications_for_each_trigger_and_marking_read(daemon: Daemon) -> None:
+    ada_id = add_user(daemon, "ada@example.com", admin=True, name="Ada Admin")
+    bob_id = add_user(daemon, "bob@example.com", admin=True, name="Bob Builder")
+    with login(daemon, "ada@example.com") as ada, login(daemon, "bob@example.com") as bob, \
+            user_client(daemon, "kim@example.org") as kim:
+        # A new ticket: every admin.
+        t1 = new_ticket(kim, "Printer on fire")["ticket_number"]
+        assert _kinds(_notes(ada)) == [("new_ticket", t1)] and _kinds(_notes(bob)) == [("new_ticket", t1)]
+        assert "Printer on fire" in _notes(ada)["items"][0]["text"] and _notes(ada)["unread"] == 1
+
+        # A requester's reply on an unassigned ticket: every admin.
+        assert kim.post(f"/support/tickets/{t1}/messages", json={"body": "Still burning."}).status_code == 201
+        assert _kinds(_notes(bob))[0] == ("reply", t1) and _kinds(_notes(ada))[0] == ("reply", t1)
+
+        # Assigned by Ada to Bob: Bob is told, Ada (who did it) is not.
+        assert ada.patch(f"/admin/support/tickets/{t1}", json={"assigned_to": bob_id}).status_code == 200
+        assert _kinds(_notes(bob))[0] == ("assigned", t1) and "Ada Admin" in _notes(bob)["items"][0]["text"]
+        assert _kinds(_notes(ada))[0] == ("reply", t1)
+        # Assigning to yourself tells nobody.
+        t2 = new_ticket(kim, "Second thing")["ticket_number"]
+        assert ada.patch(f"/admin/support/tickets/{t2}", json={"assigned_to": ada_id}).status_code == 200
+        assert _kinds(_notes(ada))[0] == ("new_ticket", t2)
+
+        # A reply on an assigned ticket: only the assignee.
+        assert kim.post(f"/support/tickets/{t1}/messages", json={"body": "Now smoking."}).status_code == 201
+        assert [k for k in _kinds(_notes(bob))].count(("reply", t1)) == 2
+        assert [k for k in _kinds(_notes(ada))].count(("reply", t1)) == 1
+
+        # Notes that mention: @local-part, @NameWithoutSpaces (any case) or the address.
+        for body, who in (("@bob please look", bob), ("ask @bobbuilder.", bob), ("cc bob@example.com", bob),
+                          ("@ADA over to you", ada)):
+            before = _notes(who)["total"]
+            r = (ada if who is bob else bob).post(f"/admin/support/tickets/{t1}/messages",
+                                                   json={"body": body, "is_internal": True})
+            assert r.status_code == 201, r.text
+            page = _notes(who)
+            assert page["total"] == before + 1 and _kinds(page)[0] == ("mention", t1), body
+        # Not a mention: an address's domain, someone unknown.
+        before = (_notes(ada)["total"], _notes(bob)["total"])
+        assert bob.post(f"/admin/support/tickets/{t1}/messages",
+                        json={"body": "mail someone@example.com or @nobody", "is_internal": True}).status_code == 201
+        # Escalation: every admin except who escalated. Its notification is the next one Bob gets.
+        assert ada.patch(f"/admin/support/tickets/{t1}", json={"escalated": True}).status_code == 200
+        assert _kinds(_notes(bob))[0] == ("escalation", t1)
+        assert (_notes(ada)["total"], _notes(bob)["total"]) == (before[0], before[1] + 1)
+
+        # Reading: unread filter, count, someone else's ids never marked.
+        bobs = _notes(bob)
+        assert bobs["unread"] == bobs["total"] == len(_notes(bob, unread="true")["items"])
+        adas = _notes(ada)
+        r = ada.post("/admin/notifications/read", json={"ids": [bobs["items"][0]["id"], adas["items"][0]["id"]]})
+        assert r.status_code == 200 and r.json() == {"marked": 1, "unread": adas["unread"] - 1}
+        assert _notes(bob)["unread"] == bobs["unread"]
+        assert _notes(ada)["items"][0]["read_at"] is not None
+        assert adas["items"][0]["id"] not in [n["id"] for n in _notes(ada, unread="true")["items"]]
+        r = bob.post("/admin/notifications/read", json={"all": True})
+        assert r.json() == {"marked": bobs["unread"], "unread": 0} and _notes(bob, unread="true")["items"] == []
+        assert "ids" in error(bob.post("/admin/notifications/read", json={}), 422)
+        assert error(kim.get("/admin/notifications"), 403)
+
+
+def test_queue_assigned_to_me_and_none(daemon: Daemon) -> None:
+    ada_id = add_user(daemon, "ada@example.com", admin=True)
+    with login(daemon, "ada@example.com") as ada, user_client(daemon, "kim@example.org") as kim:
+        mine = new_ticket(kim, "Mine")["ticket_number"]
+        loose = new_ticket(kim, "Nobody's")["ticket_number"]
+        ada.patch(f"/admin/support/tickets/{mine}", json={"assigned_to": ada_id})
+        me = ada.get("/admin/support/tickets", params={"assigned_to": "me"}).json()
+        none = ada.get("/admin/support/tickets", params={"assigned_to": "none"}).json()
+        assert [t["ticket_number"] for t in me["items"]] == [mine]
+        assert [t["ticket_number"] for t in none["items"]] == [loose]
+
+
+def _first_mail(sink: Sink, address: str) -> Any:
+    return sink.wait_for(address)[0]
+
+
+def test_merge_moves_thread_people_and_later_mail(daemon: Daemon, sink: Sink) -> None:
+    add_user(daemon, "ada@example.com", admin=True, name="Ada Admin")
+    daemon.send(make_mail("kim@example.org", "Login broken", "Cannot sign in.", message_id="<k1@client.example.org>"))
+    daemon.send(make_mail("lou@example.org", "Cannot log in either", "Same here.",
+                          message_id="<l1@client.example.org>", headers={"Cc": "lou.boss@example.org"}))
+    daemon.wait_processed(2)
+    (target_id, target, *_), (source_id, source, *_) = daemon.tickets()
+    lou_confirmation = wait_until(lambda: [m for m in sink.to("lou@example.org") if source in m.subject],
+                                  what="confirmation to lou")[0]
+    with login(daemon, "ada@example.com") as ada:
+        assert "itself" in error(ada.post(f"/admin/support/tickets/{source}/merge", json={"into": source}), 409)
+        r = ada.post(f"/admin/support/tickets/{source}/merge", json={"into": target})
+        assert r.status_code == 200, r.text
+        merged = r.json()
+        assert merged["ticket_number"] == target
+        assert [m["body"].strip() for m in merged["messages"]] == ["Cannot sign in.", "Same here."]
+        assert set(merged["participants"]) == {"lou@example.org", "lou.boss@example.org"}
+        assert merged["events"][-1]["kind"] == "merged_in" and merged["events"][-1]["new_value"] == source
+        old = ada.get(f"/admin/support/tickets/{source}").json()
+        assert (old["status"], old["merged_into"]) == ("closed", target)
+        assert [e["kind"] for e in old["events"]][-2:] == ["merged", "status"]
+
+        # Loops and closed targets are refused.
+        assert "loop" in error(ada.post(f"/admin/support/tickets/{target}/merge", json={"into": source}), 409)
+        third = new_ticket(ada, "Unrelated")["ticket_number"]
+        assert "closed" in error(ada.post(f"/admin/support/tickets/{third}/merge", json={"into": source}), 409)
+        assert error(ada.post(f"/admin/support/tickets/{target}/merge", json={"into": "SUP-99999"}), 422)
+
+        # Later mail that threads to the merged ticket lands in the target: by In-Reply-To (our
+        # confirmation), by the subject tag, and from a CC of the merged ticket.
+        daemon.send(make_mail("lou@example.org", f"Re: {lou_confirmation.subject}", "Any news?",
+                              in_reply_to=lou_confirmation.msg["Message-ID"]))
+        daemon.send(make_mail("lou.boss@example.org", f"Re: [{source}] hello", "Me too, urgent."))
+        daemon.wait_processed(4)
+        assert len(daemon.tickets()) == 2
+        bodies = [m["body"].strip() for m in ada.get(f"/admin/support/tickets/{target}").json()["messages"]]
+        assert bodies[-2:] == ["Any news?", "Me too, urgent."]
+        assert daemon.sql("SELECT count(*) FROM ticket_messages WHERE ticket_id = :t", t=target_id)[0][0] == 3
+
+        # The merged requester now follows the target's public answers.
+        sink.clear()
+        assert ada.post(f"/admin/support/tickets/{target}/messages", json={"body": "Fixed it."}).status_code == 201
+        for address in ("kim@example.org", "lou@example.org", "lou.boss@example.org"):
+            assert target in sink.wait_for(address)[0].subject
+
+
+def test_bulk_change_reports_each_ticket(daemon: Daemon) -> None:
+    add_user(daemon, "ada@example.com", admin=True)
+    with login(daemon, "ada@example.com") as ada, user_client(daemon, "kim@example.org") as kim:
+        a, b, c = (new_ticket(kim, f"Ticket {i}") for i in range(3))
+        assert ada.patch(f"/admin/support/tickets/{b['ticket_number']}",
+                         json={"status": "resolved"}).status_code == 200
+        ada.patch(f"/admin/support/tickets/{b['ticket_number']}", json={"status": "closed"})
+        r = ada.post("/admin/support/tickets/bulk", json={
+            "tickets": [a["ticket_number"], b["id"], c["ticket_number"], "SUP-99999"],
+            "changes": {"status": "waiting_on_user", "priority": "high"},
+        })
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert results[0] == {"ticket": a["ticket_number"], "ok": True}
+        assert results[1]["ticket"] == b["ticket_number"] and results[1]["ok"] is False
+        assert results[1]["status_code"] == 409 and "allowed next statuses" in results[1]["detail"]
+        assert results[2] == {"ticket": c["ticket_number"], "ok": True}
+        assert results[3]["status_code"] == 404
+        states = {t["ticket_number"]: (t["status"], t["priority"])
+                  for t in ada.get("/admin/support/tickets").json()["items"]}
+        assert states[a["ticket_number"]] == states[c["ticket_number"]] == ("waiting_on_user", "high")
+        assert states[b["ticket_number"]] == ("closed", "medium")  # the refused ticket changed nothing
+        assert "changes" in error(ada.post("/admin/support/tickets/bulk", json={"tickets": [1]}), 422)
+
+
+def test_stale_version_is_a_409_naming_the_change(daemon: Daemon) -> None:
+    add_user(daemon, "ada@example.com", admin=True, name="Ada Admin")
+    add_user(daemon, "bob@example.com", admin=True, name="Bob")
+    with login(daemon, "ada@example.com") as ada, login(daemon, "bob@example.com") as bob, \
+            user_client(daemon, "kim@example.org") as kim:
+        t = new_ticket(kim, "Collide")
+        number, v1 = t["ticket_number"], t["version"]
+        assert v1 == 1
+        r = ada.patch(f"/admin/support/tickets/{number}", json={"status": "resolved", "priority": "high"},
+                      headers={"If-Match": "1"})
+        assert r.status_code == 200 and r.json()["version"] == 2  # one change, one version
+        detail = error(bob.post(f"/admin/support/tickets/{number}/messages", json={"body": "Hi"},
+                                headers={"If-Match": '"1"'}), 409)
+        assert "changed since version 1" in detail and "Ada Admin set status to resolved" in detail
+        assert "Ada Admin set priority to high" in detail
+        assert "version 1" in error(bob.patch(f"/admin/support/tickets/{number}",
+                                              json={"priority": "low", "version": 1}), 409)
+        # The requester too: their reply from version 1 is refused, from version 2 accepted.
+        assert "Ada Admin" in error(kim.post(f"/support/tickets/{number}/messages",
+                                             json={"body": "thanks", "version": 1}), 409)
+        assert kim.post(f"/support/tickets/{number}/messages", json={"body": "thanks", "version": 2}).status_code == 201
+        assert "kim@example.org replied" in error(
+            ada.patch(f"/admin/support/tickets/{number}", json={"priority": "low"}, headers={"If-Match": "2"}), 409)
+        # Without a version there is no check; a current one passes; a bad one is 422.
+        assert bob.patch(f"/admin/support/tickets/{number}", json={"priority": "low"}).status_code == 200
+        now = bob.get(f"/admin/support/tickets/{number}").json()["version"]
+        assert bob.post(f"/admin/support/tickets/{number}/messages", json={"body": "ok"},
+                        headers={"If-Match": str(now)}).status_code == 201
+        assert "If-Match" in error(bob.patch(f"/admin/support/tickets/{number}", json={},
+                                             headers={"If-Match": "abc"}), 422)
+        assert kim.get(f"/support/tickets/{number}").json()["version"] == now + 1
