@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
@@ -18,6 +18,8 @@ from maildesk.tickets import notify
 from maildesk.web.api.support import Page, PageSize
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
+from maildesk.web.pages.notifications import either_error, wants_html
+from maildesk.web.pages.notifications import page as notifications_page
 from maildesk.web.schemas import (
     NotificationOut,
     NotificationPage,
@@ -32,15 +34,20 @@ class NotificationController(Controller):
     tags = ["admin"]
     guards = [requires_admin]
 
-    @get("/", summary="My notifications, newest first", responses=errors(401, 403, 422))
+    @get("/", summary="My notifications, newest first", responses=errors(401, 403, 422),
+         exception_handlers={Exception: either_error})
     async def list_mine(
         self,
+        request: Request,  # type: ignore[type-arg]
         rt: NamedDependency[Runtime],
         user: NamedDependency[User],
         unread: Annotated[bool, Parameter(description="only unread ones")] = False,
         page: Page = 1,
         page_size: PageSize = 20,
     ) -> NotificationPage:
+        """Browsers asking for HTML get the /admin/notifications page (web/pages/notifications.py)."""
+        if wants_html(request):
+            return await notifications_page(request, rt)  # type: ignore[return-value]
         async with rt.db.read() as session:
             rows, total = await notify.page_of(session, user.id, unread_only=unread, page=page, page_size=page_size)
             count = await notify.unread_count(session, user.id)
