@@ -200,3 +200,130 @@ def test_stale_version_is_a_409_naming_the_change(daemon: Daemon) -> None:
         assert "If-Match" in error(bob.patch(f"/admin/support/tickets/{number}", json={},
                                              headers={"If-Match": "abc"}), 422)
         assert kim.get(f"/support/tickets/{number}").json()["version"] == now + 1
+
+
+# --- the pages (plain HTTP, like a browser without JavaScript) ----------------------------------
+
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_notifications_page_header_count_and_mark_all_read(daemon: Daemon) -> None:
+    from tests.integration.test_pages import Page, get_page, location, post_form, sign_in
+
+    add_user(daemon, "kim@example.org")
+    with sign_in(daemon, "ada@example.com", admin=True, name="Ada") as ada, login(daemon, "kim@example.org") as kim:
+        assert "unread" not in get_page(ada, "/admin/support").text
+        numbers = [new_ticket(kim, f"Help {i}")["ticket_number"] for i in range(2)]
+        assert "Notifications 2 unread" in get_page(ada, "/admin/support").text
+        assert "2 unread" in get_page(ada, f"/admin/support/{numbers[0]}").text
+
+        r = ada.get("/admin/notifications", headers=HTML)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), r.text[:500]
+        page = Page(r.text)
+        page.check_accessible([])
+        page.check_same_origin()
+        assert f"New ticket {numbers[1]}" in page.text and f"New ticket {numbers[0]}" in page.text
+        assert page.text.index(numbers[1]) < page.text.index(numbers[0])  # newest first
+        ids = [n["id"] for n in ada.get("/admin/notifications").json()["items"]]  # the same path, as JSON
+        assert len(ids) == 2
+        assert f'href="/admin/support/{int(numbers[0][4:])}"' in r.text
+
+        path, query = location(post_form(ada, page, "/admin/notifications/mark-read"))
+        assert (path, query) == ("/admin/notifications", {"done": ["read"]})
+        after = Page(ada.get("/admin/notifications?done=read", headers=HTML).text)
+        assert "All notifications are marked read." in after.text and "0 unread" in after.text
+        assert "unread" not in get_page(ada, "/admin/support").text.replace("0 unread", "")
+        assert ada.get("/admin/notifications", params={"unread": "true"}).json()["items"] == []
+        # Without the token nothing is marked; anonymous browsers are sent to sign in.
+        assert ada.post("/admin/notifications/mark-read", data={}).status_code == 403
+    with httpx.Client(base_url=daemon.base_url, follow_redirects=False) as nobody:
+        r = nobody.get("/admin/notifications", headers=HTML)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        assert error(nobody.get("/admin/notifications"), 401)
+
+
+def test_queue_page_age_assignee_filter_and_bulk_form(daemon: Daemon) -> None:
+    from tests.integration.test_pages import Page, get_page, sign_in
+
+    ada_id = add_user(daemon, "ada@example.com", admin=True, name="Ada")
+    add_user(daemon, "kim@example.org")
+    with sign_in(daemon, "ada@example.com", admin=True, name="Ada") as ada, \
+            login(daemon, "kim@example.org") as kim, login(daemon, "ada@example.com") as api:
+        a, b, c = (new_ticket(kim, f"Ticket {i}")["ticket_number"] for i in range(3))
+        # Make one of them 3 hours and another 2 days old.
+        daemon.sql("UPDATE tickets SET created_at = created_at - INTERVAL '3 hours' WHERE ticket_number = :n"
+                   if daemon.db.name else
+                   "UPDATE tickets SET created_at = datetime(created_at, '-3 hours') WHERE ticket_number = :n", n=a)
+        daemon.sql("UPDATE tickets SET created_at = created_at - INTERVAL '50 hours' WHERE ticket_number = :n"
+                   if daemon.db.name else
+                   "UPDATE tickets SET created_at = datetime(created_at, '-50 hours') WHERE ticket_number = :n", n=b)
+        api.patch(f"/admin/support/tickets/{a}", json={"assigned_to": ada_id})
+        api.patch(f"/admin/support/tickets/{b}", json={"status": "resolved"})
+        api.patch(f"/admin/support/tickets/{b}", json={"status": "closed"})
+
+        page = get_page(ada, "/admin/support?sort=created_at")
+        page.check_accessible(["Assignee", "Set status", "Set priority", "Set assignee"])
+        ages = {row[0]: row[8] for row in page.rows}
+        assert ages == {b: "2 d", a: "3 h", c: "0 min"}, page.rows
+        assert [r[0] for r in get_page(ada, "/admin/support?assignee=me").rows] == [a]
+        assert [r[0] for r in get_page(ada, "/admin/support?assignee=none&sort=created_at").rows] == [b, c]
+
+        # Bulk: a closed ticket cannot be put on hold; the other two are, and say so.
+        token = page.csrf("/admin/support/bulk")
+        r = ada.post("/admin/support/bulk", data={"csrf_token": token, "ticket": [a, b, c],
+                                                  "bulk_status": "waiting_on_user", "bulk_priority": "high"})
+        assert r.status_code == 409, r.text[:500]
+        result = Page(r.text).text
+        assert f"{a}: updated." in result and f"{c}: updated." in result
+        assert f"{b}: not changed. Cannot change status from closed" in result
+        states = {t["ticket_number"]: (t["status"], t["priority"]) for t in api.get("/admin/support/tickets").json()["items"]}
+        assert states == {a: ("waiting_on_user", "high"), b: ("closed", "medium"), c: ("waiting_on_user", "high")}
+        r = ada.post("/admin/support/bulk", data={"csrf_token": token, "ticket": [c], "bulk_assigned_to": "me"})
+        assert r.status_code == 200 and f"{c}: updated." in Page(r.text).text
+        assert api.get(f"/admin/support/tickets/{c}").json()["assigned_to"] == ada_id
+        r = ada.post("/admin/support/bulk", data={"csrf_token": token, "bulk_status": "resolved"})
+        assert r.status_code == 422 and "Select at least one ticket first." in r.text
+        assert ada.post("/admin/support/bulk", data={"ticket": [c], "bulk_status": "resolved"}).status_code == 403
+
+
+def test_merge_form_and_collision_on_the_ticket_page(daemon: Daemon) -> None:
+    from tests.integration.test_pages import Page, get_page, location, sign_in
+
+    add_user(daemon, "kim@example.org")
+    with sign_in(daemon, "ada@example.com", admin=True, name="Ada") as ada, login(daemon, "kim@example.org") as kim, \
+            login(daemon, "ada@example.com") as api:
+        target = new_ticket(kim, "Original", "First words.")["ticket_number"]
+        source = new_ticket(kim, "Duplicate", "Second words.")["ticket_number"]
+        page = get_page(ada, f"/admin/support/{source}")
+        page.check_accessible(["Merge into", "Message"])
+        versions = [f["value"] for f in page.form(f"/admin/support/{source}/reply")["fields"] if f.get("name") == "version"]
+        assert versions == ["1"]
+
+        token = page.csrf(f"/admin/support/{source}/merge")
+        r = ada.post(f"/admin/support/{source}/merge", data={"csrf_token": token, "into": source})
+        assert r.status_code == 409 and "into itself" in Page(r.text).text
+        r = ada.post(f"/admin/support/{source}/merge", data={"csrf_token": token, "into": "nonsense"})
+        assert r.status_code == 422 and "Enter a ticket number" in r.text
+        path, _ = location(ada.post(f"/admin/support/{source}/merge", data={"csrf_token": token, "into": target}))
+        assert path == f"/admin/support/{target}"
+        shown = get_page(ada, f"/admin/support/{target}?done=merged").text
+        assert "The ticket has been merged into this one." in shown and f"merged {source} into it" in shown
+        assert shown.index("First words.") < shown.index("Second words.")
+        assert f"This ticket was merged into {target}" in get_page(ada, f"/admin/support/{source}").text
+
+        # A collision: the page was opened at one version, the requester replied meanwhile.
+        page = get_page(ada, f"/admin/support/{target}")
+        (seen,) = [f["value"] for f in page.form(f"/admin/support/{target}/reply")["fields"] if f.get("name") == "version"]
+        assert kim.post(f"/support/tickets/{target}/messages", json={"body": "Any news?"}).status_code == 201
+        r = ada.post(f"/admin/support/{target}/reply", data={
+            "csrf_token": page.csrf(f"/admin/support/{target}/reply"), "version": seen, "body": "My careful answer"})
+        assert r.status_code == 409
+        again = Page(r.text)
+        assert f"changed since version {seen}" in again.text and "kim@example.org replied" in again.text
+        assert ">My careful answer</textarea>" in r.text
+        (newer,) = [f["value"] for f in again.form(f"/admin/support/{target}/reply")["fields"] if f.get("name") == "version"]
+        assert int(newer) > int(seen)
+        assert [m["body"] for m in api.get(f"/admin/support/tickets/{target}").json()["messages"]][-1] == "Any news?"
+        r = ada.post(f"/admin/support/{target}/reply", data={
+            "csrf_token": again.csrf(f"/admin/support/{target}/reply"), "version": newer, "body": "My careful answer"})
+        assert location(r)[0] == f"/admin/support/{target}"

@@ -105,7 +105,7 @@ async def queue_bulk(request: Request[Any, Any, Any], rt: NamedDependency[Runtim
     me = admin_user(request)
     csrf_values = await posted_form(request)  # checks the CSRF token; single values only
     form = await request.form()  # the same parsed form again, for the repeated "ticket" field
-    refs = [v for v in form.getall("ticket") if isinstance(v, str) and v.strip()]
+    refs = [v for v in form.getall("ticket", []) if isinstance(v, str) and v.strip()]
     changes: dict[str, Any] = {}
     notices: list[str] = []
     status = _pick(csrf_values.get("bulk_status"), rules.STATUSES, notices, "status")

@@ -41,6 +41,13 @@ def either_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     return _handler(table, exc)(request, exc)  # type: ignore[no-any-return]
 
 
+# Litestar picks the most specific class among every layer's handlers, so each class either
+# table names must point here, not just Exception.
+EITHER_HANDLERS: dict[Any, Any] = {
+    cls: either_error for cls in (*pages.EXCEPTION_HANDLERS, *api_errors.EXCEPTION_HANDLERS)
+}
+
+
 async def page(request: Request[Any, Any, Any], rt: Runtime) -> Response[str]:
     me = admin_user(request)
     unread_only = request.query_params.get("unread", "") in _TRUE
