@@ -25,7 +25,7 @@ from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.tickets.sla import check_sla
 from maildesk.tickets.stats import Stats, ticket_stats
-from maildesk.web.api.support import Page, PageSize, nonblank, seen_version
+from maildesk.web.api.support import IfMatch, Page, PageSize, nonblank, seen_version
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
 from maildesk.web.schemas import (
@@ -134,7 +134,7 @@ class AdminTicketController(Controller):
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[AdminPatchIn],
-        if_match: Annotated[str | None, Parameter(header="If-Match", description="the version you saw")] = None,
+        if_match: IfMatch = None,
     ) -> AdminTicketOut:
         """Only the fields given change. An illegal status change is 409 naming the allowed next
         statuses; an assignee who is not an active admin is 422 naming assigned_to. With
@@ -159,7 +159,7 @@ class AdminTicketController(Controller):
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[AdminReplyIn],
-        if_match: Annotated[str | None, Parameter(header="If-Match", description="the version you saw")] = None,
+        if_match: IfMatch = None,
     ) -> MessageOut:
         """A public reply is emailed to the requester, records the first response and moves an
         open ticket to in_progress; an internal note is emailed to nobody. @name or an

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
@@ -37,6 +37,7 @@ from maildesk.web.views import load_visible, not_found, ticket_out
 
 Page = Annotated[int, Parameter(ge=1, description="1-based page number")]
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="items per page (1-100)")]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="the ticket version you saw")]
 
 _SAFE_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
@@ -132,7 +133,7 @@ class SupportTicketController(Controller):
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[ReplyIn],
-        if_match: Annotated[str | None, Parameter(header="If-Match", description="the version you saw")] = None,
+        if_match: IfMatch = None,
     ) -> MessageOut:
         """The requester's reply (reopens a waiting or resolved ticket), or an admin's public reply.
         With If-Match (or "version"), a ticket changed since that version is 409 naming the changes."""
@@ -157,7 +158,7 @@ class SupportTicketController(Controller):
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[RequesterPatchIn],
-        if_match: Annotated[str | None, Parameter(header="If-Match", description="the version you saw")] = None,
+        if_match: IfMatch = None,
     ) -> TicketOut:
         """`{"status": "closed"}` on your own resolved ticket; anything else is 409. If-Match as
         for replies."""
