@@ -53,6 +53,11 @@ def downgrade() -> None:
     op.drop_index("ix_notifications_ticket_id", table_name="notifications")
     op.drop_index("ix_notifications_user_read", table_name="notifications")
     op.drop_table("notifications")
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("merged_into")
-        batch.drop_column("version")
+    if op.get_bind().dialect.name == "sqlite":
+        # Native DROP COLUMN (SQLite 3.35+): a batch rebuild would drop the FTS triggers.
+        op.execute("ALTER TABLE tickets DROP COLUMN merged_into")
+        op.execute("ALTER TABLE tickets DROP COLUMN version")
+    else:
+        op.drop_constraint("fk_tickets_merged_into", "tickets", type_="foreignkey")
+        op.drop_column("tickets", "merged_into")
+        op.drop_column("tickets", "version")
