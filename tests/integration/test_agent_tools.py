@@ -130,12 +130,18 @@ def test_merge_moves_thread_people_and_later_mail(daemon: Daemon, sink: Sink) ->
         # confirmation), by the subject tag, and from a CC of the merged ticket.
         daemon.send(make_mail("lou@example.org", f"Re: {lou_confirmation.subject}", "Any news?",
                               in_reply_to=lou_confirmation.msg["Message-ID"]))
+        daemon.wait_processed(3)
         daemon.send(make_mail("lou.boss@example.org", f"Re: [{source}] hello", "Me too, urgent."))
         daemon.wait_processed(4)
-        assert len(daemon.tickets()) == 3  # no new ticket for either
+        daemon.send(make_mail("lou@example.org", "More details", "It started on Monday.",
+                              to=f"support+{source}@example.com"), to=[f"support+{source}@example.com"])
+        daemon.wait_processed(5)
+        assert len(daemon.tickets()) == 3  # no new ticket for any of them
         bodies = [m["body"].strip() for m in ada.get(f"/admin/support/tickets/{target}").json()["messages"]]
-        assert bodies[-2:] == ["Any news?", "Me too, urgent."]
-        assert daemon.sql("SELECT count(*) FROM ticket_messages WHERE ticket_id = :t", t=target_id)[0][0] == 3
+        assert bodies[-3:] == ["Any news?", "Me too, urgent.", "It started on Monday."]
+        assert daemon.sql("SELECT count(*) FROM ticket_messages WHERE ticket_id = :t", t=target_id)[0][0] == 4
+        assert [r[0] for r in daemon.sql("SELECT matched_by FROM inbound_messages ORDER BY id")][2:] == [
+            "in_reply_to", "subject", "plus_address"]
 
         # The merged requester now follows the target's public answers.
         sink.clear()
