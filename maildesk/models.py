@@ -111,10 +111,29 @@ class Ticket(Base):
     # The Message-ID every outbound mail of this ticket threads under.
     root_message_id: Mapped[str | None] = mapped_column(String(998))
     linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Raised by every change (tickets/service.py); a stale one in If-Match is a 409 (migration 0009).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Set when this ticket was merged into another one (tickets/merge.py); it is then closed.
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", lazy="raise"
     )
+
+
+class Notification(Base):
+    """An in-app notice for one admin about a ticket (tickets/notify.py); unread until read_at."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # new_ticket | reply | escalation | assigned | mention
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
 
 
 class TicketParticipant(Base):

@@ -44,6 +44,7 @@ from maildesk.models import (
 )
 from maildesk.runtime import Runtime
 from maildesk.workers import run_worker
+from maildesk.tickets import merge as merging
 from maildesk.tickets.service import NewMessage, TicketService
 
 log = logging.getLogger("maildesk.pipeline")
@@ -140,6 +141,16 @@ async def classify_step(rt: Runtime, job: Job) -> None:
 
 
 async def correlate_step(rt: Runtime, job: Job) -> None:
+    """Find the ticket the signals name; a ticket merged into another one hands over to it
+    (any signal: Message-ID/References, plus address, subject tag)."""
+    await _match(rt, job)
+    if job.ticket is not None and job.ticket.merged_into is not None:
+        merged = job.ticket
+        job.ticket = await merging.follow(job.session, merged)
+        job.notes.append(f"{merged.ticket_number} was merged into {job.ticket.ticket_number}")
+
+
+async def _match(rt: Runtime, job: Job) -> None:
     assert job.parsed is not None
     p = job.parsed
     job.signals = sig = correlate.signals(

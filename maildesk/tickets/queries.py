@@ -30,6 +30,7 @@ from maildesk.models import (
     TicketParticipant,
     User,
 )
+from maildesk.tickets import merge as merging
 from maildesk.tickets import rules
 
 # Keep identical to migrations/versions/0002_fulltext_search.py.
@@ -189,8 +190,15 @@ async def ticket_by_ref(session: AsyncSession, ref: str, *, for_update: bool = F
 async def messages_with_attachments(
     session: AsyncSession, ticket_id: int, *, include_internal: bool
 ) -> list[tuple[TicketMessage, list[Attachment]]]:
-    """A ticket's messages, oldest first, each with its attachments."""
-    stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
+    """A ticket's messages, oldest first, each with its attachments; the messages of tickets
+    merged into it are part of its thread, in time order (tickets/merge.py)."""
+    ids = await merging.thread_ids(session, ticket_id)
+    if len(ids) == 1:
+        stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
+    else:  # ids interleave across tickets: time order
+        stmt = select(TicketMessage).where(TicketMessage.ticket_id.in_(ids)).order_by(
+            TicketMessage.created_at, TicketMessage.id
+        )
     if not include_internal:
         stmt = stmt.where(TicketMessage.is_internal.is_(False))
     messages = list((await session.scalars(stmt)).all())
@@ -199,7 +207,7 @@ async def messages_with_attachments(
         attachments = await session.scalars(
             select(Attachment)
             .join(TicketMessage, TicketMessage.id == Attachment.message_id)
-            .where(TicketMessage.ticket_id == ticket_id)
+            .where(TicketMessage.ticket_id.in_(ids))
             .order_by(Attachment.id)
         )
         for att in attachments:
@@ -211,12 +219,14 @@ async def messages_with_attachments(
 async def attachment_of_ticket(
     session: AsyncSession, ticket_id: int, attachment_id: int
 ) -> tuple[Attachment, TicketMessage] | None:
-    """An attachment with the message that carries it, only if that message is on this ticket."""
+    """An attachment with the message that carries it, only if that message is in this ticket's
+    thread (its own messages and those of tickets merged into it)."""
+    ids = await merging.thread_ids(session, ticket_id)
     row = (
         await session.execute(
             select(Attachment, TicketMessage)
             .join(TicketMessage, TicketMessage.id == Attachment.message_id)
-            .where(Attachment.id == attachment_id, TicketMessage.ticket_id == ticket_id)
+            .where(Attachment.id == attachment_id, TicketMessage.ticket_id.in_(ids))
         )
     ).first()
     return (row[0], row[1]) if row else None

@@ -8,9 +8,10 @@ and queues the emails the change causes in the same transaction (outbox.py).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,7 +24,8 @@ from maildesk.config import Settings
 from maildesk.mail import tokens
 from maildesk.mail.outbox import Outbox
 from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
-from maildesk.tickets import rules
+from maildesk.tickets import merge as merging
+from maildesk.tickets import notify, rules
 from maildesk.webhooks import events as webhooks
 
 
@@ -62,6 +64,8 @@ class TicketService:
         self.settings = settings
         self.outbox = outbox
         self.attachments = attachments
+        # Tickets inside one change (`_change`), and whether that change has raised the version yet.
+        self._changing: dict[int, bool] = {}
 
     # --- users ---------------------------------------------------------------------------
 
@@ -139,14 +143,17 @@ class TicketService:
         self.session.add(ticket)
         await self.session.flush()  # the row id is the ticket number, inside this transaction
         ticket.ticket_number = rules.format_number(ticket.id)
+        ticket.version = 1
         await self._add_message(ticket, requester, "user", message, created_at=now)
         for address in dict.fromkeys(a.lower() for a in cc):
             if address and address != requester.email:
                 self.session.add(TicketParticipant(ticket_id=ticket.id, email=address))
-        self._event(ticket, requester, "created", new_value="open", detail={"source": source})
-        if linked_ticket is not None:
-            self._event(ticket, None, "linked", new_value=linked_ticket.ticket_number,
-                        detail={"reason": "reply to a closed ticket"})
+        with self._change(ticket, new=True):
+            self._event(ticket, requester, "created", new_value="open", detail={"source": source})
+            if linked_ticket is not None:
+                self._event(ticket, None, "linked", new_value=linked_ticket.ticket_number,
+                            detail={"reason": "reply to a closed ticket"})
+        await notify.new_ticket(self.session, ticket, requester)
         if send_confirmation:
             await self.outbox.enqueue(self.session, "confirmation", requester.email, ticket, to_name=requester.name)
         for admin in await self.admin_recipients():
@@ -197,6 +204,19 @@ class TicketService:
             )
         return row
 
+    @contextmanager
+    def _change(self, ticket: Ticket, *, new: bool = False) -> Iterator[None]:
+        """One change of a ticket, however many events it records: the version goes up once
+        (on its first event). `new`: a ticket being created keeps version 1."""
+        if ticket.id in self._changing:
+            yield
+            return
+        self._changing[ticket.id] = new
+        try:
+            yield
+        finally:
+            self._changing.pop(ticket.id, None)
+
     def _event(
         self,
         ticket: Ticket,
@@ -206,8 +226,16 @@ class TicketService:
         old_value: Any = None,
         new_value: Any = None,
         detail: dict[str, Any] | None = None,
+        bump: bool = True,
     ) -> None:
+        """Record a change in the timeline; it raises the ticket's version (once per `_change`),
+        and the event carries the version it made, so a collision can say what changed since."""
         webhooks.track(self.session, ticket, kind, old_value)
+        if bump and not self._changing.get(ticket.id, False):
+            ticket.version = (ticket.version or 1) + 1
+            if ticket.id in self._changing:
+                self._changing[ticket.id] = True
+        detail = {**(detail or {}), "version": ticket.version}
         self.session.add(
             TicketEvent(
                 ticket_id=ticket.id,
@@ -216,7 +244,7 @@ class TicketService:
                 kind=kind,
                 old_value=None if old_value is None else str(old_value),
                 new_value=None if new_value is None else str(new_value),
-                detail=detail or {},
+                detail=detail,
                 created_at=utcnow(),
             )
         )
@@ -244,10 +272,12 @@ class TicketService:
         if ticket.status == "closed":
             raise ServiceError("this ticket is closed; write a new request instead")
         row = await self._add_message(ticket, author, "user", message)
-        self._event(ticket, author, "reply", detail={"message_id": row.id, "source": message.source})
-        if ticket.status in rules.REOPENED_BY_REPLY:
-            self._set_status(ticket, author, "in_progress")
+        with self._change(ticket):
+            self._event(ticket, author, "reply", detail={"message_id": row.id, "source": message.source})
+            if ticket.status in rules.REOPENED_BY_REPLY:
+                self._set_status(ticket, author, "in_progress")
         ticket.updated_at = utcnow()
+        await notify.requester_reply(self.session, ticket, author)
         if ticket.assigned_to is not None:
             assignee = await self.session.get(User, ticket.assigned_to)
             if assignee is not None and assignee.is_active:
@@ -266,15 +296,17 @@ class TicketService:
         if ticket.status == "closed" and not is_internal:
             raise ServiceError("this ticket is closed; it cannot be answered")
         row = await self._add_message(ticket, admin, "admin", message, is_internal=is_internal)
-        self._event(ticket, admin, "note" if is_internal else "reply", detail={"message_id": row.id})
-        ticket.updated_at = utcnow()
-        if is_internal:
-            await webhooks.publish(self.session, ticket, message=row)
-            return row
-        if ticket.first_response_at is None:
-            ticket.first_response_at = row.created_at
-        if ticket.status == "open":
-            self._set_status(ticket, admin, "in_progress")
+        with self._change(ticket):
+            self._event(ticket, admin, "note" if is_internal else "reply", detail={"message_id": row.id})
+            ticket.updated_at = utcnow()
+            if is_internal:
+                await notify.note_mentions(self.session, ticket, admin, message.body)
+                await webhooks.publish(self.session, ticket, message=row)
+                return row
+            if ticket.first_response_at is None:
+                ticket.first_response_at = row.created_at
+            if ticket.status == "open":
+                self._set_status(ticket, admin, "in_progress")
         requester = await self.session.get(User, ticket.user_id)
         await self.outbox.enqueue(
             self.session,
@@ -300,12 +332,19 @@ class TicketService:
         row = await self._add_message(
             ticket, None, "system", message, is_internal=True, sender_email=sender_email
         )
-        self._event(ticket, None, "automatic_mail", new_value=kind, detail={"message_id": row.id, "from": sender_email})
+        # Kept for the record only: not a change an agent could collide with (no version bump).
+        self._event(ticket, None, "automatic_mail", new_value=kind, detail={"message_id": row.id, "from": sender_email},
+                    bump=False)
 
     # --- changes ---------------------------------------------------------------------------
 
     async def update(self, ticket: Ticket, actor: User, changes: dict[str, Any]) -> Ticket:
-        """Apply an admin's changes: status, priority, assigned_to, escalated, resolution_notes."""
+        """Apply an admin's changes: status, priority, assigned_to, escalated, resolution_notes.
+        All of them are one change (the version goes up once)."""
+        with self._change(ticket):
+            return await self._update(ticket, actor, changes)
+
+    async def _update(self, ticket: Ticket, actor: User, changes: dict[str, Any]) -> Ticket:
         if "priority" in changes and changes["priority"] != ticket.priority:
             if changes["priority"] not in rules.PRIORITIES:
                 raise UnknownValue("priority", f"unknown priority {changes['priority']!r}")
@@ -323,6 +362,8 @@ class TicketService:
                 old_value=ticket.assigned_to, new_value=assignee.email if assignee else None,
             )
             ticket.assigned_to = assignee_id
+            if assignee is not None:
+                notify.assigned(self.session, ticket, assignee, actor)
         if "resolution_notes" in changes and changes["resolution_notes"] != ticket.resolution_notes:
             self._event(ticket, actor, "resolution_notes", new_value=changes["resolution_notes"])
             ticket.resolution_notes = changes["resolution_notes"]
@@ -359,9 +400,41 @@ class TicketService:
         for admin in await self.admin_recipients():
             await self.outbox.enqueue(self.session, "escalation", admin, ticket, context={"reason": reason})
         await webhooks.publish(self.session, ticket)
+        await notify.escalation(self.session, ticket, actor, reason)
         return True
 
     async def close_resolved(self, ticket: Ticket) -> None:
         """Auto-close: a resolved ticket nobody reopened within the configured days."""
         self._set_status(ticket, None, "closed")
         await webhooks.publish(self.session, ticket)
+
+    # --- merging ---------------------------------------------------------------------------
+
+    async def merge(self, source: Ticket, target: Ticket, actor: User) -> Ticket:
+        """Close `source` into `target` (tickets/merge.py): its requester and CCs become
+        participants of the target, its thread shows in the target's, both timelines say so."""
+        why = merging.refusal(source, target, await merging.chain(self.session, target))
+        if why is not None:
+            raise ServiceError(why)
+        existing = set(await self.session.scalars(
+            select(TicketParticipant.email).where(TicketParticipant.ticket_id == target.id)
+        ))
+        incoming = [source.user_email, *await self.session.scalars(
+            select(TicketParticipant.email).where(TicketParticipant.ticket_id == source.id)
+        )]
+        for address in dict.fromkeys(a.lower() for a in incoming):
+            if address != target.user_email and address not in existing:
+                self.session.add(TicketParticipant(ticket_id=target.id, email=address))
+        now = utcnow()
+        with self._change(source):
+            source.merged_into = target.id
+            self._event(source, actor, "merged", new_value=target.ticket_number)
+            self._set_status(source, actor, "closed", check=False)
+            source.updated_at = now
+        with self._change(target):
+            self._event(target, actor, "merged_in", new_value=source.ticket_number,
+                        detail={"participants": [a for a in dict.fromkeys(incoming) if a != target.user_email]})
+            target.updated_at = now
+        await webhooks.publish(self.session, source)
+        await webhooks.publish(self.session, target)
+        return target

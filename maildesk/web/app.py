@@ -22,6 +22,7 @@ from maildesk.runtime import Runtime
 from maildesk.web.api.admin import AdminSupportController, AdminTicketController, AdminUserController, StatsCache
 from maildesk.web.api.contact import ContactController
 from maildesk.web.api.metrics import metrics
+from maildesk.web.api.notifications import NotificationController
 from maildesk.web.api.support import SupportTicketController
 from maildesk.web.api.webhooks import WebhookController
 from maildesk.web.auth import AuthController, TokenAuthMiddleware, TokenCache, current_user, optional_user
@@ -57,6 +58,7 @@ API_HANDLERS: list[Any] = [
     AdminUserController,
     metrics,
     WebhookController,
+    NotificationController,
 ]
 
 

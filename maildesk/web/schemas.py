@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from maildesk.models import Attachment, InboundMessage, Ticket, TicketEvent, TicketMessage, User
+from maildesk.models import Attachment, InboundMessage, Notification, Ticket, TicketEvent, TicketMessage, User
+from maildesk.tickets.rules import format_number
 
 Status = Literal["open", "in_progress", "waiting_on_user", "resolved", "closed"]
 Priority = Literal["urgent", "high", "medium", "low"]
@@ -26,6 +27,9 @@ Password = Annotated[str, Meta(max_length=1024)]
 # OverflowError in the database driver).
 MAX_ID = 2**63 - 1
 RowId = Annotated[int, Meta(ge=1, le=MAX_ID)]
+# The ticket version a change was made from (collision check); If-Match carries the same.
+Version = Annotated[int, Meta(ge=1)]
+TicketRef = Annotated[str, Meta(min_length=1, max_length=32)]
 
 
 class _Strict(Struct, forbid_unknown_fields=True):
@@ -61,15 +65,18 @@ class ContactIn(_Strict):
 
 class ReplyIn(_Strict):
     body: Text
+    version: Version | None = None
 
 
 class AdminReplyIn(_Strict):
     body: Text
     is_internal: bool = False
+    version: Version | None = None
 
 
 class RequesterPatchIn(_Strict):
     status: Status
+    version: Version | None = None
 
 
 class AdminPatchIn(_Strict):
@@ -80,9 +87,36 @@ class AdminPatchIn(_Strict):
     assigned_to: RowId | None | UnsetType = UNSET
     escalated: bool | UnsetType = UNSET
     resolution_notes: Annotated[str, Meta(max_length=20_000)] | None | UnsetType = UNSET
+    version: Version | None = None  # not a change: the version the caller saw
+
+    def changes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__
+                if f != "version" and getattr(self, f) is not UNSET}
+
+
+class MergeIn(_Strict):
+    into: TicketRef
+
+
+class BulkChanges(_Strict):
+    status: Status | UnsetType = UNSET
+    priority: Priority | UnsetType = UNSET
+    assigned_to: int | None | UnsetType = UNSET
 
     def changes(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not UNSET}
+
+
+class BulkIn(_Strict):
+    tickets: Annotated[list[int | TicketRef], Meta(min_length=1, max_length=500)]
+    changes: BulkChanges
+
+
+class NotificationsReadIn(_Strict):
+    """Either the ids to mark read, or all: true."""
+
+    ids: Annotated[list[int], Meta(max_length=1000)] | None = None
+    all: bool = False
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -230,6 +264,8 @@ class TicketOut(Struct):
     closed_at: datetime | None
     linked_ticket_id: int | None
     messages: list[MessageOut] = msgspec.field(default_factory=list)
+    version: int = 1  # raised by every change; send it back in If-Match to detect collisions
+    merged_into: str | None = None  # the number of the ticket this one was merged into
 
     @classmethod
     def of(cls, t: Ticket, messages: list[MessageOut]) -> "TicketOut":
@@ -240,6 +276,8 @@ class TicketOut(Struct):
             resolution_notes=t.resolution_notes, source=t.source, created_at=t.created_at,
             updated_at=t.updated_at, first_response_at=t.first_response_at, resolved_at=t.resolved_at,
             closed_at=t.closed_at, linked_ticket_id=t.linked_ticket_id, messages=messages,
+            version=t.version or 1,
+            merged_into=format_number(t.merged_into) if t.merged_into is not None else None,
         )
 
 
@@ -364,3 +402,45 @@ class StatsOut(Struct):
     avg_resolution_seconds: float | None
     sla: SlaOut
     generated_at: datetime
+
+
+class BulkResult(Struct, omit_defaults=True):
+    """One ticket's outcome in a bulk change: ok, or the error it would have had on its own."""
+
+    ticket: str
+    ok: bool
+    status_code: int | None = None
+    detail: str | None = None
+
+
+class BulkOut(Struct):
+    results: list[BulkResult]
+
+
+class NotificationOut(Struct):
+    id: int
+    kind: str  # new_ticket | reply | escalation | assigned | mention
+    ticket_id: int | None
+    ticket_number: str | None
+    text: str
+    created_at: datetime
+    read_at: datetime | None
+
+    @classmethod
+    def of(cls, n: Notification) -> "NotificationOut":
+        return cls(id=n.id, kind=n.kind, ticket_id=n.ticket_id,
+                   ticket_number=format_number(n.ticket_id) if n.ticket_id is not None else None,
+                   text=n.text, created_at=n.created_at, read_at=n.read_at)
+
+
+class NotificationPage(Struct):
+    items: list[NotificationOut]
+    total: int
+    page: int
+    page_size: int
+    unread: int
+
+
+class NotificationsReadOut(Struct):
+    marked: int  # how many of yours went from unread to read
+    unread: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Awaitable, Callable
+from typing import Annotated, Any, Awaitable, Callable
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
@@ -20,11 +20,12 @@ from maildesk.mail import bounces
 from maildesk.mail.intake import WAKE_PIPELINE
 from maildesk.models import InboundMessage, Ticket, User
 from maildesk.runtime import Runtime
-from maildesk.tickets import queries, rules
-from maildesk.tickets.service import NewMessage
+from maildesk.tickets import collisions, queries, rules
+from maildesk.tickets.rules import IllegalTransition
+from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.tickets.sla import check_sla
 from maildesk.tickets.stats import Stats, ticket_stats
-from maildesk.web.api.support import Page, PageSize, nonblank
+from maildesk.web.api.support import IfMatch, Page, PageSize, nonblank, seen_version
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
 from maildesk.web.schemas import (
@@ -33,10 +34,14 @@ from maildesk.web.schemas import (
     AdminReplyIn,
     AdminTicketOut,
     AdminUserOut,
+    BulkIn,
+    BulkOut,
+    BulkResult,
     DayCount,
     EscalatedOut,
     InboundOut,
     InboundPage,
+    MergeIn,
     MessageOut,
     SlaOut,
     StatsOut,
@@ -131,13 +136,17 @@ class AdminTicketController(Controller):
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[AdminPatchIn],
+        if_match: IfMatch = None,
     ) -> AdminTicketOut:
         """Only the fields given change. An illegal status change is 409 naming the allowed next
-        statuses; an assignee who is not an active admin is 422 naming assigned_to."""
+        statuses; an assignee who is not an active admin is 422 naming assigned_to. With
+        If-Match (or "version"), a ticket changed since that version is 409 naming the changes."""
+        seen = seen_version(if_match, data.version)
         async with rt.db.write() as session:
             ticket = await queries.ticket_by_ref(session, ref, for_update=True)
             if ticket is None:
                 raise not_found(ref)
+            await collisions.check(session, ticket, seen)
             changes = data.changes()
             if changes:
                 await rt.service(session).update(ticket, user, changes)
@@ -152,18 +161,78 @@ class AdminTicketController(Controller):
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[AdminReplyIn],
+        if_match: IfMatch = None,
     ) -> MessageOut:
         """A public reply is emailed to the requester, records the first response and moves an
-        open ticket to in_progress; an internal note is emailed to nobody."""
+        open ticket to in_progress; an internal note is emailed to nobody. @name or an
+        address in a note notifies that admin. If-Match as for PATCH."""
         nonblank("body", data.body)
+        seen = seen_version(if_match, data.version)
         async with rt.db.write() as session:
             ticket = await queries.ticket_by_ref(session, ref, for_update=True)
             if ticket is None:
                 raise not_found(ref)
+            await collisions.check(session, ticket, seen)
             row = await rt.service(session).admin_reply(
                 ticket, user, NewMessage(body=data.body, source="api"), is_internal=data.is_internal
             )
         return MessageOut.of(row)
+
+    @post("/{ref:str}/merge", status_code=200, summary="Merge this ticket into another one",
+          responses=errors(400, 401, 403, 404, 409, 422))
+    async def merge(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        data: JSONBody[MergeIn],
+    ) -> AdminTicketOut:
+        """`{"into": "SUP-..."}`: this ticket is closed with merged_into; its messages show in
+        the target's thread, its requester and CCs become the target's participants, and later
+        mail to it lands in the target. Into itself, a closed ticket or a loop: 409. Answers
+        the target."""
+        async with rt.db.write() as session:
+            source = await queries.ticket_by_ref(session, ref, for_update=True)
+            if source is None:
+                raise not_found(ref)
+            target = await queries.ticket_by_ref(session, data.into, for_update=True)
+            if target is None:
+                raise FieldError("into", f"no ticket {data.into}")
+            await rt.service(session).merge(source, target, user)
+        async with rt.db.read() as session:
+            return await admin_ticket_out(session, target)
+
+    @post("/bulk", status_code=200, summary="Change several tickets at once", responses=errors(400, 401, 403, 422))
+    async def bulk(
+        self, rt: NamedDependency[Runtime], user: NamedDependency[User], data: JSONBody[BulkIn]
+    ) -> BulkOut:
+        """Applies `changes` to each ticket as PATCH would, each on its own: a ticket the rules
+        refuse (illegal status change: 409) or that does not exist (404) is reported in its
+        result and the others still change."""
+        return BulkOut(results=await bulk_change(rt, user, [str(t) for t in data.tickets], data.changes.changes()))
+
+
+async def bulk_change(rt: Runtime, user: User, refs: list[str], changes: dict[str, Any]) -> list[BulkResult]:
+    """One transaction, one savepoint per ticket: a refused ticket rolls back alone."""
+    results: list[BulkResult] = []
+    async with rt.db.write() as session:
+        service = rt.service(session)
+        for ref in dict.fromkeys(refs):
+            try:
+                async with session.begin_nested():
+                    ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+                    if ticket is None:
+                        raise NotFoundException(f"no ticket {ref}")
+                    ref = ticket.ticket_number or ref
+                    await service.update(ticket, user, changes)
+                results.append(BulkResult(ticket=ref, ok=True))
+            except NotFoundException as exc:
+                results.append(BulkResult(ticket=ref, ok=False, status_code=404, detail=str(exc.detail)))
+            except UnknownValue as exc:
+                results.append(BulkResult(ticket=ref, ok=False, status_code=422, detail=f"{exc.field}: {exc}"))
+            except (IllegalTransition, ServiceError) as exc:
+                results.append(BulkResult(ticket=ref, ok=False, status_code=409, detail=str(exc)))
+    return results
 
 
 def _stats_out(s: Stats, sla_hours: dict[str, float]) -> StatsOut:

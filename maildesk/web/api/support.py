@@ -14,11 +14,11 @@ from urllib.parse import quote
 from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
-from maildesk.tickets import queries
+from maildesk.tickets import collisions, queries
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage
 from maildesk.web.auth import requires_user
@@ -41,6 +41,7 @@ from maildesk.web.views import load_visible, not_found, ticket_out
 MAX_PAGE = 1_000_000
 Page = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"1-based page number (at most {MAX_PAGE})")]
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="items per page (1-100)")]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="the ticket version you saw")]
 
 _SAFE_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
@@ -49,6 +50,14 @@ def nonblank(field_name: str, value: str) -> str:
     if not value.strip():
         raise FieldError(field_name, "must not be empty")
     return value
+
+
+def seen_version(if_match: str | None, body_version: int | None) -> int | None:
+    """The version a change was made from (If-Match or "version"); 422 when unreadable."""
+    try:
+        return collisions.expected_version(if_match, body_version)
+    except collisions.BadVersion as exc:
+        raise FieldError("If-Match", str(exc)) from None
 
 
 def content_disposition(filename: str) -> str:
@@ -128,12 +137,16 @@ class SupportTicketController(Controller):
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[ReplyIn],
+        if_match: IfMatch = None,
     ) -> MessageOut:
-        """The requester's reply (reopens a waiting or resolved ticket), or an admin's public reply."""
+        """The requester's reply (reopens a waiting or resolved ticket), or an admin's public reply.
+        With If-Match (or "version"), a ticket changed since that version is 409 naming the changes."""
         nonblank("body", data.body)
+        seen = seen_version(if_match, data.version)
         message = NewMessage(body=data.body, source="api")
         async with rt.db.write() as session:
             ticket = await load_visible(session, ref, user, for_update=True)
+            await collisions.check(session, ticket, seen)
             service = rt.service(session)
             if ticket.user_id == user.id:
                 row = await service.requester_reply(ticket, user, message)
@@ -149,14 +162,18 @@ class SupportTicketController(Controller):
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[RequesterPatchIn],
+        if_match: IfMatch = None,
     ) -> TicketOut:
-        """`{"status": "closed"}` on your own resolved ticket; anything else is 409."""
+        """`{"status": "closed"}` on your own resolved ticket; anything else is 409. If-Match as
+        for replies."""
+        seen = seen_version(if_match, data.version)
         async with rt.db.write() as session:
             ticket = await queries.ticket_by_ref(session, ref, for_update=True)
             if ticket is None:
                 raise not_found(ref)
             if ticket.user_id != user.id:
                 raise PermissionDeniedException("only the requester can close their ticket here")
+            await collisions.check(session, ticket, seen)
             if data.status != "closed" or ticket.status != "resolved":
                 allowed = "closed" if ticket.status == "resolved" else "none"
                 raise IllegalTransitionForRequester(ticket.status, data.status, allowed)

@@ -18,12 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
-from maildesk.tickets import queries, rules
+from maildesk.tickets import collisions, queries, rules
+from maildesk.tickets import merge as merging
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.web.pages.help import PAGE_SIZE, page_number
 from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render, sentence
 from maildesk.web.schemas import MAX_ID
+from maildesk.web.api.admin import bulk_change
 from maildesk.web.views import admin_ticket_out
 
 SORTS = {
@@ -34,6 +36,7 @@ SORTS = {
 }
 DONE = {
     "updated": "The ticket has been updated.",
+    "merged": "The ticket has been merged into this one.",
     "reply": "Your reply has been sent to the requester.",
     "note": "Your internal note has been added. It was not emailed to the requester.",
 }
@@ -63,9 +66,15 @@ def _user_id(value: str) -> int | None:
 
 @page_get("/admin/support")
 async def queue(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[str]:
+    return await _queue_page(request, rt, [])
+
+
+async def _queue_page(
+    request: Request[Any, Any, Any], rt: Runtime, notices: list[str], *, done: list[str] | None = None,
+    status_code: int = 200,
+) -> Response[str]:
     me = admin_user(request)
     params = request.query_params
-    notices: list[str] = []
     chosen = {
         "status": _pick(params.get("status"), rules.STATUSES, notices, "status"),
         "priority": _pick(params.get("priority"), rules.PRIORITIES, notices, "priority"),
@@ -95,7 +104,44 @@ async def queue(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -
         "statuses": rules.STATUSES, "priorities": rules.PRIORITIES, "categories": rt.settings.categories,
         "admins": admins, "admin_names": {a.id: a.name or a.email for a in admins}, "sorts": SORTS,
         "notices": notices, "filtered": any(v for k, v in chosen.items() if k != "sort"),
-    })
+        "done_lines": done or [],
+    }, status_code=status_code)
+
+
+@page_post("/admin/support/bulk")
+async def queue_bulk(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[Any]:
+    """The queue's "Apply to selected" form: the same per-ticket changes as the bulk API."""
+    me = admin_user(request)
+    csrf_values = await posted_form(request)  # checks the CSRF token; single values only
+    form = await request.form()  # the same parsed form again, for the repeated "ticket" field
+    refs = [v for v in form.getall("ticket", []) if isinstance(v, str) and v.strip()]
+    changes: dict[str, Any] = {}
+    notices: list[str] = []
+    status = _pick(csrf_values.get("bulk_status"), rules.STATUSES, notices, "status")
+    priority = _pick(csrf_values.get("bulk_priority"), rules.PRIORITIES, notices, "priority")
+    assignee = (csrf_values.get("bulk_assigned_to") or "").strip()
+    if status:
+        changes["status"] = status
+    if priority:
+        changes["priority"] = priority
+    if assignee == "none":
+        changes["assigned_to"] = None
+    elif assignee == "me":
+        changes["assigned_to"] = me.id
+    elif assignee.isdigit():
+        changes["assigned_to"] = int(assignee)
+    elif assignee:
+        notices.append(f"Unknown assignee {assignee!r} was ignored.")
+    if not refs:
+        notices.append("Select at least one ticket first.")
+    elif not changes:
+        notices.append("Choose a status, priority or assignee to apply.")
+    if notices:
+        return await _queue_page(request, rt, notices, status_code=422)
+    results = await bulk_change(rt, me, refs, changes)
+    done = [f"{r.ticket}: updated." for r in results if r.ok]
+    failed = [f"{r.ticket}: not changed. {sentence(r.detail or '')}" for r in results if not r.ok]
+    return await _queue_page(request, rt, failed, done=done, status_code=200 if not failed else 409)
 
 
 async def _ticket_page(
@@ -109,6 +155,7 @@ async def _ticket_page(
             raise NotFoundException(f"no ticket {ref}")
         shown = await admin_ticket_out(session, ticket)
         admins = await _admins(session)
+        merged_from = [rules.format_number(i) for i in await merging.thread_ids(session, ticket.id) if i != ticket.id]
     done = DONE.get(request.query_params.get("done", "")) if status_code == 200 else None
     return render(request, "admin_ticket.html", {
         "ticket": shown,
@@ -119,6 +166,7 @@ async def _ticket_page(
         "errors": errors or {},
         "values": values or {},
         "done": done,
+        "merged_from": merged_from,
     }, status_code=status_code)
 
 
@@ -163,6 +211,7 @@ async def ticket_update(request: Request[Any, Any, Any], rt: NamedDependency[Run
             ticket = await queries.ticket_by_ref(session, ref, for_update=True)
             if ticket is None:
                 raise NotFoundException(f"no ticket {ref}")
+            await collisions.check(session, ticket, _form_version(form))
             changes, errors = _changes(form, ticket)
             if errors:
                 raise _FormErrors(errors)
@@ -171,6 +220,9 @@ async def ticket_update(request: Request[Any, Any, Any], rt: NamedDependency[Run
             number = ticket.ticket_number or str(ticket.id)
     except _FormErrors as exc:
         return await _ticket_page(request, rt, ref, errors=exc.errors, values=keep, status_code=422)
+    except collisions.StaleVersion as exc:
+        return await _ticket_page(request, rt, ref, errors={"collision": _collision(exc, "changes were")},
+                                  values=keep, status_code=409)
     except IllegalTransition as exc:
         return await _ticket_page(request, rt, ref, errors={"status": sentence(exc)},
                                   values=keep, status_code=409)
@@ -204,12 +256,55 @@ async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runt
             ticket = await queries.ticket_by_ref(session, ref, for_update=True)
             if ticket is None:
                 raise NotFoundException(f"no ticket {ref}")
+            await collisions.check(session, ticket, _form_version(form))
             await rt.service(session).admin_reply(ticket, me, NewMessage(body=body, source="web"), is_internal=internal)
             number = ticket.ticket_number or str(ticket.id)
+    except collisions.StaleVersion as exc:
+        what = "note was" if internal else "reply was"
+        return await _ticket_page(request, rt, ref, errors={"collision": _collision(exc, what)},
+                                  values=keep, status_code=409)
     except ServiceError as exc:
         return await _ticket_page(request, rt, ref, errors={"body": sentence(exc)},
                                   values=keep, status_code=409)
     return redirect(f"/admin/support/{number}", done="note" if internal else "reply")
 
 
-HANDLERS = [queue, ticket_page, ticket_update, ticket_reply]
+def _form_version(form: dict[str, str]) -> int | None:
+    """The version the form's page showed (hidden field); absent or unreadable: no check."""
+    value = form.get("version", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _collision(exc: collisions.StaleVersion, what: str) -> str:
+    return (f"Someone changed this ticket after you opened it: {exc}. Your {what} not saved; "
+            f"it is kept below. Check the changes, then send it again.")
+
+
+@page_post("/admin/support/{ref:str}/merge")
+async def ticket_merge(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+    """The "Merge into" form: this ticket is closed into the one named; shows the target."""
+    me = admin_user(request)
+    form = await posted_form(request)
+    into = form.get("into", "").strip()
+    keep = {"into": into}
+    if rules.parse_ticket_ref(into) is None:
+        return await _ticket_page(request, rt, ref, errors={"into": "Enter a ticket number like SUP-00042."},
+                                  values=keep, status_code=422)
+    try:
+        async with rt.db.write() as session:
+            source = await queries.ticket_by_ref(session, ref, for_update=True)
+            if source is None:
+                raise NotFoundException(f"no ticket {ref}")
+            target = await queries.ticket_by_ref(session, into, for_update=True)
+            if target is None:
+                raise _FormErrors({"into": f"There is no ticket {into}."})
+            await rt.service(session).merge(source, target, me)
+            number = target.ticket_number or str(target.id)
+    except _FormErrors as exc:
+        return await _ticket_page(request, rt, ref, errors=exc.errors, values=keep, status_code=422)
+    except ServiceError as exc:
+        return await _ticket_page(request, rt, ref, errors={"into": sentence(exc)}, values=keep, status_code=409)
+    return redirect(f"/admin/support/{number}", done="merged")
+
+
+HANDLERS = [queue, queue_bulk, ticket_page, ticket_update, ticket_reply, ticket_merge]

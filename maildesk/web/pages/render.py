@@ -30,6 +30,7 @@ from litestar.template.config import TemplateConfig
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
+from maildesk.tickets import notify
 from maildesk.tickets.queries import BadQuery
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import ServiceError
@@ -98,6 +99,18 @@ def iso(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).isoformat() if value else ""
 
 
+def age(value: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, in the largest whole unit: "12 min", "3 h", "2 d" (a queue column)."""
+    if value is None:
+        return ""
+    seconds = max(0, int(((now or datetime.now(timezone.utc)) - value).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
 def size_words(size: int) -> str:
     if size < 1024:
         return f"{size} bytes"
@@ -109,7 +122,7 @@ def size_words(size: int) -> str:
 def _configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters.update(
         status_word=status_word, priority_word=priority_word, words=_words, when=when, iso=iso,
-        size_words=size_words,
+        size_words=size_words, age=age,
     )
     engine.engine.trim_blocks = True
     engine.engine.lstrip_blocks = True
@@ -144,6 +157,7 @@ def render(
         csrf_token=token,
         path=request.url.path,
         static=STATIC_PATH,
+        unread_notifications=request.state.get(UNREAD_STATE),
         **(context or {}),
     )
     all_cookies = [*(cookies or []), *([new_cookie] if new_cookie else [])]
@@ -266,13 +280,25 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
 }
 
 
+UNREAD_STATE = "unread_notifications"
+
+
+async def header_counts(request: Request[Any, Any, Any]) -> None:
+    """Before every page: an admin's unread notification count, for the header (base.html)."""
+    user = request.user
+    if user is not None and user.is_admin:
+        async with runtime(request).db.read() as session:
+            request.state[UNREAD_STATE] = await notify.unread_count(session, user.id)
+
+
 def page_get(path: str, **kwargs: Any) -> Any:
     """@get for a page: HTML errors, not in the OpenAPI schema.
 
     Pages are registered on the app one by one (not as a Router) so that a page and a JSON
     endpoint can share a path with different methods (GET /help/contact, POST /help/contact).
     """
-    return get(path, include_in_schema=False, exception_handlers=EXCEPTION_HANDLERS, **kwargs)
+    return get(path, include_in_schema=False, exception_handlers=EXCEPTION_HANDLERS, before_request=header_counts,
+               **kwargs)
 
 
 def page_post(path: str, **kwargs: Any) -> Any:
@@ -281,4 +307,4 @@ def page_post(path: str, **kwargs: Any) -> Any:
     opt "form" tells web/sameorigin.py that this route checks a CSRF token instead."""
     opt = {"form": True, **kwargs.pop("opt", {})}
     return post(path, include_in_schema=False, exception_handlers=EXCEPTION_HANDLERS, status_code=200,
-                opt=opt, **kwargs)
+                opt=opt, before_request=header_counts, **kwargs)
