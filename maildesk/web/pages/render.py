@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
@@ -29,6 +28,7 @@ from litestar.response import Redirect
 from litestar.template.config import TemplateConfig
 
 from maildesk.models import User
+from maildesk.resources import resource_dir
 from maildesk.runtime import Runtime
 from maildesk.tickets.queries import BadQuery
 from maildesk.tickets.rules import IllegalTransition
@@ -37,7 +37,7 @@ from maildesk.web.pages import csrf
 
 log = logging.getLogger("maildesk.web.pages")
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "templates" / "web"
+TEMPLATES_DIR = resource_dir("templates") / "web"
 STATIC_DIR = TEMPLATES_DIR / "static"
 STATIC_PATH = "/static"
 
