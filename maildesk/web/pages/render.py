@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
-from litestar import MediaType, Request, Response, get, post
+from litestar import HttpMethod, MediaType, Request, Response, post, route
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import Cookie
 from litestar.exceptions import (
@@ -267,12 +267,15 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
 
 
 def page_get(path: str, **kwargs: Any) -> Any:
-    """@get for a page: HTML errors, not in the OpenAPI schema.
+    """GET and HEAD for a page: HTML errors, not in the OpenAPI schema.
 
     Pages are registered on the app one by one (not as a Router) so that a page and a JSON
     endpoint can share a path with different methods (GET /help/contact, POST /help/contact).
+    HEAD runs the GET handler (RFC 9110 9.3.2: same headers as GET); the server (uvicorn)
+    sends no content for HEAD.
     """
-    return get(path, include_in_schema=False, exception_handlers=EXCEPTION_HANDLERS, **kwargs)
+    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False,
+                 exception_handlers=EXCEPTION_HANDLERS, **kwargs)
 
 
 def page_post(path: str, **kwargs: Any) -> Any:
