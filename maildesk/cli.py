@@ -1,4 +1,4 @@
-"""The `maildesk` command: serve, migrate, create-user, check-sla, poll-imap.
+"""The `maildesk` command: serve, migrate, create-user, backup, restore, check-sla, poll-imap.
 
 Exit codes: 0 success, 2 bad usage or bad configuration (one line saying why), 1 other failure.
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
+from pathlib import Path
 from typing import Any, Coroutine
 
 import click
@@ -131,6 +133,40 @@ def create_user(ctx: click.Context, email: str, admin: bool, name: str, password
                             clear_password=no_password))
     click.echo(f"{'created' if created else 'updated'} {'admin' if admin else 'user'} {email}"
                + (" (no password: sign-in by link only)" if no_password else ""))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def backup(ctx: click.Context, directory: Path) -> None:
+    """Copy the database (SQLite), secret key and attachments into DIRECTORY (new or empty), live."""
+    from maildesk.backup import BackupError, backup as run_backup
+
+    settings = _settings(ctx, secret=False)  # a backup must not invent a secret key
+    try:
+        result = run_backup(settings, directory)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        click.echo(f"maildesk: backup failed: {exc}", err=True)
+        sys.exit(1)
+    for line in result.notice:
+        click.echo(line)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.pass_context
+def restore(ctx: click.Context, directory: Path) -> None:
+    """Restore a backup into the configured (new, empty) database path and data dir."""
+    from maildesk.backup import BackupError, restore as run_restore
+
+    settings = _settings(ctx, secret=False)
+    try:
+        result = run_restore(settings, directory)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        click.echo(f"maildesk: restore failed: {exc}", err=True)
+        sys.exit(1)
+    tickets = f"{result.tickets} tickets, " if result.tickets is not None else ""
+    click.echo(f"restored {tickets}{result.attachment_files} attachment files; {result.secret}")
 
 
 @main.command("check-sla")
