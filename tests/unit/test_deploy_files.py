@@ -97,3 +97,33 @@ def test_dockerfile_runs_as_non_root_with_everything_under_data() -> None:
     (health,) = [args for word, args in steps if word == "HEALTHCHECK"]
     assert "CMD" in health and "/healthz" in health
     assert ("EXPOSE", "2525 8000") in steps
+
+
+def test_deploy_doc_quotes_the_contrib_samples_exactly() -> None:
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    samples = sorted(p for p in (ROOT / "contrib").rglob("*") if p.is_file())
+    assert {p.relative_to(ROOT).as_posix() for p in samples} >= {
+        "contrib/maildesk.service", "contrib/postfix/main.cf", "contrib/postfix/master.cf",
+        "contrib/postfix/transport", "contrib/postfix/maildesk_recipients", "contrib/exim/maildesk.conf",
+        "contrib/nginx/maildesk.conf"}
+    for path in samples:
+        assert path.read_text().rstrip("\n") + "\n```" in doc, f"docs/deploy.md does not quote {path} exactly"
+
+
+def test_systemd_unit_runs_as_a_dedicated_user_restarts_and_is_hardened() -> None:
+    settings: dict[str, list[str]] = {}
+    for line in (ROOT / "contrib" / "maildesk.service").read_text().splitlines():
+        if "=" in line and not line.startswith(("#", ";")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    assert settings["User"] == ["maildesk"] and settings["Group"] == ["maildesk"]
+    assert settings["Restart"] == ["on-failure"]
+    assert int(settings["LimitNOFILE"][0]) >= 4096
+    assert settings["UMask"] == ["0077"]
+    assert settings["ExecStart"][0].endswith("maildesk serve")
+    assert settings["ExecStartPre"][0].endswith("maildesk migrate")
+    for key, value in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"),
+                       ("PrivateTmp", "yes"), ("RestrictSUIDSGID", "yes")]:
+        assert settings[key] == [value], key
+    assert "MAILDESK_DATA_DIR=/var/lib/maildesk" in settings["Environment"]
+    assert settings["StateDirectory"] == ["maildesk"]
