@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import smtplib
 import sqlite3
 import subprocess
@@ -43,8 +44,13 @@ def _run(args: list[str], timeout: float, **kwargs) -> subprocess.CompletedProce
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """bin/ of a fresh venv with the wheel built from this checkout installed (not editable)."""
     base = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: setuptools builds in the source tree, and a stale build/ there could
+    # put files into the wheel that the checkout no longer has.
+    source = base / "source"
+    shutil.copytree(CHECKOUT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "var", "*.db", ".pytest_cache"))
     t0 = time.monotonic()
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(CHECKOUT)],
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(source)],
          timeout=600, env=_clean_env(), cwd=base)
     (wheel,) = (base / "dist").glob("maildesk-*.whl")
     t1 = time.monotonic()
