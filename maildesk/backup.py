@@ -8,8 +8,9 @@ consistent snapshot while WAL lets `serve` keep writing). Attachment files are w
 fsynced before the row naming them commits and are never changed, so copying them *after* the
 database snapshot covers every attachment the snapshot names.
 
-On PostgreSQL the database is the server's to dump: the data dir is copied and the notice
-(printed and written as README.txt) gives the pg_dump / pg_restore commands.
+The rest of the data dir (outbox files and the like) is copied as it is. On PostgreSQL the
+database is the server's to dump: the data dir is copied and the notice (printed and written
+as README.txt) gives the pg_dump / pg_restore commands.
 """
 
 from __future__ import annotations
@@ -71,18 +72,30 @@ def _empty_target(dest: Path) -> None:
     os.chmod(dest, 0o700)  # the secret key and every ticket are inside
 
 
-def _copy_tree(src: Path, dst: Path) -> int:
-    """Copy the files under src (skipping half-written *.tmp files); return how many."""
+def _copy_tree(src: Path, dst: Path, skip: frozenset[Path] = frozenset()) -> int:
+    """Copy the files under src (not half-written *.tmp files, not those under `skip`); return how many."""
     count = 0
     if not src.is_dir():
         return 0
     for path in sorted(src.rglob("*")):
+        resolved = path.resolve()
+        if any(resolved == s or s in resolved.parents for s in skip):
+            continue
         if path.is_file() and path.suffix != ".tmp":
             target = dst / path.relative_to(src)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
             count += 1
     return count
+
+
+def _data_dir_files(settings: Settings, dest: Path, db_file: Path | None) -> None:
+    """The rest of the data dir (outbox files and the like), without the database and the backup itself."""
+    skip = {dest.resolve(), settings.attachments_dir.resolve(), (settings.data_dir / SECRET_FILE).resolve(),
+            (settings.data_dir / NOTICE).resolve(), (settings.data_dir / DB_FILE).resolve()}
+    if db_file is not None:
+        skip |= {Path(f"{db_file.resolve()}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")}
+    _copy_tree(settings.data_dir, dest, frozenset(skip))
 
 
 def _copy_secret(settings: Settings, dest: Path) -> str:
@@ -108,8 +121,9 @@ def backup(settings: Settings, dest: Path) -> Result:
     else:
         result = Result("sqlite", tickets=_sqlite_snapshot(db_file, dest / DB_FILE))
     # After the snapshot: every attachment it names is already on disk (see the docstring).
-    result.attachment_files = _copy_tree(settings.attachments_dir, dest / ATTACHMENTS)
+    result.attachment_files = _copy_tree(settings.attachments_dir, dest / ATTACHMENTS, frozenset({dest.resolve()}))
     result.secret = _copy_secret(settings, dest)
+    _data_dir_files(settings, dest, db_file)
     if result.kind == "sqlite":
         result.notice = [
             f"maildesk backup of {stamp}: {result.tickets} tickets, {result.attachment_files} attachment files;",
@@ -179,4 +193,8 @@ def restore(settings: Settings, src: Path) -> Result:
     else:
         result.secret = "no secret_key in the backup: set the old MAILDESK_SECRET_KEY"
     result.attachment_files = _copy_tree(src / ATTACHMENTS, settings.attachments_dir)
+    # Whatever else the data dir held (e.g. outbox files), as it was.
+    rest = {src.resolve() / name for name in (DB_FILE, NOTICE, SECRET_FILE, ATTACHMENTS)}
+    rest |= {Path(f"{src.resolve() / DB_FILE}{suffix}") for suffix in ("-wal", "-shm", "-journal")}
+    _copy_tree(src, settings.data_dir, frozenset(rest))
     return result

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from maildesk.db import migrate
@@ -51,9 +52,16 @@ def test_backup_during_a_burst_restores_every_ticket_attachment_and_thread(daemo
     (confirmation,) = sink.wait_for("customer0@example.org")
     first_number = live.sql("SELECT ticket_number FROM tickets WHERE user_email = 'customer0@example.org'")[0][0]
 
+    backup_done = threading.Event()
+    sent = [5]
+
     def burst() -> None:
-        for i in range(5, 5 + BURST):
+        # At least BURST messages, and on until the backup has finished: it runs mid-burst.
+        while sent[0] < 5 + BURST or not backup_done.is_set():
+            i = sent[0]
             live.send(_with_attachment(i) if i % 2 else make_mail(f"customer{i}@example.org", f"Request {i}", "Hi"))
+            sent[0] += 1
+            time.sleep(0.02)
 
     sender = threading.Thread(target=burst)
     sender.start()
@@ -64,9 +72,10 @@ def test_backup_during_a_burst_restores_every_ticket_attachment_and_thread(daemo
         made = _maildesk("backup", str(backup_dir), env=live.env)
         at_backup = live.sql("SELECT count(*) FROM tickets")[0][0]
     finally:
+        backup_done.set()
         sender.join(timeout=300)
     assert made.returncode == 0, made.stderr
-    live.wait_processed(5 + BURST, timeout=120)
+    live.wait_processed(sent[0], timeout=120)
     final = live.sql("SELECT count(*) FROM tickets")[0][0]
 
     with sqlite3.connect(backup_dir / "maildesk.db") as copy:
@@ -76,11 +85,11 @@ def test_backup_during_a_burst_restores_every_ticket_attachment_and_thread(daemo
             "SELECT t.ticket_number, a.id, a.filename, a.size FROM attachments a "
             "JOIN ticket_messages m ON m.id = a.message_id JOIN tickets t ON t.id = m.ticket_id").fetchall()
     assert f"{len(in_backup)} tickets" in made.stdout and "secret_key copied" in made.stdout
-    assert 5 <= len(in_backup) < 5 + BURST <= final  # taken mid-burst: some of it, not all
+    assert 5 <= len(in_backup) < final == sent[0]  # taken mid-burst: some of it, not all
     assert (backup_dir / "secret_key").read_text() == (live.data_dir / "secret_key").read_text()
     assert (backup_dir / "secret_key").stat().st_mode & 0o077 == 0
     print(f"\ntickets: {len(in_backup)} in the backup ({at_backup} in the live database just after it), "
-          f"{final} live after the burst; {len(attachments)} attachments in the backup; "
+          f"{final} live after the burst of {sent[0] - 5}; {len(attachments)} attachments in the backup; "
           f"{accepted - len(in_backup)} messages accepted but not yet processed in the backup")
 
     # A new install: new database path, new data dir, restored from the backup.
@@ -131,6 +140,8 @@ def test_backup_on_postgresql_copies_the_data_dir_and_points_to_pg_dump(tmp_path
     (data / "attachments" / "ab").mkdir(parents=True)
     (data / "attachments" / "ab" / "abcdef").write_bytes(b"file")
     (data / "secret_key").write_text("k" * 48)
+    (data / "outbox").mkdir()
+    (data / "outbox" / "00000001-confirmation.eml").write_bytes(b"Subject: hi\r\n\r\nx\r\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
     env.update(MAILDESK_DATABASE_URL="postgresql://maildesk:hunter2hunter2@db.internal:5432/maildesk",
                MAILDESK_DATA_DIR=str(data))
@@ -141,4 +152,29 @@ def test_backup_on_postgresql_copies_the_data_dir_and_points_to_pg_dump(tmp_path
     assert notice.strip() == made.stdout.strip() and "pg_restore" in notice
     assert (tmp_path / "backup" / "attachments" / "ab" / "abcdef").read_bytes() == b"file"
     assert (tmp_path / "backup" / "secret_key").read_text() == "k" * 48
+    assert (tmp_path / "backup" / "outbox" / "00000001-confirmation.eml").exists()  # the whole data dir
     assert not (tmp_path / "backup" / "maildesk.db").exists()
+
+
+def test_backup_inside_the_data_dir_with_the_database_there_too(tmp_path: Path) -> None:
+    # The container's layout: /data holds the SQLite file; the backup goes to /data/backups/x.
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
+    env.update(MAILDESK_DATABASE_URL=f"sqlite:///{data}/maildesk.db", MAILDESK_DATA_DIR=str(data),
+               MAILDESK_SECRET_KEY="")
+    assert _maildesk("migrate", env=env).returncode == 0
+    (data / "outbox").mkdir()
+    (data / "outbox" / "1.eml").write_bytes(b"x")
+    made = _maildesk("backup", str(data / "backups" / "one"), env=env)
+    assert made.returncode == 0, made.stderr
+    assert "0 tickets" in made.stdout and "no secret key yet" in made.stdout  # backup does not invent one
+    assert not (data / "secret_key").exists()
+    copied = sorted(p.relative_to(data / "backups" / "one").as_posix()
+                    for p in (data / "backups" / "one").rglob("*") if p.is_file())
+    assert copied == ["README.txt", "maildesk.db", "outbox/1.eml"]  # no copy of itself, no WAL files
+    new = tmp_path / "new"
+    env.update(MAILDESK_DATABASE_URL=f"sqlite:///{new}/maildesk.db", MAILDESK_DATA_DIR=str(new))
+    restored = _maildesk("restore", str(data / "backups" / "one"), env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert (new / "outbox" / "1.eml").read_bytes() == b"x" and (new / "maildesk.db").exists()
+    assert not (new / "README.txt").exists()
