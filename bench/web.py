@@ -195,7 +195,7 @@ def start_daemon(db_path: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes]
         MAILDESK_BASE_URL=f"http://127.0.0.1:{http_port}",
         MAILDESK_SUPPORT_ADDRESS="support@example.com",
         MAILDESK_DATA_DIR=str(data_dir),
-        MAILDESK_SECRET_KEY="bench-" + secrets.token_hex(8),
+        MAILDESK_SECRET_KEY="bench-" + secrets.token_hex(16),
         MAILDESK_SLA_HOURS=",".join(f"{k}={v}" for k, v in SLA_HOURS.items()),
         MAILDESK_LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),

@@ -1,4 +1,4 @@
-"""The `maildesk` command: serve, migrate, create-user, check-sla, poll-imap.
+"""The `maildesk` command: serve, migrate, create-user, backup, restore, check-sla, poll-imap.
 
 Exit codes: 0 success, 2 bad usage or bad configuration (one line saying why), 1 other failure.
 """
@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
+from pathlib import Path
 from typing import Any, Coroutine
 
 import click
@@ -19,9 +21,12 @@ from maildesk.private import UMASK
 log = logging.getLogger("maildesk")
 
 
-def _settings(ctx: click.Context) -> Settings:
+def _settings(ctx: click.Context, *, secret: bool = True) -> Settings:
+    """Load and validate the settings; with `secret`, make sure a secret key exists (may write one)."""
     try:
-        settings = ensure_secret(load_settings(config_file=ctx.obj.get("config")))
+        settings = load_settings(config_file=ctx.obj.get("config"))
+        if secret:
+            settings = ensure_secret(settings)
     except ConfigError as exc:
         click.echo(f"maildesk: configuration error: {exc}", err=True)
         sys.exit(2)
@@ -76,22 +81,34 @@ def migrate(ctx: click.Context) -> None:
     """Bring the database schema to the newest revision."""
     from maildesk.db import migrate as run_migrate
 
-    settings = _settings(ctx)
+    # No secret key here: migrate must not leave files behind (var/secret_key) when it fails,
+    # and the schema does not need one.
+    settings = _settings(ctx, secret=False)
     try:
-        run_migrate(settings.database_url)
+        before, after = run_migrate(settings.database_url)
     except Exception as exc:  # the operator needs the reason, not a traceback
-        click.echo(f"maildesk: migration failed: {type(exc).__name__}: {exc}", err=True)
+        reason = " ".join(str(exc).split())[:300]
+        click.echo(f"maildesk: migration failed: {type(exc).__name__}: {reason}", err=True)
         sys.exit(1)
-    click.echo("database schema is up to date")
+    if before == after:
+        click.echo(f"database schema already at {after}")
+    else:
+        click.echo(f"database schema migrated from {before or 'none'} to {after}")
+
+
+MIN_PASSWORD_CHARS = 12
 
 
 @main.command("create-user")
 @click.argument("email")
 @click.option("--admin", is_flag=True, help="Give the user the admin role.")
 @click.option("--name", default="", help="Display name.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--password-stdin", is_flag=True,
+              help=f"Read the password (at least {MIN_PASSWORD_CHARS} characters) from standard input.")
+@click.option("--no-password", is_flag=True, help="No password: the user signs in by emailed link only.")
 @click.pass_context
-def create_user(ctx: click.Context, email: str, admin: bool, name: str, password_stdin: bool) -> None:
+def create_user(ctx: click.Context, email: str, admin: bool, name: str, password_stdin: bool,
+                no_password: bool) -> None:
     """Create or update a user (the password is read from standard input)."""
     from maildesk.config import _address
     from maildesk.users import set_user
@@ -100,14 +117,58 @@ def create_user(ctx: click.Context, email: str, admin: bool, name: str, password
         email = _address(email)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+    if password_stdin and no_password:
+        raise click.UsageError("--password-stdin and --no-password exclude each other")
+    if admin and not (password_stdin or no_password):
+        # An admin without a password used to be created silently; make the choice explicit.
+        raise click.UsageError("--admin needs --password-stdin or --no-password (sign-in by link only)")
     password = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise click.BadParameter("empty password on standard input", param_hint="--password-stdin")
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise click.BadParameter(f"the password needs at least {MIN_PASSWORD_CHARS} characters",
+                                     param_hint="--password-stdin")
     settings = _settings(ctx)
-    created = _run(set_user(settings, email, admin=admin, name=name, password=password))
-    click.echo(f"{'created' if created else 'updated'} {'admin' if admin else 'user'} {email}")
+    created = _run(set_user(settings, email, admin=admin, name=name, password=password,
+                            clear_password=no_password))
+    click.echo(f"{'created' if created else 'updated'} {'admin' if admin else 'user'} {email}"
+               + (" (no password: sign-in by link only)" if no_password else ""))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def backup(ctx: click.Context, directory: Path) -> None:
+    """Copy the database (SQLite), secret key and attachments into DIRECTORY (new or empty), live."""
+    from maildesk.backup import BackupError, backup as run_backup
+
+    settings = _settings(ctx, secret=False)  # a backup must not invent a secret key
+    try:
+        result = run_backup(settings, directory)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        click.echo(f"maildesk: backup failed: {exc}", err=True)
+        sys.exit(1)
+    for line in result.notice:
+        click.echo(line)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.pass_context
+def restore(ctx: click.Context, directory: Path) -> None:
+    """Restore a backup into the configured (new, empty) database path and data dir."""
+    from maildesk.backup import BackupError, restore as run_restore
+
+    settings = _settings(ctx, secret=False)
+    try:
+        result = run_restore(settings, directory)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        click.echo(f"maildesk: restore failed: {exc}", err=True)
+        sys.exit(1)
+    tickets = f"{result.tickets} tickets, " if result.tickets is not None else ""
+    click.echo(f"restored {tickets}{result.attachment_files} attachment files; {result.secret}")
 
 
 @main.command("check-sla")
@@ -122,9 +183,17 @@ def check_sla(ctx: click.Context) -> None:
     async def once() -> list[str]:
         rt = Runtime.build(settings)
         try:
-            from maildesk.daemon import check_schema
+            from maildesk.daemon import SchemaBehind, check_schema
 
-            await check_schema(rt)
+            try:
+                await check_schema(rt)
+            except SchemaBehind as exc:
+                click.echo(f"maildesk: {exc}", err=True)
+                sys.exit(1)
+            except Exception as exc:  # e.g. PostgreSQL unreachable: one line, not a traceback
+                click.echo(f"maildesk: cannot use the database: {type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:300]}", err=True)
+                sys.exit(1)
             escalated = await run_check(rt)
             from maildesk.mail.sender import Sender
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from maildesk.private import private_dir
 
 PRIORITIES = ("urgent", "high", "medium", "low")
+DEFAULT_SLA_HOURS = {"urgent": 2.0, "high": 4.0, "medium": 24.0, "low": 48.0}
 
 DEFAULT_CATEGORIES = (
     "getting_started",
@@ -97,9 +98,7 @@ class Settings:
     imap: ImapConfig | None = None
     imap_poll_seconds: float = 30.0
     max_message_bytes: int = 26_214_400
-    sla_hours: Mapping[str, float] = field(
-        default_factory=lambda: {"urgent": 2.0, "high": 4.0, "medium": 24.0, "low": 48.0}
-    )
+    sla_hours: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
     sla_check_seconds: float = 60.0
     autoclose_days: float = 7.0
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
@@ -244,17 +243,33 @@ def _positive_float(value: str) -> float:
 
 
 def _sla_hours(value: str) -> dict[str, float]:
-    hours: dict[str, float] = {}
+    """priority=hours pairs; priorities not named keep their defaults (urgent=1 changes only urgent)."""
+    hours = dict(DEFAULT_SLA_HOURS)
     for item in value.split(","):
         name, sep, number = item.partition("=")
         name = name.strip().lower()
         if not sep or name not in PRIORITIES:
-            raise ValueError(f"expected priority=hours for {', '.join(PRIORITIES)}")
+            raise ValueError(f"expected priority=hours pairs, priority one of {', '.join(PRIORITIES)}")
         hours[name] = _positive_float(number.strip())
-    missing = [p for p in PRIORITIES if p not in hours]
-    if missing:
-        raise ValueError(f"missing {', '.join(missing)}")
     return hours
+
+
+# Values that come from sample files and must never sign real sessions or links.
+_PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "replace-me", "replaceme")
+MIN_SECRET_CHARS = 32
+
+
+def _secret_key(value: str) -> str:
+    """A configured secret must be long and not a sample value; empty means generate one."""
+    if not value:
+        return value
+    if len(value) < MIN_SECRET_CHARS:
+        raise ValueError(f"too short ({len(value)} characters, needs at least {MIN_SECRET_CHARS}); "
+                         "try: openssl rand -hex 32")
+    lowered = value.lower()
+    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+        raise ValueError("is a placeholder from a sample file; try: openssl rand -hex 32")
+    return value
 
 
 def _categories(value: str) -> tuple[str, ...]:
@@ -381,7 +396,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_BASE_URL": ("base_url", _base_url),
     "MAILDESK_RELAY_URL": ("relay", _relay),
     "MAILDESK_DATA_DIR": ("data_dir", lambda v: Path(v)),
-    "MAILDESK_SECRET_KEY": ("secret_key", lambda v: v),
+    "MAILDESK_SECRET_KEY": ("secret_key", _secret_key),
     "MAILDESK_IMAP_URL": ("imap", _imap),
     "MAILDESK_IMAP_POLL_SECONDS": ("imap_poll_seconds", _positive_float),
     "MAILDESK_MAX_MESSAGE_BYTES": ("max_message_bytes", _positive_int),

@@ -24,12 +24,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from maildesk.private import private_file, tighten_file
+from maildesk.resources import resource_dir
 
 _NO_LOCK = nullcontext()
 _BLOB_CHUNK = 1024 * 1024
 BIG_VALUE_BYTES = 1024 * 1024  # values above this go through write_blob/read_blob on SQLite
 FOREGROUND_QUIET_SECONDS = 0.02
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = resource_dir("migrations")
 
 
 def async_url(url: str) -> str:
@@ -370,10 +371,31 @@ async def current_revision(db: Database) -> str | None:
         return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest revision (blocking; run from the CLI or a thread)."""
+def _revision_now(url: str) -> str | None:
+    """The database's schema revision (None when it has none), on a throwaway engine."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.pool import NullPool
+
+    async def read() -> str | None:
+        engine = create_async_engine(async_url(url), poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def migrate(url: str) -> tuple[str | None, str | None]:
+    """Bring the schema to the newest revision; return (revision before, revision after).
+
+    Blocking; run it from the CLI or a thread, not inside a running event loop.
+    """
     from alembic import command
 
     if url.startswith("sqlite"):
         sqlite_file(url)
+    before = _revision_now(url)
     command.upgrade(alembic_config(url), "head")
+    return before, _revision_now(url)

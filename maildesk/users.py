@@ -26,8 +26,9 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-async def set_user(settings: Settings, email: str, *, admin: bool, name: str, password: str | None) -> bool:
-    """Create or update a user; True when created."""
+async def set_user(settings: Settings, email: str, *, admin: bool, name: str, password: str | None,
+                   clear_password: bool = False) -> bool:
+    """Create or update a user; True when created. clear_password: sign-in by emailed link only."""
     db = Database(settings.database_url)
     try:
         async with db.write() as session:
@@ -42,6 +43,8 @@ async def set_user(settings: Settings, email: str, *, admin: bool, name: str, pa
                 user.name = name
             if password is not None:
                 user.password_hash = hash_password(password)
+            elif clear_password:
+                user.password_hash = None
             user.is_active = True
         return created
     finally:

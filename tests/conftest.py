@@ -285,7 +285,7 @@ def daemon_factory(tmp_path: Path, sink: Sink) -> Iterator[Callable[..., Daemon]
             MAILDESK_BASE_URL=f"http://127.0.0.1:{http_port}",
             MAILDESK_RELAY_URL=f"smtp://127.0.0.1:{sink.port}",
             MAILDESK_DATA_DIR=str(data_dir),
-            MAILDESK_SECRET_KEY="test-secret-" + secrets.token_hex(8),
+            MAILDESK_SECRET_KEY="test-secret-" + secrets.token_hex(16),
             MAILDESK_OUTBOX_RETRY_SECONDS="0.2",
             MAILDESK_SLA_CHECK_SECONDS="3600",
         )

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -21,8 +20,9 @@ import jinja2
 from maildesk.config import Settings
 from maildesk.mail import tokens
 from maildesk.models import Ticket, utcnow
+from maildesk.resources import resource_dir
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+TEMPLATES_DIR = resource_dir("templates")
 
 # kind -> (subject template, Auto-Submitted value)
 _KINDS: dict[str, tuple[str, str]] = {

@@ -13,6 +13,7 @@ daemon that dies mid-message leaves nothing claimed (its transaction rolls back)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.policy
 import logging
 import re
@@ -125,7 +126,30 @@ async def parse(rt: Runtime, job: Job) -> None:
     else:
         job.parsed = parse_message(raw, rt.limits)
     if not job.parsed.from_addr:
-        raise Discard("no sender address in From")
+        envelope = job.inbound.envelope_from if job.inbound.source == "smtp" else None
+        fallback = envelope_requester(envelope)
+        if fallback is None:
+            # Kept as `ignored`, and said once at INFO: otherwise the sender of a From-less test
+            # message sees a 250 and no ticket, with nothing in the log to explain it.
+            log.info("inbound message %s ignored: no From header and no usable SMTP envelope sender",
+                     job.inbound.id)
+            raise Discard("no sender address in From and no SMTP envelope sender")
+        # Broken scripts and devices send mail without From (RFC 5322 3.6 requires one); the
+        # envelope sender (RFC 5321 4.1.1.2 MAIL FROM) is who asked. Automatic mail is still
+        # recognised by the classify step (the envelope and the Auto-Submitted headers).
+        job.parsed = dataclasses.replace(job.parsed, from_addr=fallback, from_name="")
+        job.notes.append("no From header: requester taken from the SMTP envelope sender")
+
+
+def envelope_requester(envelope_from: str | None) -> str | None:
+    """The address in an SMTP reverse-path usable as a requester, or None (null or not an address)."""
+    if not envelope_from:
+        return None
+    addr = envelope_from.strip().strip("<>").strip().lower()
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() or c in "<>,;\"" for c in addr):
+        return None
+    return addr
 
 
 async def classify_step(rt: Runtime, job: Job) -> None:

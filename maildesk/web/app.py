@@ -30,6 +30,7 @@ from maildesk.web.errors import EXCEPTION_HANDLERS
 from maildesk.web.pages import PAGE_HANDLERS, STATIC_PATH, static_router, template_config
 from maildesk.web.ratelimit import RateLimiter
 from maildesk.web.sameorigin import cookie_write_guard
+from maildesk.web.schema_page import SCHEMA_PATH, render_plugins, schema_security_headers
 
 
 @get("/healthz", tags=["health"])
@@ -78,10 +79,12 @@ def create_app(rt: Runtime, extra_handlers: list[Any] | None = None) -> Litestar
         guards=[cookie_write_guard],  # cross-site writes with the session cookie: 403/415
         middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=["^/schema", "^/healthz", f"^{STATIC_PATH}/"])],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[schema_security_headers],
         openapi_config=OpenAPIConfig(
             title="maildesk",
             version=__version__,
-            path="/schema",
+            path=SCHEMA_PATH,
+            render_plugins=render_plugins(),  # local page + JSON: nothing from CDNs
             description="The maildesk JSON API. Authenticate with `Authorization: Bearer <token>` "
             "(from POST /auth/login) or the session cookie.",
         ),

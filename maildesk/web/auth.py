@@ -14,7 +14,6 @@ capped per client IP; link requests are limited per (address, client IP) and per
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import secrets
 import time
@@ -336,12 +335,10 @@ async def _use_magic_token(rt: Runtime, token: str) -> tuple[User, str]:
 def _link_error(request: Request[Any, Any, Any], exc: _LinkRefused) -> Response[Any]:
     message = str(exc)
     if "text/html" in request.headers.get("accept", ""):
-        page = (
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in link</title></head>"
-            f"<body><main><h1>Sign-in link</h1><p>{html.escape(message)}</p>"
-            "<p><a href=\"/login\">Sign in</a></p></main></body></html>"
-        )
-        return Response(page, status_code=exc.status, media_type="text/html")
+        from maildesk.web.pages.render import render  # pages import this module: import late
+
+        return render(request, "error.html", {"title": "Sign-in link", "status": exc.status, "message": message},
+                      status_code=exc.status)
     return Response({"status_code": exc.status, "detail": message}, status_code=exc.status)
 
 

@@ -44,9 +44,9 @@ def test_serve_on_a_schema_that_is_behind_says_run_migrate(tmp_path: Path) -> No
 def test_create_user_creates_then_updates(daemon_factory) -> None:
     daemon = daemon_factory(start=False)
     first = _maildesk("create-user", "Boss@Example.com", "--admin", "--name", "The Boss", "--password-stdin",
-                      env=daemon.env, stdin=b"pw-one\n")
+                      env=daemon.env, stdin=b"pw-one-long-enough\n")
     assert first.returncode == 0 and "created admin boss@example.com" in first.stdout
-    again = _maildesk("create-user", "boss@example.com", "--password-stdin", env=daemon.env, stdin=b"pw-two\n")
+    again = _maildesk("create-user", "boss@example.com", "--password-stdin", env=daemon.env, stdin=b"pw-two-long-enough\n")
     assert again.returncode == 0 and "updated" in again.stdout
     role, name, hashed = daemon.sql("SELECT role, name, password_hash FROM users WHERE email='boss@example.com'")[0]
     assert (role, name) == ("admin", "The Boss") and hashed.startswith("$argon2")
@@ -57,7 +57,8 @@ def test_create_user_creates_then_updates(daemon_factory) -> None:
 
 
 def test_check_sla_escalates_once_and_prints_numbers(daemon: Daemon, sink: Sink) -> None:
-    _maildesk("create-user", "oncall@example.com", "--admin", "--password-stdin", env=daemon.env, stdin=b"pw\n")
+    _maildesk("create-user", "oncall@example.com", "--admin", "--password-stdin", env=daemon.env,
+              stdin=b"oncall-password\n")
     daemon.send(make_mail("late@example.org", "Nobody answers", "Hello?"))
     daemon.send(make_mail("fresh@example.org", "Just now", "Hi"))
     daemon.wait_processed(2)
@@ -78,3 +79,57 @@ def test_check_sla_escalates_once_and_prints_numbers(daemon: Daemon, sink: Sink)
 def test_poll_imap_without_url_is_a_configuration_error(tmp_path: Path) -> None:
     result = _maildesk("poll-imap", "--once", env=_env(MAILDESK_DATA_DIR=str(tmp_path)))
     assert result.returncode == 2 and "MAILDESK_IMAP_URL" in result.stderr
+
+
+def test_create_user_admin_needs_a_long_password_or_an_explicit_no_password(daemon_factory) -> None:
+    daemon = daemon_factory(start=False)
+    short = _maildesk("create-user", "boss@example.com", "--admin", "--password-stdin", env=daemon.env,
+                      stdin=b"short\n")
+    assert short.returncode == 2 and "at least 12 characters" in short.stderr
+    silent = _maildesk("create-user", "boss@example.com", "--admin", env=daemon.env)
+    assert silent.returncode == 2 and "--no-password" in silent.stderr
+    assert daemon.sql("SELECT count(*) FROM users")[0][0] == 0  # neither attempt created anyone
+    link_only = _maildesk("create-user", "boss@example.com", "--admin", "--no-password", env=daemon.env)
+    assert link_only.returncode == 0 and "sign-in by link only" in link_only.stdout
+    assert daemon.sql("SELECT role, password_hash FROM users WHERE email='boss@example.com'") == [("admin", None)]
+    both = _maildesk("create-user", "boss@example.com", "--admin", "--no-password", "--password-stdin",
+                     env=daemon.env, stdin=b"a-long-enough-password\n")
+    assert both.returncode == 2
+
+
+def test_migrate_says_from_which_revision_to_which_and_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
+    from maildesk.db import head_revision
+
+    db = new_database(tmp_path)
+    data_dir = tmp_path / "data"
+    try:
+        env = _env(MAILDESK_DATABASE_URL=db.url, MAILDESK_DATA_DIR=str(data_dir))
+        first = _maildesk("migrate", env=env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip() == f"database schema migrated from none to {head_revision()}"
+        again = _maildesk("migrate", env=env)
+        assert again.stdout.strip() == f"database schema already at {head_revision()}"
+        assert not data_dir.exists()  # migrate needs no secret key, so it writes none
+    finally:
+        db.drop()
+    work = tmp_path / "cwd"
+    work.mkdir()
+    broken = subprocess.run([sys.executable, "-m", "maildesk", "migrate"], cwd=work, capture_output=True, text=True,
+                            timeout=60, env=_env(MAILDESK_DATABASE_URL="postgresql://nobody:x@127.0.0.1:1/none"))
+    assert broken.returncode == 1 and broken.stderr.startswith("maildesk: migration failed:")
+    assert len(broken.stderr.strip().splitlines()) == 1 and "Traceback" not in broken.stderr
+    assert list(work.iterdir()) == []  # no ./var/secret_key from a failed migrate
+
+
+def test_check_sla_and_poll_imap_on_an_unmigrated_database_say_one_line(tmp_path: Path) -> None:
+    db = new_database(tmp_path)
+    try:
+        env = _env(MAILDESK_DATABASE_URL=db.url, MAILDESK_DATA_DIR=str(tmp_path / "data"),
+                   MAILDESK_IMAP_URL="imap://bot:pw@127.0.0.1:1/INBOX")
+        for args in (("check-sla",), ("poll-imap", "--once")):
+            result = _maildesk(*args, env=env)
+            assert result.returncode == 1, (args, result.stderr)
+            assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+            assert "run `maildesk migrate`" in result.stderr
+    finally:
+        db.drop()

@@ -226,3 +226,31 @@ def _closed_port() -> int:
     from tests.conftest import free_port
 
     return free_port()
+
+
+def _from_less(subject: str, *extra: str) -> bytes:
+    lines = ["To: support@example.com", f"Subject: {subject}", "Message-ID: <" + subject.replace(" ", "-") + "@dev.example>",
+             *extra, "", "The backup job failed again."]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def test_mail_without_from_takes_the_envelope_sender_or_is_ignored_with_a_log_line(daemon: Daemon, sink: Sink) -> None:
+    # No From and a null reverse-path: nobody to answer; ignored, and the log says why.
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=30) as client:
+        client.sendmail("", [daemon.support], _from_less("nobody at all"))  # MAIL FROM:<>
+    # No From, but automatic mail from a real envelope sender: still not a ticket.
+    daemon.send(_from_less("out of office", "Auto-Submitted: auto-replied"), mail_from="robot@devices.example")
+    # No From from a broken script: the envelope sender becomes the requester.
+    daemon.send(_from_less("nightly backup"), mail_from="cron@server.example.org")
+    daemon.wait_processed(3)
+
+    (ticket,) = daemon.tickets()
+    assert ticket[2:4] == ("cron@server.example.org", "nightly backup")
+    (confirmation,) = sink.wait_for("cron@server.example.org")
+    assert ticket[1] in confirmation.subject
+    outcomes = daemon.sql("SELECT status, reason FROM inbound_messages ORDER BY id")
+    assert outcomes[0] == ("ignored", "no sender address in From and no SMTP envelope sender")
+    assert outcomes[1][0] == "ignored"
+    assert outcomes[2][0] == "processed"
+    info = [line for line in daemon.log().splitlines() if "no From header and no usable SMTP envelope sender" in line]
+    assert len(info) == 1 and " INFO " in info[0]

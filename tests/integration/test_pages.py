@@ -561,3 +561,57 @@ def test_every_page_loads_nothing_from_other_origins(daemon: Daemon) -> None:
         r = nobody.get("/static/maildesk.css")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/css")
         assert "@import" not in r.text and "url(" not in r.text
+
+
+def test_schema_pages_load_nothing_from_other_origins(daemon: Daemon) -> None:
+    with browser(daemon) as client:
+        page = get_page(client, "/schema")  # CSP, same-origin URLs only (get_page checks both)
+        assert "<script" not in client.get("/schema").text
+        assert [u for u in page.urls if u.endswith(".css")] == ["/static/maildesk.css"]  # the site's layout
+        assert "/schema/openapi.json" in page.urls
+        assert "/auth/login" in page.text and "Sign in with email and password" in page.text
+        doc = client.get("/schema/openapi.json")
+        assert doc.status_code == 200 and "/support/tickets" in doc.json()["paths"]
+        assert doc.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_used_sign_in_link_page_uses_the_site_layout(daemon: Daemon, sink: Sink) -> None:
+    add_user(daemon, "bea@example.org")
+    with browser(daemon) as client:
+        client.post("/auth/magic-link", json={"email": "bea@example.org"})
+        (mail,) = sink.wait_for("bea@example.org")
+        link = re.search(r"http://\S+/auth/magic/\S+", mail.text())
+        assert link and location(client.get(link.group(0)))[0] == "/help/tickets"
+        r = client.get(link.group(0), headers={"Accept": "text/html"})
+        assert r.status_code == 410
+        assert r.headers["content-security-policy"].startswith("default-src 'self'")
+        page = Page(r.text)
+        page.check_same_origin()
+        assert [u for u in page.urls if u.endswith(".css")] == ["/static/maildesk.css"]
+        assert "already been used" in page.text and "Contact support" in page.text  # the site's navigation
+
+
+def _raw_head(daemon: Daemon, path: str) -> tuple[str, dict[str, str], bytes]:
+    """HEAD over a plain socket, reading to the end: whatever follows the headers is a body sent."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", daemon.http_port), timeout=10) as s:
+        s.sendall(f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
+    return status, headers, rest
+
+
+def test_head_on_pages_answers_like_get_without_a_body(daemon: Daemon) -> None:
+    for path in ("/", "/login", "/help/contact", "/schema"):
+        status, headers, rest = _raw_head(daemon, path)
+        get = httpx.get(daemon.base_url + path, follow_redirects=False)
+        assert status.split()[1] == str(get.status_code), (path, status)
+        assert headers["content-type"] == get.headers["content-type"], path
+        assert rest == b"", (path, rest[:200])
+    status, headers, _ = _raw_head(daemon, "/help/tickets")  # signed-in page: to /login, as with GET
+    assert status.split()[1] == "303" and headers["location"].startswith("/login")

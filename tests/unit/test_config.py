@@ -52,7 +52,8 @@ def test_values_are_parsed() -> None:
         ("MAILDESK_RELAY_URL", "http://relay"),
         ("MAILDESK_IMAP_URL", "imap://host-without-user/INBOX"),
         ("MAILDESK_MAX_MESSAGE_BYTES", "-5"),
-        ("MAILDESK_SLA_HOURS", "urgent=2,high=4"),
+        ("MAILDESK_SLA_HOURS", "urgent=2,critical=4"),
+        ("MAILDESK_SLA_HOURS", "urgent=0"),
         ("MAILDESK_SLA_CHECK_SECONDS", "soon"),
         ("MAILDESK_CATEGORIES", "a b"),
         ("MAILDESK_ADMIN_NOTIFY", "ok@example.com,broken"),
@@ -115,3 +116,47 @@ def test_metrics_allow_matches_client_addresses() -> None:
     allow = load_settings({"MAILDESK_METRICS_ALLOW": "10.0.0.0/8,::1"}).metrics_allow
     assert client_allowed("10.2.3.4", allow) and client_allowed("::ffff:10.2.3.4", allow) and client_allowed("::1", allow)
     assert not client_allowed("127.0.0.1", allow) and not client_allowed("", allow) and not client_allowed("bogus", allow)
+
+
+def test_sla_hours_may_name_only_the_priorities_it_changes() -> None:
+    s = load_settings({"MAILDESK_SLA_HOURS": "urgent=1"})
+    assert dict(s.sla_hours) == {"urgent": 1, "high": 4, "medium": 24, "low": 48}
+    toml_like = load_settings({"MAILDESK_SLA_HOURS": "LOW=100, medium=12"})
+    assert dict(toml_like.sla_hours) == {"urgent": 2, "high": 4, "medium": 12, "low": 100}
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "short-secret",  # under 32 characters
+        "CHANGE-ME-insecure-placeholder-secret-key",  # the old compose default
+        "changeme-changeme-changeme-changeme-0123",
+        "please-replace-this-placeholder-value-0123456789",
+    ],
+)
+def test_weak_or_placeholder_secret_key_is_refused(secret: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"MAILDESK_SECRET_KEY": secret})
+    message = str(err.value)
+    assert message.startswith("MAILDESK_SECRET_KEY=<hidden>:") and secret not in message
+
+
+def test_strong_secret_key_is_accepted() -> None:
+    secret = "0f" * 32
+    assert load_settings({"MAILDESK_SECRET_KEY": secret}).secret_key == secret
+
+
+def test_serve_refuses_a_placeholder_secret_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
+    env.update(MAILDESK_SECRET_KEY="CHANGE-ME-insecure-placeholder-secret-key", MAILDESK_DATA_DIR=str(tmp_path / "d"),
+               MAILDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    result = subprocess.run([sys.executable, "-m", "maildesk", "serve"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "MAILDESK_SECRET_KEY" in result.stderr
+    assert "placeholder" in result.stderr and "CHANGE-ME" not in result.stderr
+    assert not (tmp_path / "d").exists() and not (tmp_path / "x.db").exists()  # refused before touching anything

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
-from litestar import MediaType, Request, Response, get, post
+from litestar import HttpMethod, MediaType, Request, Response, post, route
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import Cookie
 from litestar.exceptions import (
@@ -29,6 +28,7 @@ from litestar.response import Redirect
 from litestar.template.config import TemplateConfig
 
 from maildesk.models import User
+from maildesk.resources import resource_dir
 from maildesk.runtime import Runtime
 from maildesk.tickets import notify
 from maildesk.tickets.queries import BadQuery
@@ -38,7 +38,7 @@ from maildesk.web.pages import csrf
 
 log = logging.getLogger("maildesk.web.pages")
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "templates" / "web"
+TEMPLATES_DIR = resource_dir("templates") / "web"
 STATIC_DIR = TEMPLATES_DIR / "static"
 STATIC_PATH = "/static"
 
@@ -292,13 +292,15 @@ async def header_counts(request: Request[Any, Any, Any]) -> None:
 
 
 def page_get(path: str, **kwargs: Any) -> Any:
-    """@get for a page: HTML errors, not in the OpenAPI schema.
+    """GET and HEAD for a page: HTML errors, not in the OpenAPI schema.
 
     Pages are registered on the app one by one (not as a Router) so that a page and a JSON
     endpoint can share a path with different methods (GET /help/contact, POST /help/contact).
+    HEAD runs the GET handler (RFC 9110 9.3.2: same headers as GET); the server (uvicorn)
+    sends no content for HEAD.
     """
-    return get(path, include_in_schema=False, exception_handlers=EXCEPTION_HANDLERS, before_request=header_counts,
-               **kwargs)
+    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False,
+                 exception_handlers=EXCEPTION_HANDLERS, before_request=header_counts, **kwargs)
 
 
 def page_post(path: str, **kwargs: Any) -> Any:
