@@ -28,6 +28,7 @@ PAUSED = frozenset({"waiting_on_user"})
 STOPPED = frozenset({"resolved", "closed"})
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
+TARGET_WORDS = {FIRST_RESPONSE: "first response", RESOLUTION: "resolution"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,18 @@ class Clocks:
         if self.resolution.breached:
             return RESOLUTION
         return None
+
+
+def duration_words(seconds: float) -> str:
+    """3 d 4 h, 5 h 20 min, 12 min: how long, for people (never 0: under a minute is 1 min)."""
+    minutes = max(1, int(seconds // 60))
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
 
 
 Period = tuple[datetime, datetime | None]  # [start, end); end None: still running

@@ -23,7 +23,8 @@ from maildesk.config import Settings
 from maildesk.mail import tokens
 from maildesk.mail.outbox import Outbox
 from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
-from maildesk.tickets import rules
+from maildesk.tickets import clocks, due, rules
+from maildesk.tickets.clocks import duration_words
 
 
 class ServiceError(Exception):
@@ -149,6 +150,7 @@ class TicketService:
             await self.outbox.enqueue(self.session, "confirmation", requester.email, ticket, to_name=requester.name)
         for admin in await self.admin_recipients():
             await self.outbox.enqueue(self.session, "new_ticket", admin, ticket, context={"body": message.body})
+        await self._refresh_clocks(ticket)
         return ticket
 
     async def _add_message(
@@ -216,6 +218,10 @@ class TicketService:
             )
         )
 
+    async def _refresh_clocks(self, ticket: Ticket) -> None:
+        """Recompute the SLA due times after a change (status, priority, first response)."""
+        await due.refresh(self.session, ticket, self.settings, utcnow())
+
     def _set_status(self, ticket: Ticket, actor: User | None, status: str, *, check: bool = True) -> None:
         if ticket.status == status:
             return
@@ -249,6 +255,7 @@ class TicketService:
                 await self.outbox.enqueue(
                     self.session, "requester_reply", assignee.email, ticket, context={"body": message.body}
                 )
+        await self._refresh_clocks(ticket)
         return row
 
     async def admin_reply(
@@ -268,6 +275,7 @@ class TicketService:
             ticket.first_response_at = row.created_at
         if ticket.status == "open":
             self._set_status(ticket, admin, "in_progress")
+        await self._refresh_clocks(ticket)
         requester = await self.session.get(User, ticket.user_id)
         await self.outbox.enqueue(
             self.session,
@@ -329,6 +337,7 @@ class TicketService:
                 ticket.escalated = False
                 self._event(ticket, actor, "escalated", old_value=True, new_value=False)
         ticket.updated_at = utcnow()
+        await self._refresh_clocks(ticket)
         return ticket
 
     async def confirm_closed(self, ticket: Ticket, requester: User) -> Ticket:
@@ -336,20 +345,39 @@ class TicketService:
         if ticket.status != "resolved":
             raise rules.IllegalTransition(ticket.status, "closed")
         self._set_status(ticket, requester, "closed")
+        await self._refresh_clocks(ticket)
         return ticket
 
-    async def escalate(self, ticket: Ticket, actor: User | None, *, reason: str) -> bool:
-        """Set the escalation flag once and tell the admins; False when it was already set."""
-        if ticket.escalated:
+    async def escalate(
+        self, ticket: Ticket, actor: User | None, *, reason: str,
+        target: str | None = None, overdue_seconds: float | None = None,
+    ) -> bool:
+        """Set the escalation flag and tell the admins; False when nothing was done.
+
+        By hand (no target): once, while the flag is not set. By the SLA pass (target
+        first_response or resolution, which it escalates once each): the admins are told about
+        every missed target, even when the flag is already up for another reason."""
+        if ticket.escalated and target is None:
             return False
-        ticket.escalated = True
-        ticket.escalated_at = utcnow()
-        ticket.updated_at = ticket.escalated_at
-        self._event(ticket, actor, "escalated", old_value=False, new_value=True, detail={"reason": reason})
+        now, was = utcnow(), ticket.escalated
+        if not ticket.escalated:
+            ticket.escalated = True
+            ticket.escalated_at = now
+        ticket.updated_at = now
+        detail: dict[str, Any] = {"reason": reason}
+        if target is not None:
+            detail.update(target=target, overdue_seconds=round(overdue_seconds or 0.0))
+        self._event(ticket, actor, "escalated", old_value=was, new_value=True, detail=detail)
+        context = {
+            "reason": reason,
+            "target": clocks.TARGET_WORDS.get(target or ""),
+            "overdue": duration_words(overdue_seconds) if target and overdue_seconds is not None else None,
+        }
         for admin in await self.admin_recipients():
-            await self.outbox.enqueue(self.session, "escalation", admin, ticket, context={"reason": reason})
+            await self.outbox.enqueue(self.session, "escalation", admin, ticket, context=context)
         return True
 
     async def close_resolved(self, ticket: Ticket) -> None:
         """Auto-close: a resolved ticket nobody reopened within the configured days."""
         self._set_status(ticket, None, "closed")
+        await self._refresh_clocks(ticket)

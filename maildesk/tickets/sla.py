@@ -1,54 +1,82 @@
 """The SLA pass and the auto-closer.
 
-A ticket still `open` with no admin response past its priority's first-response window is
-escalated once (flag set, admins emailed). A `resolved` ticket nobody reopened within
+Every pass recomputes the clocks (tickets/clocks.py) of every ticket not yet resolved or
+closed from its event log, stores the due times (so a changed calendar or target reaches
+tickets nobody touched), and escalates each target a ticket has missed while its clock runs
+(first response, resolution) once: the flag is set, the target is recorded in
+first_response_escalated_at / resolution_escalated_at and the admins are emailed which target
+was missed and by how much. A `resolved` ticket nobody reopened within
 MAILDESK_AUTOCLOSE_DAYS is closed. Rows are locked with FOR UPDATE SKIP LOCKED, so passes
-running in several daemons at once escalate each ticket exactly once.
+running in several daemons at once escalate each ticket and target exactly once.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
 
 from maildesk.models import Ticket, utcnow
 from maildesk.runtime import Runtime
-from maildesk.tickets.rules import PRIORITIES
+from maildesk.tickets import due
+from maildesk.tickets.clocks import FIRST_RESPONSE, RESOLUTION, TARGET_WORDS, Clock, duration_words
+
+BATCH = 500
+
+
+def _reason(target: str, clock: Clock, priority: str, now: datetime) -> str:
+    assert clock.due_at is not None
+    hours = clock.target_seconds / 3600.0
+    return (
+        f"Missed the {TARGET_WORDS[target]} target ({hours:g} business hours for {priority} priority) "
+        f"by {duration_words((now - clock.due_at).total_seconds())}: it was due "
+        f"{clock.due_at.strftime('%Y-%m-%d %H:%M UTC')}."
+    )
 
 
 async def check_sla(rt: Runtime) -> list[str]:
-    """Run one SLA pass; return the numbers of the tickets it escalated."""
+    """Run one SLA pass; return the numbers of the tickets it escalated (a ticket missing
+    both targets in one pass is listed once)."""
     now = utcnow()
-    breached = or_(
-        *(
-            and_(Ticket.priority == p, Ticket.created_at <= now - timedelta(hours=rt.settings.sla_hours[p]))
-            for p in PRIORITIES
-        )
-    )
     escalated: list[str] = []
-    async with rt.db.write() as session:
-        tickets = (
-            await session.scalars(
-                select(Ticket)
-                .where(
-                    Ticket.status == "open",
-                    Ticket.first_response_at.is_(None),
-                    Ticket.escalated.is_(False),
-                    breached,
+    last_id = 0
+    while True:
+        async with rt.db.write() as session:
+            tickets = (
+                await session.scalars(
+                    select(Ticket)
+                    .where(Ticket.status.not_in(("resolved", "closed")), Ticket.id > last_id)
+                    .order_by(Ticket.id)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
                 )
-                .order_by(Ticket.id)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        service = rt.service(session)
-        for ticket in tickets:
-            hours = rt.settings.sla_hours[ticket.priority]
-            reason = (
-                f"No response within the {hours:g}-hour first-response SLA for {ticket.priority} priority."
-            )
-            if await service.escalate(ticket, None, reason=reason):
-                escalated.append(ticket.ticket_number or str(ticket.id))
+            ).all()
+            if not tickets:
+                break
+            last_id = tickets[-1].id
+            changes = await due.status_changes(session, [t.id for t in tickets])
+            service = rt.service(session)
+            for ticket in tickets:
+                clocks = due.clocks_of(ticket, changes.get(ticket.id, []), rt.settings, now)
+                if due.store(ticket, clocks):
+                    flag_modified(ticket, "updated_at")  # a recomputation is not an update
+                missed = [
+                    (target, clock, column)
+                    for target, clock, column in (
+                        (FIRST_RESPONSE, clocks.first_response, "first_response_escalated_at"),
+                        (RESOLUTION, clocks.resolution, "resolution_escalated_at"),
+                    )
+                    if clock.running and clock.breached and getattr(ticket, column) is None
+                ]
+                for target, clock, column in missed:
+                    setattr(ticket, column, now)
+                    await service.escalate(
+                        ticket, None, reason=_reason(target, clock, ticket.priority, now),
+                        target=target, overdue_seconds=(now - clock.due_at).total_seconds() if clock.due_at else 0.0,
+                    )
+                if missed:
+                    escalated.append(ticket.ticket_number or str(ticket.id))
     return escalated
 
 

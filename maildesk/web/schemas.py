@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from maildesk.models import Attachment, InboundMessage, Ticket, TicketEvent, TicketMessage, User
+from maildesk.models import Attachment, InboundMessage, Ticket, TicketEvent, TicketMessage, User, utcnow
+from maildesk.tickets.due import live_breach
 
 Status = Literal["open", "in_progress", "waiting_on_user", "resolved", "closed"]
 Priority = Literal["urgent", "high", "medium", "low"]
@@ -173,6 +174,18 @@ class MessageOut(Struct):
                    attachments=attachments or [])
 
 
+SlaTarget = Literal["first_response", "resolution"]
+
+
+def sla_fields(t: Any) -> dict[str, Any]:
+    """The SLA fields of a ticket (or a queue row): stored due times and the breach as of now."""
+    return {
+        "first_response_due_at": t.first_response_due_at,
+        "resolution_due_at": t.resolution_due_at,
+        "sla_breached": live_breach(t.sla_breached, t.first_response_due_at, t.resolution_due_at, utcnow()),
+    }
+
+
 class TicketSummary(Struct):
     id: int
     ticket_number: str
@@ -187,6 +200,10 @@ class TicketSummary(Struct):
     created_at: datetime
     updated_at: datetime
     first_response_at: datetime | None
+    # SLA (tickets/clocks.py): due while the clock runs, else null; the first target missed.
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_breached: SlaTarget | None = None
 
     @classmethod
     def of(cls, t: Ticket) -> "TicketSummary":
@@ -195,12 +212,13 @@ class TicketSummary(Struct):
             priority=t.priority, category=t.category, user_email=t.user_email,
             assigned_to=t.assigned_to, escalated=t.escalated, source=t.source,
             created_at=t.created_at, updated_at=t.updated_at, first_response_at=t.first_response_at,
+            **sla_fields(t),
         )
 
     @classmethod
     def of_row(cls, row: Any) -> "TicketSummary":
         """From a row of tickets.queries.SUMMARY_COLUMNS (same order as the fields)."""
-        return cls(*row[:13])
+        return cls(*row[:13], **sla_fields(row))
 
 
 class TicketOut(Struct):
@@ -224,6 +242,9 @@ class TicketOut(Struct):
     closed_at: datetime | None
     linked_ticket_id: int | None
     messages: list[MessageOut] = msgspec.field(default_factory=list)
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_breached: SlaTarget | None = None
 
     @classmethod
     def of(cls, t: Ticket, messages: list[MessageOut]) -> "TicketOut":
@@ -234,6 +255,7 @@ class TicketOut(Struct):
             resolution_notes=t.resolution_notes, source=t.source, created_at=t.created_at,
             updated_at=t.updated_at, first_response_at=t.first_response_at, resolved_at=t.resolved_at,
             closed_at=t.closed_at, linked_ticket_id=t.linked_ticket_id, messages=messages,
+            **sla_fields(t),
         )
 
 
