@@ -367,6 +367,37 @@ class SlaOut(Struct):
     window_hours: dict[str, float]
 
 
+class ComplianceOut(Struct):
+    met: int
+    missed: int
+    compliance: float | None  # met / (met + missed), None without tickets
+
+
+class TargetOut(Struct):
+    """One SLA target (first response or resolution) over the tickets opened in the range."""
+
+    target_hours: dict[str, float]  # per priority, business hours
+    median_hours: float | None  # business hours, over the clocks that stopped
+    p90_hours: float | None
+    samples: int  # how many clocks stopped (answered / resolved)
+    met: int
+    missed: int
+    compliance: float | None
+    by_priority: dict[str, ComplianceOut]
+    by_category: dict[str, ComplianceOut]
+
+
+class DailyOut(Struct):
+    day: str  # YYYY-MM-DD (UTC)
+    opened: int
+    resolved: int
+
+
+class RangeOut(Struct):
+    from_: str = msgspec.field(name="from")
+    to: str = ""
+
+
 class StatsOut(Struct):
     total: int
     by_status: dict[str, int]
@@ -378,3 +409,8 @@ class StatsOut(Struct):
     avg_resolution_seconds: float | None
     sla: SlaOut
     generated_at: datetime
+    # The SLA report over ?from=&to= (tickets opened in the range; tickets/stats.sla_report).
+    range: RangeOut | None = None
+    daily: list[DailyOut] = msgspec.field(default_factory=list)
+    first_response: TargetOut | None = None
+    resolution: TargetOut | None = None
