@@ -123,6 +123,8 @@ def parse_holidays(text: str) -> frozenset[date]:
 
 
 def _aware(instant: datetime) -> datetime:
+    if instant.tzinfo is timezone.utc:  # the common case (models return UTC): no conversion
+        return instant
     if instant.tzinfo is None:
         raise ValueError("naive datetime given to the business calendar")
     return instant.astimezone(timezone.utc)
@@ -177,6 +179,8 @@ class Calendar:
 
     def between(self, start: datetime, end: datetime) -> float:
         """Business seconds from start to end (0 when end is not after start)."""
+        if self.always:
+            return max(0.0, (_aware(end) - _aware(start)).total_seconds())
         total = sum((b - a for a, b in self.intervals(start, end)), timedelta())
         return total.total_seconds()
 
