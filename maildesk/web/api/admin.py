@@ -14,7 +14,7 @@ from typing import Annotated, Any, Awaitable, Callable, Hashable
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from sqlalchemy import select
 
 from maildesk.mail import bounces
@@ -300,8 +300,8 @@ class AdminSupportController(Controller):
         request: Request,  # type: ignore[type-arg]
         days: Annotated[int, Parameter(ge=1, le=366, description="length of the by_day series")] = 30,
         fresh: Annotated[bool, Parameter(description="skip the few-seconds cache")] = False,
-        date_from: Annotated[str | None, Parameter(query="from", description="first day (YYYY-MM-DD) of the SLA report")] = None,
-        date_to: Annotated[str | None, Parameter(query="to", description="last day (YYYY-MM-DD), default today")] = None,
+        date_from: Annotated[str | None, QueryParameter(name="from", description="first day (YYYY-MM-DD) of the SLA report")] = None,
+        date_to: Annotated[str | None, QueryParameter(name="to", description="last day (YYYY-MM-DD), default today")] = None,
     ) -> StatsOut:
         """See maildesk.tickets.stats for the definitions (SLA compliance: first public reply
         within the priority's window, or no reply yet and the window not yet passed). The SLA
