@@ -350,14 +350,14 @@ class TicketService:
 
     async def escalate(
         self, ticket: Ticket, actor: User | None, *, reason: str,
-        target: str | None = None, overdue_seconds: float | None = None,
+        missed: Sequence[tuple[str, float]] = (),
     ) -> bool:
         """Set the escalation flag and tell the admins; False when nothing was done.
 
-        By hand (no target): once, while the flag is not set. By the SLA pass (target
-        first_response or resolution, which it escalates once each): the admins are told about
-        every missed target, even when the flag is already up for another reason."""
-        if ticket.escalated and target is None:
+        By hand (nothing `missed`): once, while the flag is not set. By the SLA pass (`missed`:
+        the targets first_response / resolution it escalates now, each with seconds overdue;
+        it escalates each target once): the admins are told even when the flag is already up."""
+        if ticket.escalated and not missed:
             return False
         now, was = utcnow(), ticket.escalated
         if not ticket.escalated:
@@ -365,13 +365,12 @@ class TicketService:
             ticket.escalated_at = now
         ticket.updated_at = now
         detail: dict[str, Any] = {"reason": reason}
-        if target is not None:
-            detail.update(target=target, overdue_seconds=round(overdue_seconds or 0.0))
+        if missed:
+            detail.update(targets=[t for t, _ in missed], overdue_seconds={t: round(s) for t, s in missed})
         self._event(ticket, actor, "escalated", old_value=was, new_value=True, detail=detail)
         context = {
             "reason": reason,
-            "target": clocks.TARGET_WORDS.get(target or ""),
-            "overdue": duration_words(overdue_seconds) if target and overdue_seconds is not None else None,
+            "missed": [{"target": clocks.TARGET_WORDS[t], "overdue": duration_words(s)} for t, s in missed],
         }
         for admin in await self.admin_recipients():
             await self.outbox.enqueue(self.session, "escalation", admin, ticket, context=context)

@@ -4,8 +4,8 @@ Every pass recomputes the clocks (tickets/clocks.py) of every ticket not yet res
 closed from its event log, stores the due times (so a changed calendar or target reaches
 tickets nobody touched), and escalates each target a ticket has missed while its clock runs
 (first response, resolution) once: the flag is set, the target is recorded in
-first_response_escalated_at / resolution_escalated_at and the admins are emailed which target
-was missed and by how much. A `resolved` ticket nobody reopened within
+first_response_escalated_at / resolution_escalated_at and the admins are emailed which
+target was missed and by how much (one email naming both when both are missed at once). A `resolved` ticket nobody reopened within
 MAILDESK_AUTOCLOSE_DAYS is closed. Rows are locked with FOR UPDATE SKIP LOCKED, so passes
 running in several daemons at once escalate each ticket and target exactly once.
 """
@@ -37,7 +37,7 @@ def _reason(target: str, clock: Clock, priority: str, now: datetime) -> str:
 
 async def check_sla(rt: Runtime) -> list[str]:
     """Run one SLA pass; return the numbers of the tickets it escalated (a ticket missing
-    both targets in one pass is listed once)."""
+    both targets in one pass is escalated once, naming both)."""
     now = utcnow()
     escalated: list[str] = []
     last_id = 0
@@ -67,16 +67,19 @@ async def check_sla(rt: Runtime) -> list[str]:
                         (FIRST_RESPONSE, clocks.first_response, "first_response_escalated_at"),
                         (RESOLUTION, clocks.resolution, "resolution_escalated_at"),
                     )
-                    if clock.running and clock.breached and getattr(ticket, column) is None
+                    if clock.running and clock.breached and clock.due_at and getattr(ticket, column) is None
                 ]
-                for target, clock, column in missed:
+                if not missed:
+                    continue
+                for _target, _clock, column in missed:
                     setattr(ticket, column, now)
-                    await service.escalate(
-                        ticket, None, reason=_reason(target, clock, ticket.priority, now),
-                        target=target, overdue_seconds=(now - clock.due_at).total_seconds() if clock.due_at else 0.0,
-                    )
-                if missed:
-                    escalated.append(ticket.ticket_number or str(ticket.id))
+                # One alert per ticket and pass, naming every target it missed.
+                await service.escalate(
+                    ticket, None,
+                    reason=" ".join(_reason(target, clock, ticket.priority, now) for target, clock, _ in missed),
+                    missed=[(target, (now - clock.due_at).total_seconds()) for target, clock, _ in missed if clock.due_at],
+                )
+                escalated.append(ticket.ticket_number or str(ticket.id))
     return escalated
 
 
