@@ -13,9 +13,13 @@ import secrets
 import ssl
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from maildesk.tickets.calendar import Calendar, Week, parse_business_hours, parse_holidays, parse_timezone
 
 from maildesk.private import private_dir
 
@@ -32,6 +36,10 @@ DEFAULT_CATEGORIES = (
     "bug",
     "other",
 )
+
+
+DEFAULT_SLA_HOURS = {"urgent": 2.0, "high": 4.0, "medium": 24.0, "low": 48.0}
+DEFAULT_RESOLUTION_HOURS = {"urgent": 8.0, "high": 24.0, "medium": 72.0, "low": 120.0}
 
 
 class ConfigError(Exception):
@@ -100,6 +108,12 @@ class Settings:
     max_message_bytes: int = 26_214_400
     sla_hours: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
     sla_check_seconds: float = 60.0
+    resolution_hours: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_RESOLUTION_HOURS)
+    )
+    business_hours: Week | None = None  # None: every hour counts
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    holidays: frozenset[date] = frozenset()
     autoclose_days: float = 7.0
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     admin_notify: tuple[str, ...] | None = None
@@ -129,6 +143,11 @@ class Settings:
     # Delays before each retry, as the Standard Webhooks spec suggests (~27 hours in all).
     webhook_retry_seconds: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
     webhook_timeout_seconds: float = 15.0
+
+    @property
+    def calendar(self) -> Calendar:
+        """Business time for both SLA clocks (MAILDESK_BUSINESS_HOURS, _TIMEZONE, _HOLIDAYS)."""
+        return Calendar(self.business_hours, self.timezone, self.holidays)
 
     @property
     def support_local(self) -> str:
@@ -242,16 +261,20 @@ def _positive_float(value: str) -> float:
     return n
 
 
-def _sla_hours(value: str) -> dict[str, float]:
-    """priority=hours pairs; priorities not named keep their defaults (urgent=1 changes only urgent)."""
-    hours = dict(DEFAULT_SLA_HOURS)
-    for item in value.split(","):
-        name, sep, number = item.partition("=")
-        name = name.strip().lower()
-        if not sep or name not in PRIORITIES:
-            raise ValueError(f"expected priority=hours pairs, priority one of {', '.join(PRIORITIES)}")
-        hours[name] = _positive_float(number.strip())
-    return hours
+def _priority_hours(defaults: Mapping[str, float]) -> Callable[[str], dict[str, float]]:
+    """priority=hours,... naming only the priorities that differ from the defaults."""
+
+    def parse(value: str) -> dict[str, float]:
+        hours = dict(defaults)
+        for item in value.split(","):
+            name, sep, number = item.partition("=")
+            name = name.strip().lower()
+            if not sep or name not in PRIORITIES:
+                raise ValueError(f"expected priority=hours, priorities {', '.join(PRIORITIES)}")
+            hours[name] = _positive_float(number.strip())
+        return hours
+
+    return parse
 
 
 # Values that come from sample files and must never sign real sessions or links.
@@ -400,7 +423,11 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAILDESK_IMAP_URL": ("imap", _imap),
     "MAILDESK_IMAP_POLL_SECONDS": ("imap_poll_seconds", _positive_float),
     "MAILDESK_MAX_MESSAGE_BYTES": ("max_message_bytes", _positive_int),
-    "MAILDESK_SLA_HOURS": ("sla_hours", _sla_hours),
+    "MAILDESK_SLA_HOURS": ("sla_hours", _priority_hours(DEFAULT_SLA_HOURS)),
+    "MAILDESK_RESOLUTION_HOURS": ("resolution_hours", _priority_hours(DEFAULT_RESOLUTION_HOURS)),
+    "MAILDESK_BUSINESS_HOURS": ("business_hours", parse_business_hours),
+    "MAILDESK_TIMEZONE": ("timezone", parse_timezone),
+    "MAILDESK_HOLIDAYS": ("holidays", parse_holidays),
     "MAILDESK_SLA_CHECK_SECONDS": ("sla_check_seconds", _positive_float),
     "MAILDESK_AUTOCLOSE_DAYS": ("autoclose_days", _positive_float),
     "MAILDESK_CATEGORIES": ("categories", _categories),

@@ -115,6 +115,14 @@ class Ticket(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Set when this ticket was merged into another one (tickets/merge.py); it is then closed.
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # SLA clocks (tickets/clocks.py, migration 0007): due times while each clock runs (null
+    # otherwise), kept current by the service at every change and by the SLA pass, so the
+    # queue sorts by them in SQL; the first target missed; when each breach was escalated.
+    first_response_due_at: Mapped[datetime | None]
+    resolution_due_at: Mapped[datetime | None]
+    sla_breached: Mapped[str | None] = mapped_column(String(16))
+    first_response_escalated_at: Mapped[datetime | None]
+    resolution_escalated_at: Mapped[datetime | None]
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", lazy="raise"

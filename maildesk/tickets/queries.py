@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import Integer, Select, case, column, func, select, text
+from sqlalchemy import Integer, Select, case, column, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -42,12 +42,20 @@ _MAX_WORDS = 16
 
 _PRIORITY_RANK = case({p: i for i, p in enumerate(rules.PRIORITIES)}, value=Ticket.priority, else_=99)
 _STATUS_RANK = case({s: i for i, s in enumerate(rules.STATUSES)}, value=Ticket.status, else_=99)
+# The nearest of the two SLA due times (tickets/clocks.py), null when neither clock runs.
+_NEAREST_DUE = case(
+    (Ticket.first_response_due_at.is_(None), Ticket.resolution_due_at),
+    (Ticket.resolution_due_at.is_(None), Ticket.first_response_due_at),
+    (Ticket.first_response_due_at < Ticket.resolution_due_at, Ticket.first_response_due_at),
+    else_=Ticket.resolution_due_at,
+)
 SORTS: dict[str, Any] = {
     "created_at": Ticket.created_at,
     "updated_at": Ticket.updated_at,
     "priority": _PRIORITY_RANK,  # urgent first
     "status": _STATUS_RANK,  # open first
     "id": Ticket.id,
+    "due": _NEAREST_DUE,  # nearest due first, so overdue first; tickets without a due time last
 }
 SORT_CHOICES = tuple(k for name in SORTS for k in (name, f"-{name}"))
 
@@ -134,9 +142,11 @@ def _order(sort: str) -> list[Any]:
     column = SORTS.get(sort.lstrip("-"))
     if column is None:
         raise BadQuery("sort", f"unknown sort {sort!r}; use one of: {', '.join(SORT_CHOICES)}")
+    # Rows without a value (no running SLA clock) go last either way, on both databases.
+    last = [case((column.is_(None), literal(1)), else_=literal(0))] if sort.lstrip("-") == "due" else []
     if descending:
-        return [column.desc(), Ticket.id.desc()]
-    return [column.asc(), Ticket.id.asc()]
+        return [*last, column.desc(), Ticket.id.desc()]
+    return [*last, column.asc(), Ticket.id.asc()]
 
 
 # What a list shows of a ticket, in the order of web.schemas.TicketSummary's fields (which
@@ -145,6 +155,7 @@ SUMMARY_COLUMNS = (
     Ticket.id, Ticket.ticket_number, Ticket.subject, Ticket.status, Ticket.priority, Ticket.category,
     Ticket.user_email, Ticket.assigned_to, Ticket.escalated, Ticket.source,
     Ticket.created_at, Ticket.updated_at, Ticket.first_response_at,
+    Ticket.first_response_due_at, Ticket.resolution_due_at, Ticket.sla_breached,
 )
 
 

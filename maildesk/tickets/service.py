@@ -24,8 +24,9 @@ from maildesk.config import Settings
 from maildesk.mail import tokens
 from maildesk.mail.outbox import Outbox
 from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
+from maildesk.tickets import clocks, due, notify, rules
 from maildesk.tickets import merge as merging
-from maildesk.tickets import notify, rules
+from maildesk.tickets.clocks import duration_words
 from maildesk.webhooks import events as webhooks
 
 
@@ -158,6 +159,7 @@ class TicketService:
             await self.outbox.enqueue(self.session, "confirmation", requester.email, ticket, to_name=requester.name)
         for admin in await self.admin_recipients():
             await self.outbox.enqueue(self.session, "new_ticket", admin, ticket, context={"body": message.body})
+        await self._refresh_clocks(ticket)
         await webhooks.publish(self.session, ticket, created=True)
         return ticket
 
@@ -249,6 +251,10 @@ class TicketService:
             )
         )
 
+    async def _refresh_clocks(self, ticket: Ticket) -> None:
+        """Recompute the SLA due times after a change (status, priority, first response)."""
+        await due.refresh(self.session, ticket, self.settings, utcnow())
+
     def _set_status(self, ticket: Ticket, actor: User | None, status: str, *, check: bool = True) -> None:
         if ticket.status == status:
             return
@@ -284,6 +290,7 @@ class TicketService:
                 await self.outbox.enqueue(
                     self.session, "requester_reply", assignee.email, ticket, context={"body": message.body}
                 )
+        await self._refresh_clocks(ticket)
         await webhooks.publish(self.session, ticket, message=row)
         return row
 
@@ -307,6 +314,7 @@ class TicketService:
                 ticket.first_response_at = row.created_at
             if ticket.status == "open":
                 self._set_status(ticket, admin, "in_progress")
+            await self._refresh_clocks(ticket)
         requester = await self.session.get(User, ticket.user_id)
         await self.outbox.enqueue(
             self.session,
@@ -378,6 +386,7 @@ class TicketService:
                 ticket.escalated = False
                 self._event(ticket, actor, "escalated", old_value=True, new_value=False)
         ticket.updated_at = utcnow()
+        await self._refresh_clocks(ticket)
         await webhooks.publish(self.session, ticket)
         return ticket
 
@@ -386,19 +395,36 @@ class TicketService:
         if ticket.status != "resolved":
             raise rules.IllegalTransition(ticket.status, "closed")
         self._set_status(ticket, requester, "closed")
+        await self._refresh_clocks(ticket)
         await webhooks.publish(self.session, ticket)
         return ticket
 
-    async def escalate(self, ticket: Ticket, actor: User | None, *, reason: str) -> bool:
-        """Set the escalation flag once and tell the admins; False when it was already set."""
-        if ticket.escalated:
+    async def escalate(
+        self, ticket: Ticket, actor: User | None, *, reason: str,
+        missed: Sequence[tuple[str, float]] = (),
+    ) -> bool:
+        """Set the escalation flag and tell the admins; False when nothing was done.
+
+        By hand (nothing `missed`): once, while the flag is not set. By the SLA pass (`missed`:
+        the targets first_response / resolution it escalates now, each with seconds overdue;
+        it escalates each target once): the admins are told even when the flag is already up."""
+        if ticket.escalated and not missed:
             return False
-        ticket.escalated = True
-        ticket.escalated_at = utcnow()
-        ticket.updated_at = ticket.escalated_at
-        self._event(ticket, actor, "escalated", old_value=False, new_value=True, detail={"reason": reason})
+        now, was = utcnow(), ticket.escalated
+        if not ticket.escalated:
+            ticket.escalated = True
+            ticket.escalated_at = now
+        ticket.updated_at = now
+        detail: dict[str, Any] = {"reason": reason}
+        if missed:
+            detail.update(targets=[t for t, _ in missed], overdue_seconds={t: round(s) for t, s in missed})
+        self._event(ticket, actor, "escalated", old_value=was, new_value=True, detail=detail)
+        context = {
+            "reason": reason,
+            "missed": [{"target": clocks.TARGET_WORDS[t], "overdue": duration_words(s)} for t, s in missed],
+        }
         for admin in await self.admin_recipients():
-            await self.outbox.enqueue(self.session, "escalation", admin, ticket, context={"reason": reason})
+            await self.outbox.enqueue(self.session, "escalation", admin, ticket, context=context)
         await webhooks.publish(self.session, ticket)
         await notify.escalation(self.session, ticket, actor, reason)
         return True
@@ -406,6 +432,7 @@ class TicketService:
     async def close_resolved(self, ticket: Ticket) -> None:
         """Auto-close: a resolved ticket nobody reopened within the configured days."""
         self._set_status(ticket, None, "closed")
+        await self._refresh_clocks(ticket)
         await webhooks.publish(self.session, ticket)
 
     # --- merging ---------------------------------------------------------------------------
@@ -435,6 +462,8 @@ class TicketService:
             self._event(target, actor, "merged_in", new_value=source.ticket_number,
                         detail={"participants": [a for a in dict.fromkeys(incoming) if a != target.user_email]})
             target.updated_at = now
+        await self._refresh_clocks(source)
+        await self._refresh_clocks(target)
         await webhooks.publish(self.session, source)
         await webhooks.publish(self.session, target)
         return target

@@ -1,67 +1,99 @@
 """The SLA pass and the auto-closer.
 
-A ticket still `open` with no admin response past its priority's first-response window is
-escalated once (flag set, admins emailed). A `resolved` ticket nobody reopened within
+Every pass recomputes the clocks (tickets/clocks.py) of every ticket not yet resolved or
+closed from its event log, stores the due times (so a changed calendar or target reaches
+tickets nobody touched), and escalates each target a ticket has missed while its clock runs
+(first response, resolution) once: the flag is set, the target is recorded in
+first_response_escalated_at / resolution_escalated_at and the admins are emailed which
+target was missed and by how much (one email naming both when both are missed at once). A `resolved` ticket nobody reopened within
 MAILDESK_AUTOCLOSE_DAYS is closed. Rows are locked with FOR UPDATE SKIP LOCKED, so passes
-running in several daemons at once escalate each ticket exactly once.
+running in several daemons at once escalate each ticket and target exactly once.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
 
 from maildesk.logs import event
 from maildesk.models import Ticket, utcnow
 from maildesk.runtime import Runtime
-from maildesk.tickets.rules import PRIORITIES
+from maildesk.tickets import due
+from maildesk.tickets.clocks import FIRST_RESPONSE, RESOLUTION, TARGET_WORDS, Clock, duration_words
+
+BATCH = 500
 
 log = logging.getLogger("maildesk.sla")
 
 
-async def check_sla(rt: Runtime) -> list[str]:
-    """Run one SLA pass; return the numbers of the tickets it escalated."""
-    now = utcnow()
-    breached = or_(
-        *(
-            and_(Ticket.priority == p, Ticket.created_at <= now - timedelta(hours=rt.settings.sla_hours[p]))
-            for p in PRIORITIES
-        )
+def _reason(target: str, clock: Clock, priority: str, now: datetime) -> str:
+    assert clock.due_at is not None
+    hours = clock.target_seconds / 3600.0
+    return (
+        f"Missed the {TARGET_WORDS[target]} target ({hours:g} business hours for {priority} priority) "
+        f"by {duration_words((now - clock.due_at).total_seconds())}: it was due "
+        f"{clock.due_at.strftime('%Y-%m-%d %H:%M UTC')}."
     )
+
+
+async def check_sla(rt: Runtime) -> list[str]:
+    """Run one SLA pass; return the numbers of the tickets it escalated (a ticket missing
+    both targets in one pass is escalated once, naming both)."""
+    now = utcnow()
     escalated: list[str] = []
-    late: list[tuple[str, str, float, float]] = []  # (number, priority, SLA hours, hours late)
-    async with rt.db.write() as session:
-        tickets = (
-            await session.scalars(
-                select(Ticket)
-                .where(
-                    Ticket.status == "open",
-                    Ticket.first_response_at.is_(None),
-                    Ticket.escalated.is_(False),
-                    breached,
+    last_id = 0
+    while True:
+        late: list[tuple[str, str, list[tuple[str, float]]]] = []  # (number, priority, [(target, seconds late)])
+        async with rt.db.write() as session:
+            tickets = (
+                await session.scalars(
+                    select(Ticket)
+                    .where(Ticket.status.not_in(("resolved", "closed")), Ticket.id > last_id)
+                    .order_by(Ticket.id)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
                 )
-                .order_by(Ticket.id)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        service = rt.service(session)
-        for ticket in tickets:
-            hours = rt.settings.sla_hours[ticket.priority]
-            reason = (
-                f"No response within the {hours:g}-hour first-response SLA for {ticket.priority} priority."
-            )
-            if await service.escalate(ticket, None, reason=reason):
+            ).all()
+            if not tickets:
+                break
+            last_id = tickets[-1].id
+            changes = await due.status_changes(session, [t.id for t in tickets])
+            service = rt.service(session)
+            for ticket in tickets:
+                clocks = due.clocks_of(ticket, changes.get(ticket.id, []), rt.settings, now)
+                if due.store(ticket, clocks):
+                    flag_modified(ticket, "updated_at")  # a recomputation is not an update
+                missed = [
+                    (target, clock, column)
+                    for target, clock, column in (
+                        (FIRST_RESPONSE, clocks.first_response, "first_response_escalated_at"),
+                        (RESOLUTION, clocks.resolution, "resolution_escalated_at"),
+                    )
+                    if clock.running and clock.breached and clock.due_at and getattr(ticket, column) is None
+                ]
+                if not missed:
+                    continue
+                for _target, _clock, column in missed:
+                    setattr(ticket, column, now)
+                # One alert per ticket and pass, naming every target it missed.
+                await service.escalate(
+                    ticket, None,
+                    reason=" ".join(_reason(target, clock, ticket.priority, now) for target, clock, _ in missed),
+                    missed=[(target, (now - clock.due_at).total_seconds()) for target, clock, _ in missed if clock.due_at],
+                )
                 escalated.append(ticket.ticket_number or str(ticket.id))
-                overdue = (now - ticket.created_at).total_seconds() / 3600 - hours
-                late.append((escalated[-1], ticket.priority, hours, overdue))
-    for number, priority, hours, overdue in late:  # committed
-        rt.metrics.sla_escalations.inc()
-        log.warning("escalated %s (%s priority): no first response %.2f h after the %g-hour SLA ran out",
-                    number, priority, overdue, hours,
-                    extra=event("sla.escalated", ticket=number, priority=priority, sla_hours=hours,
-                                hours_late=round(overdue, 3), seconds_late=round(overdue * 3600)))
+                late.append((escalated[-1], ticket.priority,
+                             [(target, (now - clock.due_at).total_seconds()) for target, clock, _ in missed if clock.due_at]))
+        for number, priority, targets in late:  # committed with the batch
+            rt.metrics.sla_escalations.inc()
+            for target, seconds in targets:
+                log.warning("escalated %s (%s priority): %s target missed by %s", number, priority,
+                            TARGET_WORDS[target], duration_words(seconds),
+                            extra=event("sla.escalated", ticket=number, priority=priority, target=target,
+                                        hours_late=round(seconds / 3600, 3), seconds_late=round(seconds)))
     return escalated
 
 

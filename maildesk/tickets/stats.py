@@ -17,19 +17,25 @@ Definitions (all times UTC, over every ticket in the database):
 
 One scan of the tickets table answers everything but the per-day series (a range scan on
 created_at); the result is small, so the caller may cache it for a few seconds.
+
+`sla_report` adds, for the tickets opened in a date range, both SLA clocks in business time
+(tickets/clocks.py): medians, 90th percentiles and compliance per target, by priority and by
+category, with opened/resolved counts per day. It reads each ticket's status changes, so it
+works over a range (default 30 days) rather than the whole table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
 
 from sqlalchemy import and_, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from maildesk.config import Settings
 from maildesk.models import Ticket, utcnow
-from maildesk.tickets import rules
+from maildesk.tickets import due, rules
 
 
 @dataclass
@@ -148,4 +154,129 @@ async def ticket_stats(
             for p in rules.PRIORITIES
         },
         generated_at=now,
+    )
+
+
+# --- the SLA report over a date range (both clocks, business time) -----------------------------
+
+
+@dataclass
+class Compliance:
+    met: int = 0
+    missed: int = 0
+
+    @property
+    def compliance(self) -> float | None:
+        total = self.met + self.missed
+        return round(self.met / total, 4) if total else None
+
+
+@dataclass
+class TargetReport:
+    """One SLA target over the tickets opened in the range."""
+
+    target_hours: dict[str, float]
+    samples: list[float]  # business seconds of the clocks that stopped (answered / resolved)
+    overall: Compliance
+    by_priority: dict[str, Compliance]
+    by_category: dict[str, Compliance]
+
+    @property
+    def median_hours(self) -> float | None:
+        return _hours(percentile(self.samples, 50))
+
+    @property
+    def p90_hours(self) -> float | None:
+        return _hours(percentile(self.samples, 90))
+
+
+@dataclass
+class SlaReport:
+    start: date
+    end: date  # inclusive
+    opened: int
+    daily: list[tuple[str, int, int]]  # (YYYY-MM-DD, opened, resolved)
+    first_response: TargetReport
+    resolution: TargetReport
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Linear interpolation between the closest ranks (numpy's default); None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600.0, 2)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+async def sla_report(session: AsyncSession, settings: Settings, start: date, end: date,
+                     *, now: datetime | None = None) -> SlaReport:
+    """Tickets opened in [start, end] (UTC days): per-day opened and resolved counts, and for
+    each target the median and 90th percentile (business hours) of the clocks that stopped
+    (first public reply; resolution) and the share of tickets that met it, overall, by
+    priority and by category. A ticket meets a target when its clock has not run longer than
+    the target (a running clock still inside its window meets it so far), as in clocks.py."""
+    now = now or utcnow()
+    lo, hi = _midnight(start), _midnight(end + timedelta(days=1))
+    t = Ticket
+    rows = (
+        await session.execute(
+            select(t.id, t.created_at, t.first_response_at, t.priority, t.category)
+            .where(t.created_at >= lo, t.created_at < hi)
+        )
+    ).all()
+    changes = await due.status_changes(session, [r.id for r in rows])
+
+    def blank(hours: Mapping[str, float]) -> TargetReport:
+        return TargetReport(dict(hours), [], Compliance(), {p: Compliance() for p in rules.PRIORITIES}, {})
+
+    first, resolution = blank(settings.sla_hours), blank(settings.resolution_hours)
+    opened_per_day: dict[str, int] = {}
+    for r in rows:
+        opened_per_day[r.created_at.date().isoformat()] = opened_per_day.get(r.created_at.date().isoformat(), 0) + 1
+        clocks = due.clocks_of(r, changes.get(r.id, []), settings, now)
+        for report, clock, sample in (
+            (first, clocks.first_response, r.first_response_at is not None),
+            (resolution, clocks.resolution, clocks.resolution.stopped),
+        ):
+            if sample:
+                report.samples.append(clock.elapsed_seconds)
+            for bucket in (report.overall, report.by_priority.setdefault(r.priority, Compliance()),
+                           report.by_category.setdefault(r.category, Compliance())):
+                if clock.breached:
+                    bucket.missed += 1
+                else:
+                    bucket.met += 1
+
+    dialect = session.bind.dialect.name
+    day_expr = (func.date(t.resolved_at) if dialect == "sqlite"
+                else func.to_char(t.resolved_at, literal_column("'YYYY-MM-DD'")))
+    resolved_per_day = {
+        str(d): int(n)
+        for d, n in (
+            await session.execute(
+                select(day_expr, func.count()).where(t.resolved_at >= lo, t.resolved_at < hi).group_by(day_expr)
+            )
+        ).all()
+    }
+    days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    for report in (first, resolution):
+        report.by_category = dict(sorted(report.by_category.items()))
+    return SlaReport(
+        start=start,
+        end=end,
+        opened=len(rows),
+        daily=[(d, opened_per_day.get(d, 0), resolved_per_day.get(d, 0)) for d in days],
+        first_response=first,
+        resolution=resolution,
     )

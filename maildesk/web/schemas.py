@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from maildesk.models import Attachment, InboundMessage, Notification, Ticket, TicketEvent, TicketMessage, User
+from maildesk.models import Attachment, InboundMessage, Notification, Ticket, TicketEvent, TicketMessage, User, utcnow
+from maildesk.tickets.due import live_breach
 from maildesk.tickets.rules import format_number
 
 Status = Literal["open", "in_progress", "waiting_on_user", "resolved", "closed"]
@@ -213,6 +214,18 @@ class MessageOut(Struct):
                    attachments=attachments or [], sender_verified=m.sender_verified)
 
 
+SlaTarget = Literal["first_response", "resolution"]
+
+
+def sla_fields(t: Any) -> dict[str, Any]:
+    """The SLA fields of a ticket (or a queue row): stored due times and the breach as of now."""
+    return {
+        "first_response_due_at": t.first_response_due_at,
+        "resolution_due_at": t.resolution_due_at,
+        "sla_breached": live_breach(t.sla_breached, t.first_response_due_at, t.resolution_due_at, utcnow()),
+    }
+
+
 class TicketSummary(Struct):
     id: int
     ticket_number: str
@@ -227,6 +240,10 @@ class TicketSummary(Struct):
     created_at: datetime
     updated_at: datetime
     first_response_at: datetime | None
+    # SLA (tickets/clocks.py): due while the clock runs, else null; the first target missed.
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_breached: SlaTarget | None = None
 
     @classmethod
     def of(cls, t: Ticket) -> "TicketSummary":
@@ -235,12 +252,13 @@ class TicketSummary(Struct):
             priority=t.priority, category=t.category, user_email=t.user_email,
             assigned_to=t.assigned_to, escalated=t.escalated, source=t.source,
             created_at=t.created_at, updated_at=t.updated_at, first_response_at=t.first_response_at,
+            **sla_fields(t),
         )
 
     @classmethod
     def of_row(cls, row: Any) -> "TicketSummary":
         """From a row of tickets.queries.SUMMARY_COLUMNS (same order as the fields)."""
-        return cls(*row[:13])
+        return cls(*row[:13], **sla_fields(row))
 
 
 class TicketOut(Struct):
@@ -266,6 +284,9 @@ class TicketOut(Struct):
     messages: list[MessageOut] = msgspec.field(default_factory=list)
     version: int = 1  # raised by every change; send it back in If-Match to detect collisions
     merged_into: str | None = None  # the number of the ticket this one was merged into
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_breached: SlaTarget | None = None
 
     @classmethod
     def of(cls, t: Ticket, messages: list[MessageOut]) -> "TicketOut":
@@ -278,6 +299,7 @@ class TicketOut(Struct):
             closed_at=t.closed_at, linked_ticket_id=t.linked_ticket_id, messages=messages,
             version=t.version or 1,
             merged_into=format_number(t.merged_into) if t.merged_into is not None else None,
+            **sla_fields(t),
         )
 
 
@@ -391,6 +413,37 @@ class SlaOut(Struct):
     window_hours: dict[str, float]
 
 
+class ComplianceOut(Struct):
+    met: int
+    missed: int
+    compliance: float | None  # met / (met + missed), None without tickets
+
+
+class TargetOut(Struct):
+    """One SLA target (first response or resolution) over the tickets opened in the range."""
+
+    target_hours: dict[str, float]  # per priority, business hours
+    median_hours: float | None  # business hours, over the clocks that stopped
+    p90_hours: float | None
+    samples: int  # how many clocks stopped (answered / resolved)
+    met: int
+    missed: int
+    compliance: float | None
+    by_priority: dict[str, ComplianceOut]
+    by_category: dict[str, ComplianceOut]
+
+
+class DailyOut(Struct):
+    day: str  # YYYY-MM-DD (UTC)
+    opened: int
+    resolved: int
+
+
+class RangeOut(Struct):
+    from_: str = msgspec.field(name="from")
+    to: str = ""
+
+
 class StatsOut(Struct):
     total: int
     by_status: dict[str, int]
@@ -402,6 +455,11 @@ class StatsOut(Struct):
     avg_resolution_seconds: float | None
     sla: SlaOut
     generated_at: datetime
+    # The SLA report over ?from=&to= (tickets opened in the range; tickets/stats.sla_report).
+    range: RangeOut | None = None
+    daily: list[DailyOut] = msgspec.field(default_factory=list)
+    first_response: TargetOut | None = None
+    resolution: TargetOut | None = None
 
 
 class BulkResult(Struct, omit_defaults=True):

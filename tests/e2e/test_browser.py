@@ -109,7 +109,7 @@ def test_admin_works_the_queue(daemon: Daemon, sink: Sink, visit: Callable[[], V
     queue = page.locator("table.queue tbody tr")
     assert queue.count() == 5
     headers = page.locator("table.queue thead th").all_inner_texts()
-    assert headers == ["Number", "Subject", "Requester", "Status", "Priority", "Category", "Assignee", "Escalated", "Age",
+    assert headers == ["Number", "Subject", "Requester", "Status", "Priority", "Category", "Assignee", "Escalated", "Age", "Due",
                        "Updated", "Select"]
     page.screenshot(path=str(tmp_path / "queue.png"), full_page=True)
 

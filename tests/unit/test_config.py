@@ -54,6 +54,13 @@ def test_values_are_parsed() -> None:
         ("MAILDESK_MAX_MESSAGE_BYTES", "-5"),
         ("MAILDESK_SLA_HOURS", "urgent=2,critical=4"),
         ("MAILDESK_SLA_HOURS", "urgent=0"),
+        ("MAILDESK_SLA_HOURS", "urgent=2,hihg=4"),
+        ("MAILDESK_RESOLUTION_HOURS", "urgent=0"),
+        ("MAILDESK_BUSINESS_HOURS", "Mon-Fri 09:00-17:61"),
+        ("MAILDESK_BUSINESS_HOURS", "Mon-Fri 09:00-12:00,11:00-14:00"),
+        ("MAILDESK_BUSINESS_HOURS", "Someday 09:00-17:00"),
+        ("MAILDESK_TIMEZONE", "Europe/Nowhere"),
+        ("MAILDESK_HOLIDAYS", "2026-12-25,christmas"),
         ("MAILDESK_SLA_CHECK_SECONDS", "soon"),
         ("MAILDESK_CATEGORIES", "a b"),
         ("MAILDESK_ADMIN_NOTIFY", "ok@example.com,broken"),
@@ -63,6 +70,16 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings({name: value})
     assert str(err.value).startswith(name)
+
+
+def test_priority_hours_name_only_what_changes() -> None:
+    s = load_settings({"MAILDESK_SLA_HOURS": "urgent=1", "MAILDESK_RESOLUTION_HOURS": "low=200"})
+    assert dict(s.sla_hours) == {"urgent": 1, "high": 4, "medium": 24, "low": 48}
+    assert dict(s.resolution_hours) == {"urgent": 8, "high": 24, "medium": 72, "low": 200}
+    s = load_settings({"MAILDESK_BUSINESS_HOURS": "Mon-Fri 09:00-17:30", "MAILDESK_TIMEZONE": "Europe/Berlin",
+                       "MAILDESK_HOLIDAYS": "2026-12-24, 2026-12-25"})
+    assert s.calendar.zone.key == "Europe/Berlin" and len(s.calendar.holidays) == 2
+    assert s.calendar.week is not None and s.calendar.week[0] == ((540, 1050),) and s.calendar.week[5] == ()
 
 
 def test_secrets_in_urls_are_not_echoed() -> None:

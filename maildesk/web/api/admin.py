@@ -8,26 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any, Awaitable, Callable
+from datetime import date, timedelta
+from typing import Annotated, Any, Awaitable, Callable, Hashable
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from sqlalchemy import select
 
 from maildesk.mail import bounces
 from maildesk.mail.intake import WAKE_PIPELINE
-from maildesk.models import InboundMessage, Ticket, User
+from maildesk.models import InboundMessage, Ticket, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import collisions, queries, rules
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.tickets.sla import check_sla
-from maildesk.tickets.stats import Stats, ticket_stats
+from maildesk.tickets.stats import SlaReport, Stats, TargetReport, sla_report, ticket_stats
 from maildesk.web.api.support import IfMatch, Page, PageSize, nonblank, seen_version
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
+from maildesk.web.pages.stats import NEGOTIATED_HANDLERS, stats_page, wants_html
 from maildesk.web.schemas import (
     MAX_ID,
     AdminPatchIn,
@@ -37,15 +39,19 @@ from maildesk.web.schemas import (
     BulkIn,
     BulkOut,
     BulkResult,
+    ComplianceOut,
+    DailyOut,
     DayCount,
     EscalatedOut,
     InboundOut,
     InboundPage,
     MergeIn,
     MessageOut,
+    RangeOut,
     SlaOut,
     StatsOut,
     SuppressedOut,
+    TargetOut,
     TicketPage,
     TicketSummary,
     UserPage,
@@ -235,7 +241,41 @@ async def bulk_change(rt: Runtime, user: User, refs: list[str], changes: dict[st
     return results
 
 
-def _stats_out(s: Stats, sla_hours: dict[str, float]) -> StatsOut:
+def _target_out(t: TargetReport) -> TargetOut:
+    def out(c: Any) -> ComplianceOut:
+        return ComplianceOut(met=c.met, missed=c.missed, compliance=c.compliance)
+
+    return TargetOut(
+        target_hours=t.target_hours, median_hours=t.median_hours, p90_hours=t.p90_hours,
+        samples=len(t.samples), met=t.overall.met, missed=t.overall.missed, compliance=t.overall.compliance,
+        by_priority={k: out(v) for k, v in t.by_priority.items()},
+        by_category={k: out(v) for k, v in t.by_category.items()},
+    )
+
+
+MAX_RANGE_DAYS = 366
+
+
+def stats_range(date_from: str | None, date_to: str | None, today: date) -> tuple[date, date]:
+    """?from=&to= as dates (inclusive): default the 30 days up to today; 422 naming the field."""
+    def parse(name: str, value: str | None, default: date) -> date:
+        if value is None or not value.strip():
+            return default
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise FieldError(name, f"{value.strip()[:40]!r} is not a date (YYYY-MM-DD)") from None
+
+    end = parse("to", date_to, today)
+    start = parse("from", date_from, end - timedelta(days=29))
+    if start > end:
+        raise FieldError("from", "must not be after to")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise FieldError("from", f"the range may span at most {MAX_RANGE_DAYS} days")
+    return start, end
+
+
+def _stats_out(s: Stats, sla_hours: dict[str, float], report: SlaReport | None = None) -> StatsOut:
     return StatsOut(
         total=s.total,
         by_status=s.by_status,
@@ -253,6 +293,10 @@ def _stats_out(s: Stats, sla_hours: dict[str, float]) -> StatsOut:
             window_hours=sla_hours,
         ),
         generated_at=s.generated_at,
+        range=RangeOut(from_=report.start.isoformat(), to=report.end.isoformat()) if report else None,
+        daily=[DailyOut(day=d, opened=o, resolved=r) for d, o, r in report.daily] if report else [],
+        first_response=_target_out(report.first_response) if report else None,
+        resolution=_target_out(report.resolution) if report else None,
     )
 
 
@@ -268,10 +312,10 @@ class StatsCache:
     def __init__(self, fresh_seconds: float = STATS_CACHE_SECONDS, stale_seconds: float = STATS_STALE_SECONDS) -> None:
         self.fresh_seconds = fresh_seconds
         self.stale_seconds = stale_seconds
-        self._entries: dict[int, tuple[float, StatsOut]] = {}
-        self._running: dict[int, asyncio.Task[StatsOut]] = {}
+        self._entries: dict[Hashable, tuple[float, StatsOut]] = {}
+        self._running: dict[Hashable, asyncio.Task[StatsOut]] = {}
 
-    async def get(self, days: int, compute: Callable[[], Awaitable[StatsOut]], *, fresh: bool = False) -> StatsOut:
+    async def get(self, days: Hashable, compute: Callable[[], Awaitable[StatsOut]], *, fresh: bool = False) -> StatsOut:
         entry = self._entries.get(days)
         age = time.monotonic() - entry[0] if entry else None
         if fresh:
@@ -285,7 +329,7 @@ class StatsCache:
             return entry[1]
         return await asyncio.shield(task)
 
-    def _start(self, days: int, compute: Callable[[], Awaitable[StatsOut]]) -> asyncio.Task[StatsOut]:
+    def _start(self, days: Hashable, compute: Callable[[], Awaitable[StatsOut]]) -> asyncio.Task[StatsOut]:
         task = self._running.get(days)
         if task is None:
             task = asyncio.ensure_future(compute())
@@ -300,29 +344,45 @@ class StatsCache:
         return task
 
 
+async def _stats(request: Request, rt: Runtime, *, days: int, fresh: bool,  # type: ignore[type-arg]
+                 date_from: str | None, date_to: str | None) -> StatsOut:
+    start, end = stats_range(date_from, date_to, utcnow().date())
+
+    async def compute() -> StatsOut:
+        async with rt.db.read() as session:
+            s = await ticket_stats(session, rt.settings.sla_hours, days=days)
+            report = await sla_report(session, rt.settings, start, end)
+        return _stats_out(s, dict(rt.settings.sla_hours), report)
+
+    cache: StatsCache = request.app.state.stats_cache
+    return await cache.get((days, start, end), compute, fresh=fresh)
+
+
 class AdminSupportController(Controller):
     path = "/admin/support"
     tags = ["admin"]
     guards = [requires_admin]
 
-    @get("/stats", summary="Volume, response times and SLA compliance", responses=errors(401, 403, 422))
+    @get("/stats", summary="Volume, response times and SLA compliance", responses=errors(401, 403, 422),
+         exception_handlers=NEGOTIATED_HANDLERS)
     async def stats(
         self,
         rt: NamedDependency[Runtime],
         request: Request,  # type: ignore[type-arg]
         days: Annotated[int, Parameter(ge=1, le=366, description="length of the by_day series")] = 30,
         fresh: Annotated[bool, Parameter(description="skip the few-seconds cache")] = False,
+        date_from: Annotated[str | None, QueryParameter(name="from", description="first day (YYYY-MM-DD) of the SLA report")] = None,
+        date_to: Annotated[str | None, QueryParameter(name="to", description="last day (YYYY-MM-DD), default today")] = None,
     ) -> StatsOut:
         """See maildesk.tickets.stats for the definitions (SLA compliance: first public reply
-        within the priority's window, or no reply yet and the window not yet passed). Answers
-        may be up to 5 seconds old (up to 60 while a new one is computed); fresh=true computes now."""
-        async def compute() -> StatsOut:
-            async with rt.db.read() as session:
-                s = await ticket_stats(session, rt.settings.sla_hours, days=days)
-            return _stats_out(s, dict(rt.settings.sla_hours))
-
-        cache: StatsCache = request.app.state.stats_cache
-        return await cache.get(days, compute, fresh=fresh)
+        within the priority's window, or no reply yet and the window not yet passed). The SLA
+        report (range, daily, first_response, resolution) covers the tickets opened from
+        `from` to `to` (default the last 30 days), in business time. Answers may be up to 5
+        seconds old (up to 60 while a new one is computed); fresh=true computes now."""
+        stats = await _stats(request, rt, days=days, fresh=fresh, date_from=date_from, date_to=date_to)
+        if wants_html(request):  # a browser: the stats page (same path, same numbers)
+            return stats_page(request, stats)  # type: ignore[return-value]
+        return stats
 
     @post("/check-sla", status_code=200, summary="Run one SLA pass now", responses=errors(401, 403))
     async def check_sla(self, rt: NamedDependency[Runtime]) -> EscalatedOut:

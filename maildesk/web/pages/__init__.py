@@ -4,6 +4,7 @@ login.py   /login (password or emailed link), /logout, / (points onwards)
 help.py    /help/contact, /help/tickets, /help/tickets/{id}      (requesters)
 admin.py   /admin/support, /admin/support/{id}                    (the support team)
 notifications.py /admin/notifications (the page; GET shared with the JSON API)
+stats.py   /admin/support/stats as HTML (shared with the JSON endpoint, by Accept)
 csrf.py    tokens for every state-changing form
 render.py  templates (templates/web/), security headers, who may see what, errors as pages
 

@@ -8,6 +8,7 @@ TicketService as PATCH /admin/support/tickets/{id} and POST .../messages do.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response
@@ -16,10 +17,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.models import User
+from maildesk.models import User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import collisions, queries, rules
 from maildesk.tickets import merge as merging
+from maildesk.tickets.clocks import duration_words
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.web.pages.help import PAGE_SIZE, page_number
@@ -33,6 +35,7 @@ SORTS = {
     "created_at": "Oldest first",
     "-updated_at": "Recently updated",
     "priority": "Most urgent first",
+    "due": "Due soonest (overdue first)",
 }
 DONE = {
     "updated": "The ticket has been updated.",
@@ -97,13 +100,15 @@ async def _queue_page(
     async with rt.db.read() as session:
         rows, total = await queries.ticket_page(session, f, page=page, page_size=PAGE_SIZE)
         admins = await _admins(session)
+    now = utcnow()
+    due = {t.id: due_text(t.first_response_due_at, t.resolution_due_at, now) for t in rows}
     pages = max(1, -(-total // PAGE_SIZE))
     query = {k: v for k, v in chosen.items() if v and not (k == "sort" and v == "-created_at")}
     return render(request, "queue.html", {
         "tickets": rows, "total": total, "page": page, "pages": pages, "chosen": chosen, "query": query,
         "statuses": rules.STATUSES, "priorities": rules.PRIORITIES, "categories": rt.settings.categories,
         "admins": admins, "admin_names": {a.id: a.name or a.email for a in admins}, "sorts": SORTS,
-        "notices": notices, "filtered": any(v for k, v in chosen.items() if k != "sort"),
+        "due": due, "notices": notices, "filtered": any(v for k, v in chosen.items() if k != "sort"),
         "done_lines": done or [],
     }, status_code=status_code)
 
@@ -142,6 +147,18 @@ async def queue_bulk(request: Request[Any, Any, Any], rt: NamedDependency[Runtim
     done = [f"{r.ticket}: updated." for r in results if r.ok]
     failed = [f"{r.ticket}: not changed. {sentence(r.detail or '')}" for r in results if not r.ok]
     return await _queue_page(request, rt, failed, done=done, status_code=200 if not failed else 409)
+
+
+def due_text(first_response: datetime | None, resolution: datetime | None,
+             now: datetime) -> tuple[datetime, str, bool] | None:
+    """The nearest SLA due time of a queue row, with "overdue by 3 h" / "in 2 h 10 min" words."""
+    pending = [(d, what) for d, what in ((first_response, "first response"), (resolution, "resolution")) if d]
+    if not pending:
+        return None
+    at, what = min(pending)
+    if at <= now:
+        return at, f"{what} overdue by {duration_words((now - at).total_seconds())}", True
+    return at, f"{what} in {duration_words((at - now).total_seconds())}", False
 
 
 async def _ticket_page(
