@@ -1,6 +1,6 @@
 """webhooks: endpoints the host site registers, deliveries written with each change, attempts
 
-Revision ID: 0008_webhooks
+Revision ID: 0007_webhooks
 Revises: 0006_imap_seen
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_webhooks"
+revision = "0007_webhooks"
 down_revision = "0006_imap_seen"
 branch_labels = None
 depends_on = None

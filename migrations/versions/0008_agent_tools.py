@@ -7,8 +7,8 @@
   rebuild of `tickets` would drop the full-text triggers of migration 0002.
 - notifications: one row per admin per event (tickets/notify.py), newest first per user.
 
-Revision ID: 0009_agent_tools
-Revises: 0008_webhooks
+Revision ID: 0008_agent_tools
+Revises: 0007_webhooks
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_agent_tools"
-down_revision = "0008_webhooks"
+revision = "0008_agent_tools"
+down_revision = "0007_webhooks"
 branch_labels = None
 depends_on = None
 

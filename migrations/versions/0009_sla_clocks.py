@@ -9,8 +9,8 @@
 
 Existing tickets start with nulls; the first SLA pass computes their clocks from the event log.
 
-Revision ID: 0007_sla_clocks
-Revises: 0009_agent_tools
+Revision ID: 0009_sla_clocks
+Revises: 0008_agent_tools
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_sla_clocks"
-down_revision = "0009_agent_tools"
+revision = "0009_sla_clocks"
+down_revision = "0008_agent_tools"
 branch_labels = None
 depends_on = None
 
