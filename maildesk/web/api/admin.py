@@ -22,12 +22,12 @@ from maildesk.mail.intake import WAKE_PIPELINE
 from maildesk.models import InboundMessage, Ticket, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import collisions, queries, rules
-from maildesk.tickets.rules import IllegalTransition
-from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
+from maildesk.tickets.service import NewMessage
 from maildesk.tickets.sla import check_sla
 from maildesk.tickets.stats import SlaReport, Stats, TargetReport, sla_report, ticket_stats
 from maildesk.web.api.support import IfMatch, Page, PageSize, nonblank, seen_version
 from maildesk.web.auth import requires_admin
+from maildesk.web.bulk import bulk_change
 from maildesk.web.errors import FieldError
 from maildesk.web.pages.stats import NEGOTIATED_HANDLERS, stats_page, wants_html
 from maildesk.web.schemas import (
@@ -38,7 +38,6 @@ from maildesk.web.schemas import (
     AdminUserOut,
     BulkIn,
     BulkOut,
-    BulkResult,
     ComplianceOut,
     DailyOut,
     DayCount,
@@ -216,29 +215,6 @@ class AdminTicketController(Controller):
         refuse (illegal status change: 409) or that does not exist (404) is reported in its
         result and the others still change."""
         return BulkOut(results=await bulk_change(rt, user, [str(t) for t in data.tickets], data.changes.changes()))
-
-
-async def bulk_change(rt: Runtime, user: User, refs: list[str], changes: dict[str, Any]) -> list[BulkResult]:
-    """One transaction, one savepoint per ticket: a refused ticket rolls back alone."""
-    results: list[BulkResult] = []
-    async with rt.db.write() as session:
-        service = rt.service(session)
-        for ref in dict.fromkeys(refs):
-            try:
-                async with session.begin_nested():
-                    ticket = await queries.ticket_by_ref(session, ref, for_update=True)
-                    if ticket is None:
-                        raise NotFoundException(f"no ticket {ref}")
-                    ref = ticket.ticket_number or ref
-                    await service.update(ticket, user, changes)
-                results.append(BulkResult(ticket=ref, ok=True))
-            except NotFoundException as exc:
-                results.append(BulkResult(ticket=ref, ok=False, status_code=404, detail=str(exc.detail)))
-            except UnknownValue as exc:
-                results.append(BulkResult(ticket=ref, ok=False, status_code=422, detail=f"{exc.field}: {exc}"))
-            except (IllegalTransition, ServiceError) as exc:
-                results.append(BulkResult(ticket=ref, ok=False, status_code=409, detail=str(exc)))
-    return results
 
 
 def _target_out(t: TargetReport) -> TargetOut:

@@ -27,7 +27,7 @@ from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.web.pages.help import PAGE_SIZE, page_number
 from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render, sentence
 from maildesk.web.schemas import MAX_ID
-from maildesk.web.api.admin import bulk_change
+from maildesk.web.bulk import bulk_change
 from maildesk.web.views import admin_ticket_out
 
 SORTS = {
