@@ -80,10 +80,13 @@ def serve(ctx: click.Context) -> None:
 def migrate(ctx: click.Context) -> None:
     """Bring the database schema to the newest revision."""
     from maildesk.db import migrate as run_migrate
+    from maildesk.private import private_dir
 
     # No secret key here: migrate must not leave files behind (var/secret_key) when it fails,
     # and the schema does not need one.
     settings = _settings(ctx, secret=False)
+    if settings.data_dir.is_dir():  # one made by hand or an older maildesk: owner-only from now on
+        private_dir(settings.data_dir, tighten=True)
     try:
         before, after = run_migrate(settings.database_url)
     except Exception as exc:  # the operator needs the reason, not a traceback

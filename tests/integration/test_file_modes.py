@@ -61,7 +61,7 @@ def test_files_are_owner_only_under_a_permissive_umask(tmp_path: Path) -> None:
     try:
         migrated = _maildesk("migrate", env=env)
         assert migrated.returncode == 0, migrated.stderr
-        created = _maildesk("create-user", "ada@example.org", "--password-stdin", env=env, stdin="pw-ada\n")
+        created = _maildesk("create-user", "ada@example.org", "--password-stdin", env=env, stdin="pw-ada-long-enough\n")
         assert created.returncode == 0, created.stderr
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "maildesk", "serve"], env=env, stdout=log,
