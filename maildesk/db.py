@@ -21,6 +21,7 @@ import aiosqlite
 
 from sqlalchemy import Column, event, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from maildesk.private import private_file, tighten_file
@@ -185,7 +186,10 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         # Write transactions are short and serialised: their statements run inline. Reads
         # (the web app's lists, searches, stats) may be long: one trip each to the thread.
         options["async_creator"] = _connector(os.path.abspath(path), inline=immediate)
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60, **options)
+    # An explicit queue pool: SQLAlchemy's default pool for aiosqlite file databases was NullPool
+    # before 2.0.38 (a connection per checkout) and takes no size arguments.
+    engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=pool_size, max_overflow=0,
+                                 pool_timeout=60, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
