@@ -30,6 +30,9 @@ VARIABLES: dict[str, frozenset[str]] = {
 SAFE_FILTERS = frozenset({"upper", "lower", "title", "capitalize", "trim", "default"})
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# Every value is always defined (maybe empty), so `default` means "when empty", e.g. a
+# requester who never gave a name: {{ requester.name|default('there') }}.
+_ENV.filters["default"] = lambda value, fallback="": value if value else fallback
 
 
 class InvalidTemplate(ValueError):

@@ -16,9 +16,10 @@ def test_renders_the_five_values_filters_and_ifs() -> None:
     assert sr.render(body, CTX) == "Hi Ann Lee (ann@example.org),\nAbout printer on fire [SUP-00042]\nBOB AGENT"
 
 
-def test_if_covers_an_empty_name() -> None:
+def test_if_and_default_cover_an_empty_name() -> None:
     ctx = sr.ReplyContext("SUP-1", "s", "", "a@b", "x")
     assert sr.render("{% if requester.name %}Hi {{ requester.name }}{% else %}Hello{% endif %}", ctx) == "Hello"
+    assert sr.render("Hi {{ requester.name|default('there') }}", ctx) == "Hi there"
 
 
 @pytest.mark.parametrize("body", [

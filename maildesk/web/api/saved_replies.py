@@ -11,21 +11,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from msgspec import UNSET, Meta, Struct, UnsetType
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.models import SavedReply, Ticket, User, utcnow
+from maildesk.models import SavedReply, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import queries
 from maildesk.tickets import saved_replies as templates
 from maildesk.web.api.support import Page, PageSize
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
+from maildesk.web.pages.saved_replies import list_replies, manage_page, render_for
+from maildesk.web.pages.stats import NEGOTIATED_HANDLERS, wants_html
 from maildesk.web.schemas import errors
 
 Title = Annotated[str, Meta(min_length=1, max_length=templates.MAX_TITLE)]
@@ -86,33 +86,20 @@ def checked_body(body: str) -> str:
     return body
 
 
-async def list_replies(session: AsyncSession, page: int = 1, page_size: int = 500) -> tuple[list[SavedReply], int]:
-    total = await session.scalar(select(func.count()).select_from(SavedReply)) or 0
-    rows = await session.scalars(
-        select(SavedReply).order_by(func.lower(SavedReply.title), SavedReply.id)
-        .offset((page - 1) * page_size).limit(page_size)
-    )
-    return list(rows), total
-
-
-async def render_for(session: AsyncSession, reply: SavedReply, ticket: Ticket, agent: User) -> str:
-    """The reply's text for this ticket and agent (InvalidTemplate when the stored body no longer passes)."""
-    requester = await session.get(User, ticket.user_id)
-    ctx = templates.ReplyContext(
-        ticket_number=ticket.ticket_number or str(ticket.id), ticket_subject=ticket.subject,
-        requester_name=(requester.name if requester else "") or "", requester_email=ticket.user_email,
-        agent_name=agent.name or agent.email,
-    )
-    return templates.render(reply.body, ctx)
-
-
 class SavedReplyController(Controller):
     path = "/admin/saved-replies"
     tags = ["admin", "saved replies"]
     guards = [requires_admin]
 
-    @get("/", summary="Saved replies, by title", responses=errors(401, 403, 422))
-    async def list_all(self, rt: NamedDependency[Runtime], page: Page = 1, page_size: PageSize = 20) -> SavedReplyPage:
+    @get("/", summary="Saved replies, by title", responses=errors(401, 403, 422),
+         exception_handlers=NEGOTIATED_HANDLERS)
+    async def list_all(
+        self, rt: NamedDependency[Runtime], request: Request, page: Page = 1,  # type: ignore[type-arg]
+        page_size: PageSize = 20,
+    ) -> SavedReplyPage:
+        """A browser (preferring text/html) gets the page that manages them instead."""
+        if wants_html(request):
+            return await manage_page(request, rt)  # type: ignore[return-value]
         async with rt.db.read() as session:
             rows, total = await list_replies(session, page, page_size)
             return SavedReplyPage(items=[SavedReplyOut.of(r) for r in rows], total=total, page=page, page_size=page_size)
