@@ -123,6 +123,11 @@ class Ticket(Base):
     sla_breached: Mapped[str | None] = mapped_column(String(16))
     first_response_escalated_at: Mapped[datetime | None]
     resolution_escalated_at: Mapped[datetime | None]
+    # Satisfaction (tickets/csat.py, migration 0010): the requester's one rating (good | bad),
+    # changeable until the ticket is closed, with an optional comment.
+    satisfaction_rating: Mapped[str | None] = mapped_column(String(8))
+    satisfaction_comment: Mapped[str | None] = mapped_column(Text)
+    satisfaction_at: Mapped[datetime | None]
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", lazy="raise"
@@ -380,3 +385,19 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class SavedReply(Base):
+    """A canned answer the support team inserts into replies (tickets/saved_replies.py).
+
+    The body is a restricted Jinja template, validated when saved and rendered per ticket.
+    """
+
+    __tablename__ = "saved_replies"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

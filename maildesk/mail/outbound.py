@@ -28,6 +28,7 @@ TEMPLATES_DIR = resource_dir("templates")
 _KINDS: dict[str, tuple[str, str]] = {
     "confirmation": ("Your support request {number} has been received", "auto-replied"),
     "update": ("Your support request has been updated", "auto-generated"),
+    "resolved": ("Your support request {number} has been resolved", "auto-generated"),
     "new_ticket": ("New ticket: {subject}", "auto-generated"),
     "requester_reply": ("New reply: {subject}", "auto-generated"),
     "escalation": ("URGENT: Ticket {number} needs attention", "auto-generated"),

@@ -44,3 +44,22 @@ def loop_token(secret: str) -> str:
 def hash_token(token: str) -> str:
     """How bearer and sign-in tokens are stored: only their SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def satisfaction_token(secret: str, ticket_id: int, rating: str) -> str:
+    """The token in a resolved email's "How did we do?" link: names the ticket and the rating,
+    signed with the secret so it cannot be made for another ticket or rating. No expiry: a
+    rating stays changeable until the ticket is closed."""
+    value = f"{ticket_id}.{rating}"
+    return f"{value}.{_tag(secret, 'csat', value, 26)}"
+
+
+def read_satisfaction_token(secret: str, token: str) -> tuple[int, str] | None:
+    """(ticket id, rating) from a satisfaction_token, or None when it is not one of ours."""
+    ticket, _, rest = token.partition(".")
+    rating, _, tag = rest.partition(".")
+    if not (ticket.isascii() and ticket.isdigit() and len(ticket) <= 19 and rating and tag):
+        return None
+    if not hmac.compare_digest(tag.encode(), _tag(secret, "csat", f"{ticket}.{rating}", 26).encode()):
+        return None
+    return int(ticket), rating

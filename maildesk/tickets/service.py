@@ -335,6 +335,17 @@ class TicketService:
         await webhooks.publish(self.session, ticket, message=row)
         return row
 
+    async def _mail_resolved(self, ticket: Ticket) -> None:
+        """Tell the requester their ticket is resolved, asking "How did we do?" (signed links)."""
+        requester = await self.session.get(User, ticket.user_id)
+        links = {r: f"{self.settings.base_url}/help/satisfaction/{tokens.satisfaction_token(self.settings.secret_key, ticket.id, r)}"
+                 for r in ("good", "bad")}
+        await self.outbox.enqueue(
+            self.session, "resolved", ticket.user_email, ticket,
+            to_name=requester.name if requester else "",
+            context={"good_url": links["good"], "bad_url": links["bad"]},
+        )
+
     async def record_automatic(self, ticket: Ticket, sender_email: str, message: NewMessage, kind: str) -> None:
         """Automatic mail (auto-reply, bounce) about a ticket: kept for the record, changes nothing."""
         row = await self._add_message(
@@ -379,6 +390,8 @@ class TicketService:
             if changes["status"] not in rules.STATUSES:
                 raise UnknownValue("status", f"unknown status {changes['status']!r}")
             self._set_status(ticket, actor, changes["status"])
+            if ticket.status == "resolved":
+                await self._mail_resolved(ticket)
         if "escalated" in changes and bool(changes["escalated"]) != ticket.escalated:
             if changes["escalated"]:
                 await self.escalate(ticket, actor, reason=f"Escalated by {actor.email}.")
@@ -388,6 +401,19 @@ class TicketService:
         ticket.updated_at = utcnow()
         await self._refresh_clocks(ticket)
         await webhooks.publish(self.session, ticket)
+        return ticket
+
+    async def rate(self, ticket: Ticket, requester: User, rating: str, comment: str | None) -> Ticket:
+        """The requester's satisfaction rating (tickets/csat.py): one per ticket, replaced by a
+        new one until the ticket is closed. One event in the timeline."""
+        if ticket.status == "closed":
+            raise ServiceError("this ticket is closed; its rating can no longer change")
+        with self._change(ticket):
+            self._event(ticket, requester, "satisfaction", old_value=ticket.satisfaction_rating, new_value=rating,
+                        detail={"comment": comment} if comment else None)
+        ticket.satisfaction_rating = rating
+        ticket.satisfaction_comment = comment
+        ticket.satisfaction_at = ticket.updated_at = utcnow()
         return ticket
 
     async def confirm_closed(self, ticket: Ticket, requester: User) -> Ticket:

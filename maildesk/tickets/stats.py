@@ -198,6 +198,9 @@ class SlaReport:
     daily: list[tuple[str, int, int]]  # (YYYY-MM-DD, opened, resolved)
     first_response: TargetReport
     resolution: TargetReport
+    # Satisfaction ratings given in the range (by when they were last given): good / rated.
+    satisfaction_good: int = 0
+    satisfaction_rated: int = 0
 
 
 def percentile(values: list[float], pct: float) -> float | None:
@@ -269,6 +272,14 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
             )
         ).all()
     }
+    rated = (
+        await session.execute(
+            select(t.satisfaction_rating, func.count())
+            .where(t.satisfaction_at >= lo, t.satisfaction_at < hi, t.satisfaction_rating.is_not(None))
+            .group_by(t.satisfaction_rating)
+        )
+    ).all()
+    ratings = {str(r): int(n) for r, n in rated}
     days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     for report in (first, resolution):
         report.by_category = dict(sorted(report.by_category.items()))
@@ -279,4 +290,6 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
         daily=[(d, opened_per_day.get(d, 0), resolved_per_day.get(d, 0)) for d in days],
         first_response=first,
         resolution=resolution,
+        satisfaction_good=ratings.get("good", 0),
+        satisfaction_rated=sum(ratings.values()),
     )

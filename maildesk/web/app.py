@@ -23,6 +23,7 @@ from maildesk.web.api.admin import AdminSupportController, AdminTicketController
 from maildesk.web.api.contact import ContactController
 from maildesk.web.api.metrics import metrics
 from maildesk.web.api.notifications import NotificationController
+from maildesk.web.api.saved_replies import SavedReplyController
 from maildesk.web.api.support import SupportTicketController
 from maildesk.web.api.webhooks import WebhookController
 from maildesk.web.auth import AuthController, TokenAuthMiddleware, TokenCache, current_user, optional_user
@@ -60,6 +61,7 @@ API_HANDLERS: list[Any] = [
     metrics,
     WebhookController,
     NotificationController,
+    SavedReplyController,
 ]
 
 

@@ -444,6 +444,15 @@ class RangeOut(Struct):
     to: str = ""
 
 
+class SatisfactionStatsOut(Struct):
+    """Ratings given in the stats range: score = good / rated (null when none)."""
+
+    good: int
+    bad: int
+    rated: int
+    score: float | None
+
+
 class StatsOut(Struct):
     total: int
     by_status: dict[str, int]
@@ -460,6 +469,7 @@ class StatsOut(Struct):
     daily: list[DailyOut] = msgspec.field(default_factory=list)
     first_response: TargetOut | None = None
     resolution: TargetOut | None = None
+    satisfaction: SatisfactionStatsOut | None = None
 
 
 class BulkResult(Struct, omit_defaults=True):

@@ -21,7 +21,7 @@ from maildesk.mail import bounces
 from maildesk.mail.intake import WAKE_PIPELINE
 from maildesk.models import InboundMessage, Ticket, User, utcnow
 from maildesk.runtime import Runtime
-from maildesk.tickets import collisions, queries, rules
+from maildesk.tickets import collisions, csat, queries, rules
 from maildesk.tickets.service import NewMessage
 from maildesk.tickets.sla import check_sla
 from maildesk.tickets.stats import SlaReport, Stats, TargetReport, sla_report, ticket_stats
@@ -48,6 +48,7 @@ from maildesk.web.schemas import (
     MessageOut,
     RangeOut,
     SlaOut,
+    SatisfactionStatsOut,
     StatsOut,
     SuppressedOut,
     TargetOut,
@@ -273,6 +274,10 @@ def _stats_out(s: Stats, sla_hours: dict[str, float], report: SlaReport | None =
         daily=[DailyOut(day=d, opened=o, resolved=r) for d, o, r in report.daily] if report else [],
         first_response=_target_out(report.first_response) if report else None,
         resolution=_target_out(report.resolution) if report else None,
+        satisfaction=SatisfactionStatsOut(
+            good=report.satisfaction_good, bad=report.satisfaction_rated - report.satisfaction_good,
+            rated=report.satisfaction_rated, score=csat.score(report.satisfaction_good, report.satisfaction_rated),
+        ) if report else None,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -15,10 +16,11 @@ from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
+from msgspec import Meta, Struct
 
-from maildesk.models import User
+from maildesk.models import Ticket, User
 from maildesk.runtime import Runtime
-from maildesk.tickets import collisions, queries
+from maildesk.tickets import collisions, csat, queries
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage
 from maildesk.web.auth import requires_user
@@ -42,6 +44,23 @@ MAX_PAGE = 1_000_000
 Page = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"1-based page number (at most {MAX_PAGE})")]
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="items per page (1-100)")]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="the ticket version you saw")]
+
+class SatisfactionIn(Struct, forbid_unknown_fields=True):
+    rating: Annotated[str, Meta(max_length=16)]
+    comment: Annotated[str, Meta(max_length=csat.MAX_COMMENT)] | None = None
+
+
+class SatisfactionOut(Struct):
+    ticket_number: str
+    rating: str
+    comment: str | None
+    rated_at: datetime
+
+    @classmethod
+    def of(cls, t: Ticket) -> "SatisfactionOut":
+        return cls(ticket_number=t.ticket_number or str(t.id), rating=t.satisfaction_rating or "",
+                   comment=t.satisfaction_comment, rated_at=t.satisfaction_at or t.updated_at)
+
 
 _SAFE_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
@@ -180,6 +199,31 @@ class SupportTicketController(Controller):
             await rt.service(session).confirm_closed(ticket, user)
         async with rt.db.read() as session:
             return await ticket_out(session, ticket, user)
+
+    @post("/{ref:str}/satisfaction", status_code=200, summary="Rate how support did (good or bad)",
+          responses=errors(400, 401, 403, 404, 409, 422))
+    async def satisfaction(
+        self, rt: NamedDependency[Runtime], user: NamedDependency[User], ref: FromPath[str],
+        data: JSONBody[SatisfactionIn],
+    ) -> SatisfactionOut:
+        """`{"rating": "good"|"bad", "comment"?}` on your own ticket (403 for anyone else, admins
+        included). One rating per ticket: a new one replaces it until the ticket is closed (409)."""
+        try:
+            rating = csat.check_rating(data.rating)
+        except csat.BadRating as exc:
+            raise FieldError("rating", str(exc)) from None
+        try:
+            comment = csat.check_comment(data.comment)
+        except csat.BadRating as exc:
+            raise FieldError("comment", str(exc)) from None
+        async with rt.db.write() as session:
+            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+            if ticket is None:
+                raise not_found(ref)
+            if ticket.user_id != user.id:
+                raise PermissionDeniedException("only the requester can rate their ticket")
+            await rt.service(session).rate(ticket, user, rating, comment)
+            return SatisfactionOut.of(ticket)
 
     @get("/{ref:str}/attachments/{attachment_id:int}", summary="Download an attachment",
          media_type="application/octet-stream", responses=errors(401, 403, 404))

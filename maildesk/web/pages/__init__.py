@@ -2,6 +2,8 @@
 
 login.py   /login (password or emailed link), /logout, / (points onwards)
 help.py    /help/contact, /help/tickets, /help/tickets/{id}      (requesters)
+saved_replies.py /admin/saved-replies forms (the GET is shared with the JSON list)
+satisfaction.py /help/satisfaction/{token} (the resolved email's "How did we do?" links)
 admin.py   /admin/support, /admin/support/{id}                    (the support team)
 notifications.py /admin/notifications (the page; GET shared with the JSON API)
 stats.py   /admin/support/stats as HTML (shared with the JSON endpoint, by Accept)
@@ -19,13 +21,14 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
-from maildesk.web.pages import admin, help, login, notifications
+from maildesk.web.pages import admin, help, login, notifications, satisfaction, saved_replies
 from maildesk.web.pages.render import STATIC_DIR, STATIC_PATH, template_config
 
 __all__ = ["PAGE_HANDLERS", "static_router", "template_config", "STATIC_PATH"]
 
 # Registered on the app one by one: see render.page_get.
-PAGE_HANDLERS: list[Any] = [*login.HANDLERS, *help.HANDLERS, *admin.HANDLERS, *notifications.HANDLERS]
+PAGE_HANDLERS: list[Any] = [*login.HANDLERS, *help.HANDLERS, *admin.HANDLERS, *notifications.HANDLERS,
+                             *satisfaction.HANDLERS, *saved_replies.HANDLERS]
 
 
 def static_router() -> Router:

@@ -17,14 +17,16 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.models import User, utcnow
+from maildesk.models import SavedReply, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import collisions, queries, rules
 from maildesk.tickets import merge as merging
 from maildesk.tickets.clocks import duration_words
 from maildesk.tickets.rules import IllegalTransition
+from maildesk.tickets.saved_replies import InvalidTemplate
 from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.web.pages.help import PAGE_SIZE, page_number
+from maildesk.web.pages import saved_replies as saved
 from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render, sentence
 from maildesk.web.schemas import MAX_ID
 from maildesk.web.bulk import bulk_change
@@ -163,8 +165,10 @@ def due_text(first_response: datetime | None, resolution: datetime | None,
 
 async def _ticket_page(
     request: Request[Any, Any, Any], rt: Runtime, ref: str, *, errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None, status_code: int = 200,
+    values: dict[str, str] | None = None, status_code: int = 200, version: int | None = None,
 ) -> Response[str]:
+    """`version`: the version the posted form was made from, kept in its hidden fields (so an
+    Insert does not silently accept changes made since the page was first opened)."""
     admin_user(request)
     async with rt.db.read() as session:
         ticket = await queries.ticket_by_ref(session, ref)
@@ -173,6 +177,7 @@ async def _ticket_page(
         shown = await admin_ticket_out(session, ticket)
         admins = await _admins(session)
         merged_from = [rules.format_number(i) for i in await merging.thread_ids(session, ticket.id) if i != ticket.id]
+        replies, _total = await saved.list_replies(session)
     done = DONE.get(request.query_params.get("done", "")) if status_code == 200 else None
     return render(request, "admin_ticket.html", {
         "ticket": shown,
@@ -184,6 +189,9 @@ async def _ticket_page(
         "values": values or {},
         "done": done,
         "merged_from": merged_from,
+        "form_version": version or shown.version,
+        "saved_replies": replies,
+        "satisfaction": (ticket.satisfaction_rating, ticket.satisfaction_comment, ticket.satisfaction_at),
     }, status_code=status_code)
 
 
@@ -286,6 +294,35 @@ async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runt
     return redirect(f"/admin/support/{number}", done="note" if internal else "reply")
 
 
+@page_post("/admin/support/{ref:str}/insert-reply")
+async def ticket_insert_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                              ref: FromPath[str]) -> Response[Any]:
+    """The reply form's "Insert" button (formaction, no JavaScript): the page again with the
+    chosen saved reply, rendered for this ticket, added to what was already typed. Nothing is
+    sent; the form keeps its version, so a later Send still detects collisions."""
+    me = admin_user(request)
+    form = await posted_form(request)
+    body = form.get("body", "")
+    keep = {"body": body, "is_internal": "1" if form.get("is_internal", "") in _TRUE else "",
+            "saved_reply": form.get("saved_reply", "")}
+    reply_id = _user_id(form.get("saved_reply", "").strip())
+    async with rt.db.read() as session:
+        ticket = await queries.ticket_by_ref(session, ref)
+        if ticket is None:
+            raise NotFoundException(f"no ticket {ref}")
+        reply = await session.get(SavedReply, reply_id) if reply_id is not None else None
+        if reply is None:
+            return await _ticket_page(request, rt, ref, errors={"saved_reply": "Choose a saved reply from the list."},
+                                      values=keep, status_code=422, version=_form_version(form))
+        try:
+            text = await saved.render_for(session, reply, ticket, me)
+        except InvalidTemplate as exc:
+            return await _ticket_page(request, rt, ref, errors={"saved_reply": sentence(exc)}, values=keep,
+                                      status_code=422, version=_form_version(form))
+    keep["body"] = f"{body.rstrip()}\n\n{text}" if body.strip() else text
+    return await _ticket_page(request, rt, ref, values=keep, version=_form_version(form))
+
+
 def _form_version(form: dict[str, str]) -> int | None:
     """The version the form's page showed (hidden field); absent or unreadable: no check."""
     value = form.get("version", "").strip()
@@ -324,4 +361,4 @@ async def ticket_merge(request: Request[Any, Any, Any], rt: NamedDependency[Runt
     return redirect(f"/admin/support/{number}", done="merged")
 
 
-HANDLERS = [queue, queue_bulk, ticket_page, ticket_update, ticket_reply, ticket_merge]
+HANDLERS = [queue, queue_bulk, ticket_page, ticket_update, ticket_reply, ticket_merge, ticket_insert_reply]
