@@ -4,6 +4,9 @@ login.py   /login (password or emailed link), /logout, / (points onwards)
 help.py    /help/contact, /help/tickets, /help/tickets/{id}      (requesters)
 admin.py   /admin/support, /admin/support/{id}                    (the support team)
 notifications.py /admin/notifications (the page; GET shared with the JSON API)
+inbound.py /admin/inbound (received mail, reprocess)
+suppressed.py /admin/suppressed (clear an address)
+users.py   /admin/users (add an admin, disable, send a sign-in link)
 stats.py   /admin/support/stats as HTML (shared with the JSON endpoint, by Accept)
 csrf.py    tokens for every state-changing form
 render.py  templates (templates/web/), security headers, who may see what, errors as pages
@@ -19,13 +22,14 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
-from maildesk.web.pages import admin, help, login, notifications
+from maildesk.web.pages import admin, help, inbound, login, notifications, suppressed, users
 from maildesk.web.pages.render import STATIC_DIR, STATIC_PATH, template_config
 
 __all__ = ["PAGE_HANDLERS", "static_router", "template_config", "STATIC_PATH"]
 
 # Registered on the app one by one: see render.page_get.
-PAGE_HANDLERS: list[Any] = [*login.HANDLERS, *help.HANDLERS, *admin.HANDLERS, *notifications.HANDLERS]
+PAGE_HANDLERS: list[Any] = [*login.HANDLERS, *help.HANDLERS, *admin.HANDLERS, *notifications.HANDLERS,
+                              *inbound.HANDLERS, *suppressed.HANDLERS, *users.HANDLERS]
 
 
 def static_router() -> Router:
