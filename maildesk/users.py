@@ -1,14 +1,16 @@
-"""User accounts: passwords hashed with argon2, created or updated by the CLI."""
+"""User accounts: passwords hashed with argon2, created or updated by the CLI; admins added,
+disabled and enabled from /admin/users."""
 
 from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.config import Settings
 from maildesk.db import Database
-from maildesk.models import User
+from maildesk.models import AuthToken, User, utcnow
 
 _hasher = PasswordHasher()
 # Verifying against this when the address is unknown keeps both answers equally slow.
@@ -49,3 +51,45 @@ async def set_user(settings: Settings, email: str, *, admin: bool, name: str, pa
         return created
     finally:
         await db.dispose()
+
+
+class UserChangeRefused(ValueError):
+    """An admin asked for a change to accounts that would lock the team out; the message says why."""
+
+
+async def add_admin(session: AsyncSession, email: str, name: str) -> tuple[User, bool]:
+    """Make `email` an active admin inside the caller's write transaction (created without a
+    password: they sign in with an emailed link). Returns the user and whether it was created."""
+    email = email.strip().lower()
+    user = await session.scalar(select(User).where(User.email == email))
+    created = user is None
+    if user is None:
+        user = User(email=email, name=name, role="admin", is_active=True)
+        session.add(user)
+    else:
+        user.role = "admin"
+        user.is_active = True
+        if name:
+            user.name = name
+    await session.flush()
+    return user, created
+
+
+async def set_active(session: AsyncSession, user_id: int, active: bool, actor: User) -> User | None:
+    """Enable or disable a user inside the caller's write transaction; None when unknown.
+
+    A disabled user cannot sign in by password or link, and their sessions are revoked here
+    (another daemon's token cache forgets them within web/auth.TOKEN_CACHE_SECONDS). Admins may
+    not disable themselves, so the team always keeps the admin who is acting."""
+    user = await session.get(User, user_id)
+    if user is None:
+        return None
+    if not active and user.id == actor.id:
+        raise UserChangeRefused("You cannot disable your own account.")
+    user.is_active = active
+    if not active:
+        await session.execute(
+            update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    return user

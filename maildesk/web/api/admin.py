@@ -13,13 +13,12 @@ from typing import Annotated, Any, Awaitable, Callable, Hashable
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from sqlalchemy import select
 
 from maildesk.mail import bounces
-from maildesk.mail.intake import WAKE_PIPELINE
-from maildesk.models import InboundMessage, Ticket, User, utcnow
+from maildesk.models import InboundMessage, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import collisions, csat, queries, rules
 from maildesk.tickets.service import NewMessage
@@ -29,7 +28,10 @@ from maildesk.web.api.support import IfMatch, Page, PageSize, nonblank, seen_ver
 from maildesk.web.auth import requires_admin
 from maildesk.web.bulk import bulk_change
 from maildesk.web.errors import FieldError
+from maildesk.web.inbound import INBOUND_STATUSES
+from maildesk.web.inbound import requeue as requeue_inbound
 from maildesk.web.pages.stats import NEGOTIATED_HANDLERS, stats_page, wants_html
+from maildesk.web.pages.users import page as users_page
 from maildesk.web.schemas import (
     MAX_ID,
     AdminPatchIn,
@@ -59,8 +61,6 @@ from maildesk.web.schemas import (
 )
 from maildesk.web.views import admin_ticket_out, not_found
 
-INBOUND_STATUSES = ("received", "processed", "failed", "ignored")
-REPROCESSABLE = ("failed", "ignored")  # CONTRACT: reprocess is for these; a message is never applied twice
 ROLES = ("user", "admin")
 STATS_CACHE_SECONDS = 5.0
 STATS_STALE_SECONDS = 60.0
@@ -395,33 +395,9 @@ class AdminSupportController(Controller):
         user: NamedDependency[User],
         inbound_id: FromPath[int],
     ) -> InboundOut:
-        if not 0 < inbound_id <= MAX_ID:
-            raise NotFoundException(f"no inbound message {inbound_id}")
-        """Puts a `failed` or `ignored` message back to `received`; the pipeline worker takes it
-        within seconds. Any other status is 409: a `processed` message has been applied (a
-        second pass would open a second ticket and send a second confirmation), a `received`
-        one is still waiting. The row lock makes two concurrent calls take turns: the second
-        finds `received` and gets 409."""
+        """Puts a `failed` or `ignored` message back to `received` (web/inbound.py: any other status 409)."""
         async with rt.db.write() as session:
-            inbound = await session.scalar(
-                select(InboundMessage).where(InboundMessage.id == inbound_id).with_for_update()
-            )
-            if inbound is None:
-                raise NotFoundException(f"no inbound message {inbound_id}")
-            if inbound.status not in REPROCESSABLE:
-                waiting = " (still waiting for the pipeline)" if inbound.status == "received" else ""
-                raise HTTPException(
-                    status_code=409,
-                    detail=f"inbound message {inbound_id} is {inbound.status}{waiting}; "
-                    f"only {' or '.join(REPROCESSABLE)} messages can be reprocessed",
-                )
-            inbound.status = "received"
-            inbound.reason = f"reprocess requested by {user.email}"
-            inbound.claimed_until = None
-            session.info[WAKE_PIPELINE] = True
-            number = None
-            if inbound.ticket_id is not None:
-                number = await session.scalar(select(Ticket.ticket_number).where(Ticket.id == inbound.ticket_id))
+            inbound, number = await requeue_inbound(session, inbound_id, user)
         return InboundOut.of(inbound, number)
 
 
@@ -471,14 +447,19 @@ class AdminUserController(Controller):
     tags = ["admin"]
     guards = [requires_admin]
 
-    @get("/", summary="Users (role=admin for the assignee list)", responses=errors(401, 403, 422))
+    @get("/", summary="Users (role=admin for the assignee list)", responses=errors(401, 403, 422),
+         exception_handlers=NEGOTIATED_HANDLERS)
     async def list_users(
         self,
+        request: Request,  # type: ignore[type-arg]
         rt: NamedDependency[Runtime],
         role: Annotated[str | None, Parameter(description="user or admin")] = None,
         page: Page = 1,
         page_size: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> UserPage:
+        """Browsers asking for HTML get the /admin/users page (web/pages/users.py)."""
+        if wants_html(request):
+            return await users_page(request, rt)  # type: ignore[return-value]
         wanted = _choices("role", role, ROLES)
         if len(wanted) > 1:
             raise FieldError("role", "give one role")

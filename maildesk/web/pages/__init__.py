@@ -6,6 +6,9 @@ saved_replies.py /admin/saved-replies forms (the GET is shared with the JSON lis
 satisfaction.py /help/satisfaction/{token} (the resolved email's "How did we do?" links)
 admin.py   /admin/support, /admin/support/{id}                    (the support team)
 notifications.py /admin/notifications (the page; GET shared with the JSON API)
+inbound.py /admin/inbound (received mail, reprocess)
+suppressed.py /admin/suppressed (clear an address)
+users.py   /admin/users (add an admin, disable, send a sign-in link)
 stats.py   /admin/support/stats as HTML (shared with the JSON endpoint, by Accept)
 csrf.py    tokens for every state-changing form
 render.py  templates (templates/web/), security headers, who may see what, errors as pages
@@ -21,14 +24,15 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
-from maildesk.web.pages import admin, help, login, notifications, satisfaction, saved_replies
+from maildesk.web.pages import admin, help, inbound, login, notifications, satisfaction, saved_replies, suppressed, users
 from maildesk.web.pages.render import STATIC_DIR, STATIC_PATH, template_config
 
 __all__ = ["PAGE_HANDLERS", "static_router", "template_config", "STATIC_PATH"]
 
 # Registered on the app one by one: see render.page_get.
 PAGE_HANDLERS: list[Any] = [*login.HANDLERS, *help.HANDLERS, *admin.HANDLERS, *notifications.HANDLERS,
-                             *satisfaction.HANDLERS, *saved_replies.HANDLERS]
+                             *satisfaction.HANDLERS, *saved_replies.HANDLERS,
+                             *inbound.HANDLERS, *suppressed.HANDLERS, *users.HANDLERS]
 
 
 def static_router() -> Router:
