@@ -61,10 +61,12 @@ def main(ctx: click.Context, config: str | None) -> None:
 @click.pass_context
 def serve(ctx: click.Context) -> None:
     """Run the SMTP listener, the web app and the workers in one process."""
+    from maildesk.allocator import fix_mmap_threshold
     from maildesk.daemon import SchemaBehind, serve as run_serve
     from maildesk.runtime import Runtime
 
     settings = _settings(ctx)
+    fix_mmap_threshold()  # process-wide, once, before any big buffer (maildesk/allocator.py)
     try:
         _run(run_serve(Runtime.build(settings)))
     except SchemaBehind as exc:

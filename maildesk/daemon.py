@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 import uvicorn
 
@@ -42,14 +42,6 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 
 class SchemaBehind(Exception):
     pass
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn without its own signal handling: the daemon owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 async def check_schema(rt: Runtime) -> None:
@@ -126,7 +118,10 @@ async def serve(rt: Runtime) -> None:
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=64 * 1024,  # a header block larger than this is a 400
     )
-    http = _Uvicorn(config)
+    # uvicorn's documented programmatic entry point, Server.serve(): while it runs it takes
+    # SIGINT/SIGTERM for itself (and gives them back when it returns), so a signal either
+    # reaches our handler (stop) or ends the HTTP task; the daemon treats both as the signal.
+    http = uvicorn.Server(config)
     http_task = asyncio.create_task(http.serve(), name="http")
     while not http.started and not http_task.done():
         await asyncio.sleep(0.02)
@@ -155,7 +150,10 @@ async def serve(rt: Runtime) -> None:
         log.info("IMAP polling %s@%s:%s/%s", settings.imap.username, settings.imap.host,
                  settings.imap.port, settings.imap.folder)
 
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    await asyncio.wait([stopping, http_task], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    await stopping
     log.info("shutting down: no new connections; finishing work in flight")
     smtp_server.close()
     http.should_exit = True

@@ -117,3 +117,26 @@ _md_ensure_venv() {
         printf '%s\n' "$key" >"$stamp"
     fi
 }
+
+# md_ensure_lowest_venv EXTRAS
+#   .venv-lowest with maildesk and the LOWEST versions pyproject.toml allows for its direct
+#   dependencies (uv's --resolution lowest-direct), so every lower bound is tested. uv comes
+#   from PyPI into .venv (md_ensure_venv first). Reinstalled when pyproject.toml changes.
+md_ensure_lowest_venv() {
+    local extras=${1:-} target=. stamp=.venv-lowest/.maildesk-installed key
+    [ -n "$extras" ] && target=".[$extras]"
+    key=$({ cat pyproject.toml; .venv/bin/python -VV; echo "$extras"; } | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && grep -qxF "$key" "$stamp"; then
+        return 0
+    fi
+    if [ ! -x .venv/bin/uv ]; then
+        md_log "== pip install uv (into .venv) =="
+        .venv/bin/python -m pip install -q --disable-pip-version-check 'uv>=0.4' || md_die "pip install uv failed"
+    fi
+    md_log "== uv pip install --resolution lowest-direct -e '$target' (into .venv-lowest) =="
+    rm -rf .venv-lowest
+    .venv/bin/uv venv -q --python .venv/bin/python .venv-lowest || md_die "uv venv .venv-lowest failed"
+    VIRTUAL_ENV=$PWD/.venv-lowest .venv/bin/uv pip install -q --resolution lowest-direct -e "$target" \
+        || md_die "uv pip install --resolution lowest-direct -e '$target' failed"
+    printf '%s\n' "$key" >"$stamp"
+}

@@ -18,6 +18,7 @@ import html
 import mimetypes
 import re
 import unicodedata
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy as _policy
@@ -165,16 +166,18 @@ def _restore_bodies(message: Message, bounded: Bounded) -> None:
         else:
             # Kept as bytes (no 25 MB str copy); _payload decodes it from there and
             # _materialise puts it in as the stdlib would have it where a tree is serialised.
-            setattr(part, _LIFTED_BODY, body)
+            _LIFTED[part] = body
 
 
-# Attribute of a leaf Message holding its lifted body (bytes) until it is read.
-_LIFTED_BODY = "_maildesk_lifted_body"
+# Leaf Messages whose body was lifted out, mapped to that body (bytes) until it is read.
+# A side map rather than an attribute in Message.__dict__ (issue 14: the stdlib's object
+# stays untouched); weak keys, so an entry goes with its message tree.
+_LIFTED: weakref.WeakKeyDictionary[Message, bytes] = weakref.WeakKeyDictionary()
 
 
 def _materialise(part: Message) -> None:
     """Set a lifted body as the part's payload, exactly as set_payload would have it."""
-    body = part.__dict__.pop(_LIFTED_BODY, None)
+    body = _LIFTED.pop(part, None)
     if body is not None:
         part.set_payload(str(body, "ascii", "surrogateescape"))
 
@@ -712,7 +715,7 @@ def _content_id(part: Message) -> str | None:
 
 def _payload(part: Message) -> bytes:
     """Decoded body bytes of a leaf (or the serialised body of a message/* part)."""
-    if _LIFTED_BODY in part.__dict__:
+    if part in _LIFTED:
         data = _lifted_payload(part)
         if data is not None:
             return data
@@ -735,7 +738,7 @@ def _lifted_payload(part: Message) -> bytes | None:
     """What ``part.get_payload(decode=True)`` returns for a lifted body, computed from the
     bytes (for which the stdlib's ``bpayload`` is exactly ``body``) without the str copy and,
     for base64, without the stdlib's split into lines; None where the stdlib path is used."""
-    body = part.__dict__[_LIFTED_BODY]
+    body = _LIFTED[part]
     try:
         cte = str(part.get("content-transfer-encoding", "")).lower()
     except Exception:
@@ -749,8 +752,9 @@ def _lifted_payload(part: Message) -> bytes | None:
 
 
 def _decode_base64(data: bytes | memoryview) -> bytes:
-    """``email._encoded_words.decode_b(b"".join(data.splitlines()))``, as get_payload(decode=True)
-    does it, without the copies.  bytes.splitlines breaks only at CR and LF, which the
+    """The stdlib's base64 body decoding for get_payload(decode=True) (a strict decode of
+    ``b"".join(data.splitlines())`` with padding, then lenient ones), without the copies.
+    bytes.splitlines breaks only at CR and LF, which the
     non-strict a2b_base64 skips like any other non-alphabet byte, so decoding ``data`` equals
     decoding the joined lines.  decode_b first tries a strict decode of the joined lines with
     padding added; whenever that succeeds, the lenient tries below give the same bytes (the

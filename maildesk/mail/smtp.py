@@ -3,14 +3,22 @@
 It accepts mail for the support address and its +tag variants and nothing else, so it is
 never an open relay. Replies use RFC 3463 enhanced status codes; an internal error is a 451
 (the sender retries) and never shows exception text to the client.
+
+DATA (issue 14, option b): maildesk keeps its own DATA reader (_Protocol._read_data) rather than
+aiosmtpd's line-at-a-time loop, which keeps every line as its own object until the end (+100 MB
+peak and a Python loop turn per line on a 25 MB message, bench/README.md); the peak is already
+at the 200 MB target with this reader. The one private attribute it needs is the session's
+stream reader (`self._reader`, asyncio.StreamReaderProtocol's); everything else is aiosmtpd's
+documented surface (handler hooks, `event_handler`, `envelope`, `session`, `push`,
+`data_size_limit`, `line_length_limit`). So aiosmtpd is pinned to the tested range (<1.5 in
+pyproject.toml), and tests/integration/test_smtp_differential.py feeds the same byte streams to
+stock aiosmtpd and to this reader and compares the stored message and the replies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
-import platform
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
@@ -75,6 +83,7 @@ class _Protocol(SessionCounting, SMTP):
 
     def __init__(self, handler: Any, *, gate: SessionGate, idle_seconds: float, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
+        self.decode_text = bool(kwargs.get("decode_data", False))  # the documented decode_data argument
         self.gate = gate
         self.idle_seconds = idle_seconds
         self.client_ip: str | None = None  # set while this session holds a place in the gate
@@ -156,13 +165,15 @@ class _Protocol(SessionCounting, SMTP):
         if content is None:  # the client went away mid-message
             return
         if isinstance(content, str):  # refused, once the whole message was read (RFC 5321 §4.2.5)
-            self._set_post_data_state()
+            self.envelope = Envelope()  # the transaction ends (RFC 5321 §4.1.1.4), as after a 250
             await self.push(content)
             return
         self.envelope.original_content = content
-        self.envelope.content = content.decode("utf-8", "surrogateescape") if self._decode_data else content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
+        self.envelope.content = content.decode("utf-8", "surrogateescape") if self.decode_text else content
+        # The documented handler hook, called as aiosmtpd calls it: (server, session, envelope).
+        hook = getattr(self.event_handler, "handle_DATA", None)
+        status = MISSING if hook is None else await hook(self, self.session, self.envelope)
+        self.envelope = Envelope()
         await self.push("250 OK" if status is MISSING else status)
 
     async def _read_data(self) -> bytes | str | None:
@@ -195,7 +206,8 @@ class _Protocol(SessionCounting, SMTP):
                 return None
             except asyncio.CancelledError:
                 log.info("connection lost during DATA")
-                self._writer.close()
+                if self.transport is not None:
+                    self.transport.close()
                 raise
             if body:
                 size += len(body)
@@ -284,31 +296,12 @@ class SupportHandler:
         return INTERNAL
 
 
-def _big_buffers_off_the_heap() -> None:
-    """Keep every allocation over 1 MB in its own mapping, given back to the system when freed.
-
-    Messages here reach 25 MB and taking one in and parsing it makes several buffers of that
-    size. glibc serves big allocations with mmap, but once such a buffer is freed it raises
-    its mmap threshold (up to 32 MB) and serves the next ones from the heap, which does not
-    shrink: one 25 MB message left the daemon ~180 MB larger for good and raised its peak by
-    ~50 MB (bench/memory.py). A fixed threshold (mallopt M_MMAP_THRESHOLD) stops that; mail
-    of ordinary size never allocates that much at once. Not glibc: nothing to do.
-    """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD = -3
-    except (OSError, AttributeError):
-        pass
-
-
 async def start_smtp(
     settings: Settings, handler: SupportHandler, gate: SessionGate | None = None
 ) -> asyncio.base_events.Server:
     """Listen for SMTP. `gate` caps sessions (default: the configured caps); STARTTLS is
     offered when a certificate is configured (RFC 3207), never required."""
     loop = asyncio.get_running_loop()
-    _big_buffers_off_the_heap()
     gate = gate or SessionGate(settings.smtp_max_sessions, settings.smtp_max_sessions_per_ip)
     tls = server_tls_context(settings)
 
