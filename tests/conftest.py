@@ -36,6 +36,12 @@ from tests.support import (  # noqa: F401  (re-exported for the test files)
     wait_until,
 )
 
+# Test files import these from tests.conftest; keep them importable from here.
+__all__ = [
+    "ON_POSTGRES", "PG_URL", "Daemon", "Sink", "SinkMessage", "Template", "TestDatabase", "WaitTimeout",
+    "_SinkHandler", "free_port", "make_mail", "migrate_database", "new_database", "run_sql", "wait_until",
+]
+
 # --- the sink: a real SMTP server that keeps what maildesk sends --------------------------
 
 
