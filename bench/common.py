@@ -1,4 +1,5 @@
-"""Helpers the benchmarks share: free ports, a counting SMTP sink, a real `maildesk serve`
+"""Helpers the benchmarks share (free_port and wait_until come from tests/support.py, shared
+with the test suite): a counting SMTP sink, a real `maildesk serve`
 on a fresh SQLite database, concurrent smtplib senders that time each message to its 250,
 an RSS sampler, and table printing.
 
@@ -24,28 +25,17 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from aiosmtpd.controller import Controller
 
+# The benchmarks run as scripts from the repository root (python bench/ingest.py): make the
+# shared testing helpers (tests/support.py) importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import free_port, wait_until  # noqa: E402  (shared with the test suite)
+
 SUPPORT = "support@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.02, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:

@@ -42,12 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from maildesk.db import migrate  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import free_port  # noqa: E402  (shared with the test suite)
 
 
 # --- the sink -------------------------------------------------------------------------------

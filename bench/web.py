@@ -22,7 +22,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from maildesk.config import DEFAULT_CATEGORIES  # noqa: E402
 from maildesk.db import migrate  # noqa: E402
 from maildesk.models import Ticket, TicketEvent, TicketMessage, User  # noqa: E402
 from maildesk.users import hash_password  # noqa: E402
+from tests.support import free_port  # noqa: E402  (shared with the test suite)
 
 PASSWORD = "bench-password"
 REQUESTER = "requester@example.org"
@@ -179,14 +179,8 @@ def seed(db_path: Path, tickets: int, messages_per_ticket: int, users: int, seed
     return {"tickets": tickets, "messages": message_id}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_daemon(db_path: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    http_port, smtp_port = _free_port(), _free_port()
+    http_port, smtp_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
     env.update(
         MAILDESK_DATABASE_URL=f"sqlite:///{db_path}",

@@ -263,6 +263,9 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRun]:
 ALL_CASES = {**CORPUS, **SYNTHETIC_EXPECT}
 
 
+# One xdist worker runs every test of the module-scoped corpus_run (--dist loadgroup), so the
+# corpus is sent once, not once per worker.
+@pytest.mark.xdist_group("corpus_run")
 @pytest.mark.parametrize("name", list(ALL_CASES))
 def test_automatic_mail_is_recorded_and_never_answered(corpus_run: CorpusRun, name: str) -> None:
     kind, signal = ALL_CASES[name]
@@ -278,6 +281,7 @@ def test_automatic_mail_is_recorded_and_never_answered(corpus_run: CorpusRun, na
     assert stored[0][0] > 0  # recorded, raw message kept
 
 
+@pytest.mark.xdist_group("corpus_run")
 def test_corpus_run_sent_nothing_but_the_human_control(corpus_run: CorpusRun) -> None:
     assert len(corpus_run.daemon.tickets()) == 1
     (only,) = corpus_run.sink.messages

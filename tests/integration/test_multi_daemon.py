@@ -133,14 +133,17 @@ def _by_kind(sink: Sink, kind: str) -> collections.Counter[str]:
     return counts
 
 
-def _settled(daemon: Daemon, seconds: float = 1.5) -> None:
-    """Wait until the outbox has nothing due and stays so for `seconds`."""
-    def quiet() -> bool:
-        return daemon.sql("SELECT count(*) FROM outbound_messages WHERE status IN ('pending', 'sending')")[0][0] == 0
+def _settled(daemon: Daemon, sink: Sink) -> None:
+    """Wait until the outbox has nothing due or in flight and the sink holds every mail the
+    database says was sent (a positive event, not a quiet period)."""
+    def settled() -> bool:
+        busy, sent = daemon.sql(
+            "SELECT count(*) FILTER (WHERE status IN ('pending', 'sending')), "
+            "count(*) FILTER (WHERE status = 'sent') FROM outbound_messages"
+        )[0]
+        return busy == 0 and len(sink.messages) >= sent
 
-    wait_until(quiet, timeout=60, what="the outbox to drain")
-    time.sleep(seconds)
-    assert quiet()
+    wait_until(settled, timeout=60, what="the outbox to drain into the sink")
 
 
 def test_two_daemons_share_500_messages_exactly_once(
@@ -160,7 +163,7 @@ def test_two_daemons_share_500_messages_exactly_once(
     a.wait_processed(500, timeout=120)
     wait_until(lambda: a.sql("SELECT count(*) FROM tickets WHERE escalated")[0][0] == 500, timeout=60,
                what="every ticket escalated")
-    _settled(a)
+    _settled(a, sink)
 
     inbound = a.sql("SELECT message_id, status, ticket_id FROM inbound_messages")
     assert len(inbound) == 500
@@ -235,7 +238,7 @@ def test_a_daemon_killed_mid_burst_loses_nothing_that_got_250(
         "WHERE o.status = 'sending'"
     )
     survivor.sql("UPDATE outbound_messages SET claimed_until = now() - interval '1 second' WHERE status = 'sending'")
-    _settled(survivor)
+    _settled(survivor, sink)
     assert survivor.sql("SELECT count(*) FROM outbound_messages WHERE status != 'sent'")[0][0] == 0
 
     # Every ticket's confirmation went out; only a mail the victim may have handed to the

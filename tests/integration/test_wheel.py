@@ -34,6 +34,10 @@ def _clean_env(**values: str) -> dict[str, str]:
     return env
 
 
+# Both tests share the module-scoped wheel build: one xdist worker runs them (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("wheel")
+
+
 def _run(args: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kwargs)
     assert result.returncode == 0, f"{shlex.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
