@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -151,12 +151,13 @@ class Intake:
             envelope_from=item.envelope_from, size=row["size"], source=item.source,
         )
         mid = f"<{row['message_id']}>" if row["message_id"] else "(none)"
+        sender = row["from_addr"] or f"(no From header; envelope {item.envelope_from or '<>'})"
         if result.duplicate:
             log.info("duplicate of inbound %s not stored again: Message-ID %s from %s via %s",
-                     result.inbound_id, mid, row["from_addr"], item.source, extra=fields)
+                     result.inbound_id, mid, sender, item.source, extra=fields)
         else:
             log.info("accepted inbound %s: Message-ID %s from %s, %s bytes, via %s", result.inbound_id,
-                     mid, row["from_addr"], row["size"], item.source, extra=fields)
+                     mid, sender, row["size"], item.source, extra=fields)
 
     @staticmethod
     def _resolve(item: _Item, result: Stored) -> None:
