@@ -103,7 +103,7 @@ def test_due_times_in_the_api_and_the_queue(daemon_factory, sink: Sink) -> None:
 
     with sign_in(daemon, "agent@example.com", admin=True) as browser:
         html = html_page(browser, "/admin/support?sort=due")
-        rows = re.findall(r"<tr[^>]*>\s*<td><a href=\"/admin/support/(SUP-\d+)\">", html)
+        rows = re.findall(r"<tr[^>]*>\s*<td[^>]*><a href=\"/admin/support/(SUP-\d+)\">", html)
         assert rows == [a, b, c]  # c is resolved: no due time, listed last
         assert "first response overdue by 2 h" in html
         assert re.search(r"first response in (5\d min|1 h)", html)
