@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.conftest import Daemon, Sink
 from tests.e2e.conftest import Visit, off_loop
@@ -35,25 +36,25 @@ def test_second_agent_gets_the_collision_with_their_text_kept(
     ada, ben = _sign_in(visit(), "ada@example.com"), _sign_in(visit(), "ben@example.com")
     for page in (ada, ben):  # both open the ticket before anyone answers
         page.goto(f"{daemon.base_url}/admin/support/{number}")
-        assert page.get_by_role("heading", name=f"{number} Parcel never arrived").is_visible()
+        expect(page.get_by_role("heading", name=f"{number} Parcel never arrived")).to_be_visible()
 
     ada.get_by_label("Message").fill("We have asked the carrier; you will hear from us tomorrow.")
     ada.get_by_role("button", name="Send").click()
-    assert ada.get_by_text("Your reply has been sent to the requester.").is_visible()
+    expect(ada.get_by_text("Your reply has been sent to the requester.")).to_be_visible()
 
     ben_text = "I refunded the parcel just now."
     ben.get_by_label("Message").fill(ben_text)
     ben.get_by_role("button", name="Send").click()
     alert = ben.locator("#collision")
-    assert alert.is_visible()
+    expect(alert).to_be_visible()
     said = alert.inner_text()
     assert "changed since version 1" in said and "Ada Agent replied" in said and "Ada Agent set status to in_progress" in said
     assert ben.get_by_label("Message").input_value() == ben_text  # nothing lost
-    assert ben.get_by_text("We have asked the carrier").is_visible()  # the page shows what Ada sent
+    expect(ben.get_by_text("We have asked the carrier")).to_be_visible()  # the page shows what Ada sent
     ben.screenshot(path=str(tmp_path / "collision.png"), full_page=True)
 
     # Having seen it, Ben sends again from the refreshed form: it goes through.
     ben.get_by_role("button", name="Send").click()
-    assert ben.get_by_text("Your reply has been sent to the requester.").is_visible()
+    expect(ben.get_by_text("Your reply has been sent to the requester.")).to_be_visible()
     bodies = [m.text() for m in sink.wait_for("kim@example.org", count=3)]
     assert any(ben_text in b for b in bodies) and any("asked the carrier" in b for b in bodies)

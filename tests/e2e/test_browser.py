@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.conftest import Daemon, Sink, wait_until
 from tests.e2e.conftest import Visit, off_loop
@@ -50,20 +51,20 @@ def test_requester_contact_form_sign_in_link_and_reply(
     link_form = page.locator("form[action='/login/link']")
     link_form.get_by_label("Email").fill("nina@example.org")
     link_form.get_by_role("button", name="Send me a sign-in link").click()
-    assert page.get_by_text("If the address is known, a link is on its way.").is_visible()
+    expect(page.get_by_text("If the address is known, a link is on its way.")).to_be_visible()
     v.go(_link_in(sink, "nina@example.org"))
     assert page.url == f"{daemon.base_url}/help/tickets"
-    assert page.get_by_role("heading", name="My support requests").is_visible()
+    expect(page.get_by_role("heading", name="My support requests")).to_be_visible()
 
     # Open the ticket from the list and reply.
     page.get_by_role("link", name=number).click()
     assert page.url.endswith(f"/help/tickets/{number}")
-    assert page.get_by_text("The withdraw button is greyed out since Monday.").is_visible()
-    assert page.get_by_text("Open", exact=True).is_visible()
+    expect(page.get_by_text("The withdraw button is greyed out since Monday.")).to_be_visible()
+    expect(page.get_by_text("Open", exact=True)).to_be_visible()
     page.get_by_label("Your reply").fill("It also happens in the app.")
     page.get_by_role("button", name="Send reply").click()
-    assert page.get_by_text("Your reply has been added.").is_visible()
-    assert page.get_by_text("It also happens in the app.").is_visible()
+    expect(page.get_by_text("Your reply has been added.")).to_be_visible()
+    expect(page.get_by_text("It also happens in the app.")).to_be_visible()
     page.screenshot(path=str(tmp_path / "requester-ticket.png"), full_page=True)
 
     rows = off_loop(daemon.sql, "SELECT body, sender_role FROM ticket_messages ORDER BY id")
@@ -131,7 +132,7 @@ def test_admin_works_the_queue(daemon: Daemon, sink: Sink, visit: Callable[[], V
     page.get_by_label("Message").fill("Buyer's payment cleared on the 3rd; check the payout batch.")
     page.get_by_label("Internal note").check()
     page.get_by_role("button", name="Send", exact=True).click()
-    assert page.get_by_text("Your internal note has been added.").is_visible()
+    expect(page.get_by_text("Your internal note has been added.")).to_be_visible()
     note = page.locator("article.message.internal")
     assert note.count() == 1
     assert "internal note" in note.inner_text().lower() and "payout batch" in note.inner_text()
@@ -139,7 +140,7 @@ def test_admin_works_the_queue(daemon: Daemon, sink: Sink, visit: Callable[[], V
     page.get_by_label("Message").fill("Your payout was delayed by a bank holiday; it is on its way now.")
     assert not page.get_by_label("Internal note").is_checked()
     page.get_by_role("button", name="Send", exact=True).click()
-    assert page.get_by_text("Your reply has been sent to the requester.").is_visible()
+    expect(page.get_by_text("Your reply has been sent to the requester.")).to_be_visible()
 
     # Change status, priority, assignee and resolution notes in one go.
     page.get_by_label("Status").select_option(label="Resolved")
@@ -147,7 +148,7 @@ def test_admin_works_the_queue(daemon: Daemon, sink: Sink, visit: Callable[[], V
     page.get_by_label("Assignee").select_option(label="Piet Agent (piet@example.com)")
     page.get_by_label("Resolution notes").fill("Payout re-sent after the bank holiday.")
     page.get_by_role("button", name="Save changes").click()
-    assert page.get_by_text("The ticket has been updated.").is_visible()
+    expect(page.get_by_text("The ticket has been updated.")).to_be_visible()
     facts = page.locator("dl.facts").inner_text()
     assert "Resolved" in facts and "High" in facts and "Piet Agent" in facts
     timeline = page.locator("ol.timeline").inner_text()
@@ -171,8 +172,8 @@ def test_admin_works_the_queue(daemon: Daemon, sink: Sink, visit: Callable[[], V
     form.get_by_role("button", name="Send me a sign-in link").click()
     requester.go(_link_in(sink, "user3@example.org"))
     requester.page.get_by_role("link", name=number).click()
-    assert requester.page.get_by_text("Payout re-sent after the bank holiday.").is_visible()
+    expect(requester.page.get_by_text("Payout re-sent after the bank holiday.")).to_be_visible()
     assert not requester.page.get_by_text("payout batch").count()
     requester.page.get_by_role("button", name="Confirm resolved and close").click()
-    assert requester.page.get_by_text("This request is now closed.").is_visible()
+    expect(requester.page.get_by_text("This request is now closed.")).to_be_visible()
     assert off_loop(daemon.sql, "SELECT status FROM tickets WHERE id = :i", i=kangaroo["id"]) == [("closed",)]

@@ -8,6 +8,7 @@ import re
 from typing import Any, Callable
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.conftest import Daemon, Sink, wait_until
 from tests.e2e.conftest import Visit, off_loop
@@ -38,14 +39,14 @@ def test_insert_saved_reply_and_confirm_satisfaction_without_javascript(
     add.get_by_label("Title").fill("Carrier asked")
     add.get_by_label("Body").fill("We asked the carrier about {{ ticket.number }}. {{ agent.name }}")
     add.get_by_role("button", name="Add").click()
-    assert ada.get_by_text("The saved reply has been added.").is_visible()
+    expect(ada.get_by_text("The saved reply has been added.")).to_be_visible()
 
     ada.goto(f"{daemon.base_url}/admin/support/{number}")
     ada.get_by_label("Saved reply").select_option(label="Carrier asked")
     ada.get_by_role("button", name="Insert").click()
     assert ada.get_by_label("Message").input_value() == f"We asked the carrier about {number}. Ada Agent"
     ada.get_by_role("button", name="Send").click()
-    assert ada.get_by_text("Your reply has been sent to the requester.").is_visible()
+    expect(ada.get_by_text("Your reply has been sent to the requester.")).to_be_visible()
     wait_until(lambda: any(f"carrier about {number}" in m.text() for m in sink.to("kim@example.org")), 30,
                what="the inserted reply, emailed")
 
@@ -57,12 +58,12 @@ def test_insert_saved_reply_and_confirm_satisfaction_without_javascript(
 
     kim = visit().page
     kim.goto(good)
-    assert kim.get_by_role("heading", name="How did we do?").is_visible()
+    expect(kim.get_by_role("heading", name="How did we do?")).to_be_visible()
     sql = "SELECT satisfaction_rating FROM tickets WHERE ticket_number = :n"
     assert off_loop(daemon.sql, sql, n=number) == [(None,)]  # opening the link recorded nothing
     kim.get_by_label("Comment (optional)").fill("Fast and friendly")
     kim.get_by_role("button", name=re.compile("Confirm")).click()
-    assert kim.get_by_text("has been recorded").is_visible()
+    expect(kim.get_by_text("has been recorded")).to_be_visible()
     assert off_loop(daemon.sql, sql, n=number) == [("good",)]
 
     ada.goto(f"{daemon.base_url}/admin/support/{number}")
