@@ -4,6 +4,7 @@ diagnostic text, addresses, each made one bounded line."""
 from __future__ import annotations
 
 import re
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 
@@ -40,7 +41,9 @@ def read_diagnostic(value: str) -> str:
     if "=?" in text:
         try:
             text = one_line(str(make_header(decode_header(text))))
-        except Exception:
+        # Unknown charset (LookupError), bytes not in it (UnicodeDecodeError), broken
+        # base64 (HeaderParseError) or a non-ASCII charset name (CharsetError).
+        except (LookupError, ValueError, MessageError):
             pass
     return text if len(text) <= _DIAG_MAX else text[: _DIAG_MAX - 1] + "\u2026"
 
@@ -57,7 +60,7 @@ def _has_surrogates(value: str) -> bool:
 def safe_getaddresses(value: str) -> list[tuple[str, str]]:
     try:
         return getaddresses([value])
-    except Exception:
+    except Exception:  # email.utils on a malformed list: not a closed set
         return []
 
 

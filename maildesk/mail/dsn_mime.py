@@ -24,7 +24,7 @@ def bounce_parts(msg: Message) -> list[Message]:
             continue  # the bounced original and report blocks are read separately
         try:
             payload = part.get_payload()
-        except Exception:
+        except Exception:  # stdlib parsing of hostile input: not a closed set
             continue
         if isinstance(payload, list):
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
@@ -34,7 +34,7 @@ def bounce_parts(msg: Message) -> list[Message]:
 def content_type(part: Message) -> str:
     try:
         return part.get_content_type()
-    except Exception:
+    except Exception:  # stdlib parsing of hostile input: not a closed set
         raw = header_values(part, "Content-Type")
         return raw[0].split(";", 1)[0].strip().lower() if raw else "text/plain"
 
@@ -42,7 +42,7 @@ def content_type(part: Message) -> str:
 def param_of(part: Message, name: str) -> str:
     try:
         value = part.get_param(name)
-    except Exception:
+    except Exception:  # stdlib parsing of hostile input: not a closed set
         raw = header_values(part, "Content-Type")
         found = re.search(rf'{name}\s*=\s*"?([\w.-]+)', raw[0], re.IGNORECASE) if raw else None
         value = found.group(1) if found else None
@@ -55,18 +55,21 @@ def decoded_text(part: Message) -> str:
     """Body text of a leaf part in its charset, undecodable bytes replaced."""
     try:
         data = part.get_payload(decode=True)
-    except Exception:
+    except Exception:  # stdlib parsing of hostile input: not a closed set
         data = None
     if data is None:
         try:
             payload = part.get_payload()
-        except Exception:
+        except Exception:  # stdlib parsing of hostile input: not a closed set
             return ""
         return payload[:_TEXT_MAX] if isinstance(payload, str) else ""
     try:
         charset = part.get_content_charset() or "utf-8"
+    except Exception:  # stdlib parsing of hostile input: not a closed set
+        charset = "utf-8"
+    try:
         text = data.decode(charset, "replace")
-    except Exception:
+    except (LookupError, ValueError):  # unknown or non-text codec; NUL or surrogate in the name
         text = data.decode("utf-8", "replace")
     return text[:_TEXT_MAX]
 
@@ -97,5 +100,5 @@ def _joined(texts) -> str:
 def _is_attachment(part: Message) -> bool:
     try:
         return (part.get_content_disposition() or "") == "attachment"
-    except Exception:
+    except Exception:  # stdlib parsing of hostile input: not a closed set
         return False

@@ -53,7 +53,7 @@ def _status_blocks(part: Message) -> list[list[tuple[str, str]]]:
     """The header blocks of a delivery-status part (RFC 3464 section 2.1)."""
     try:
         payload = part.get_payload()
-    except Exception:
+    except Exception:  # stdlib parsing of hostile input: not a closed set
         return []
     if isinstance(payload, list) and content_type(part) == "message/delivery-status":
         # The stdlib parser already split the blocks into header-only messages.
@@ -62,7 +62,7 @@ def _status_blocks(part: Message) -> list[list[tuple[str, str]]]:
             if isinstance(sub, Message):
                 try:
                     blocks.append([(str(k), one_line(str(v))) for k, v in sub.raw_items()])
-                except Exception:
+                except UnicodeError:  # a lone surrogate one_line cannot re-encode
                     continue
         return blocks
     if isinstance(payload, list):
@@ -74,7 +74,7 @@ def _status_blocks(part: Message) -> list[list[tuple[str, str]]]:
                     head = "\n".join(f"{k}: {v}" for k, v in sub.raw_items())
                     body = sub.get_payload()
                     chunks.append(head + "\n\n" + (body if isinstance(body, str) else ""))
-                except Exception:
+                except Exception:  # Message accessors on hostile input: not a closed set
                     continue
         text = "\n\n".join(chunks)
     else:
