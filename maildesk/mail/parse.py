@@ -30,7 +30,6 @@ from maildesk.mail.headertext import decode_header_text
 from maildesk.mail.limits import (
     MessageRefused,
     MimeLimits,
-    bound_structure,
     left_out,
     precheck,
     truncation_marker,
@@ -38,6 +37,7 @@ from maildesk.mail.limits import (
 from maildesk.mail.msgids import msgid_list, normalise_msgid
 from maildesk.mail.parsed import Attachment, ParsedMessage
 from maildesk.mail.payload import restore_bodies
+from maildesk.mail.structure import bound_structure
 from maildesk.mail.walker import FORWARD_SEPARATOR, Walker
 
 __all__ = [

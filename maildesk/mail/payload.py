@@ -8,7 +8,7 @@ import weakref
 from email import policy as _policy
 from email.message import Message
 
-from maildesk.mail.limits import Bounded
+from maildesk.mail.structure import Bounded
 
 
 def restore_bodies(message: Message, bounded: Bounded) -> None:
