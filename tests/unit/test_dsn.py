@@ -316,6 +316,35 @@ def test_ip_addresses_are_not_mistaken_for_status_codes():
     assert parse_bounce(msg).recipients[0].status == "5.0.0"
 
 
+# -- odd encodings are read, not dropped ----------------------------------------
+
+
+@pytest.mark.parametrize("charset", ["x-no-such-charset", "base64", "ut\x00f8"])
+def test_human_text_in_an_unusable_charset_is_read_as_utf8(charset):
+    # Unknown (LookupError), not a text codec (LookupError), NUL in the name (ValueError).
+    text = DSN.replace("Content-Type: text/plain\n\nDelivery report.",
+                       f'Content-Type: text/plain; charset="{charset}"\n\nDelivery failed: 550 5.1.1 user unknown')
+    msg = parse(text.replace("{blocks}", "Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n"))
+    assert dsn._parse(msg, "bounce-").recipients[0].diagnostic == "Delivery failed: 550 5.1.1 user unknown"
+
+
+@pytest.mark.parametrize("word", ["=?foo?q?x?=", "=?utf-8?q?=FF?=", "=?utf-8?b?a?=", "=?\u00e9?q?x?="])
+def test_undecodable_encoded_word_in_the_diagnostic_is_kept_as_written(word):
+    # Unknown charset, bytes not in it, broken base64, non-ASCII charset name (RFC 2047 section 6.3).
+    msg = dsn_with("Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n"
+                   f"Diagnostic-Code: smtp; 550 {word}\n")
+    assert dsn._parse(msg, "bounce-").recipients[0].diagnostic == f"smtp; 550 {word}"
+
+
+def test_status_block_with_a_lone_surrogate_is_skipped_and_the_others_read():
+    text = DSN.replace("Reporting-MTA: dns; mx.example.com", "Reporting-MTA: dns; mx\ud800.example.com")
+    msg = email.message_from_string(
+        text.replace("{blocks}", "Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n"),
+        policy=email.policy.default,
+    )
+    assert [r.address for r in dsn._parse(msg, "bounce-").recipients] == ["a@example.net"]
+
+
 # -- never raises -------------------------------------------------------------
 
 

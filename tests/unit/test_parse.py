@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.mail import limits as limits_module
-from maildesk.mail.limits import MessageRefused, MimeLimits, bound_structure, precheck
+from maildesk.mail import structure
+from maildesk.mail.limits import MessageRefused, MimeLimits, precheck
+from maildesk.mail.structure import bound_structure
 from maildesk.mail.parse import (
     FORWARD_SEPARATOR,
     decode_bytes,
@@ -524,7 +525,7 @@ def test_a_big_single_part_body_keeps_its_headers_clean():
 def test_lifting_bodies_past_the_parser_changes_nothing(name, monkeypatch):
     raw = (CLIENTS / name).read_bytes()
     normal = parse_message(raw)
-    monkeypatch.setattr(limits_module, "_LIFT_BYTES", 0)  # lift every non-empty body
+    monkeypatch.setattr(structure, "_LIFT_BYTES", 0)  # lift every non-empty body
     assert parse_message(raw) == normal
 
 

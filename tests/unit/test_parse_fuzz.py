@@ -10,9 +10,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maildesk.mail import limits as limits_module
+from maildesk.mail import structure
 from maildesk.mail.body import html_to_text, sanitise_html, visible_reply
-from maildesk.mail.limits import MessageRefused, MimeLimits, bound_structure, precheck
+from maildesk.mail.limits import MessageRefused, MimeLimits, precheck
+from maildesk.mail.structure import bound_structure
 from maildesk.mail.parse import ParsedMessage, parse_message
 
 CLIENTS = Path(__file__).resolve().parents[1] / "data" / "clients"
@@ -248,12 +249,12 @@ def assert_lifting_changes_nothing(raw: bytes) -> None:
         normal = parse_message(raw)
     except MessageRefused:
         return
-    saved = limits_module._LIFT_BYTES
-    limits_module._LIFT_BYTES = 0  # lift every non-empty body
+    saved = structure._LIFT_BYTES
+    structure._LIFT_BYTES = 0  # lift every non-empty body
     try:
         lifted = parse_message(raw)
     finally:
-        limits_module._LIFT_BYTES = saved
+        structure._LIFT_BYTES = saved
     assert _comparable(lifted) == _comparable(normal)
 
 

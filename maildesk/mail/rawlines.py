@@ -1,0 +1,53 @@
+"""Find line and header-block ends in raw message bytes, linearly and by the stdlib
+feedparser's own rules (any of CRLF, LF, CR ends a line; ``headerRE`` for header lines)."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+# CRLF, LF and lone CR all end lines, as the feedparser splits them.  Patterns start with
+# the line break (not a lookbehind) so the regex engine can skip ahead quickly.
+_BREAK = rb"(?:\r\n|\r(?!\n)|\n)"
+# A line that is not a header line (the feedparser's headerRE, negated): the blank
+# separator, or a body line when the separator is missing.
+_NOT_HEADER = rb"(?![ \t]|From |[\x21-\x39\x3b-\x7e]*:)"
+_HEADER_END = re.compile(_BREAK + _NOT_HEADER)
+_NOT_HEADER_HERE = re.compile(_NOT_HEADER)
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
+NEWLINE_AT_END = re.compile(rb"(?:\r\n|\r|\n)?\Z")
+
+
+def header_end(raw: bytes, pos: int) -> int:
+    """Start of the first non-header line at or after line start ``pos``."""
+    if _NOT_HEADER_HERE.match(raw, pos):
+        return pos
+    match = _HEADER_END.search(raw, pos)
+    return match.end() if match else len(raw)
+
+
+def line_end(raw: bytes, pos: int) -> int:
+    match = _NEWLINE.search(raw, pos)
+    return match.end() if match else len(raw)
+
+
+@functools.lru_cache(maxsize=256)
+def line_regex(lines: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """A line break followed by a line that is exactly one of ``lines`` plus optional
+    blanks (RFC 2046 §5.1.1).  Starting with the line break lets the regex engine skip
+    ahead quickly; search from the break before the line start (see _find_line)."""
+    alternatives = b"|".join(re.escape(line) for line in sorted(set(lines), key=len, reverse=True))
+    return re.compile(_BREAK + b"(" + alternatives + rb")[ \t]*(?=\r|\n|\Z)")
+
+
+def search_from(pos: int) -> int:
+    """Where to search for a line starting at or after line start ``pos``: the break before it."""
+    return pos - 1 if pos > 0 else 0
+
+
+def last_line_start(raw: bytes, start: int, end: int) -> int:
+    """Start of the last line of ``raw[start:end]`` (which ends with a line break)."""
+    if end <= start:
+        return start
+    stop = end - 2 if raw[end - 2 : end] == b"\r\n" else end - 1
+    return max(raw.rfind(b"\n", start, stop), raw.rfind(b"\r", start, stop)) + 1 or start
