@@ -89,7 +89,8 @@ def _stats_out(s: Stats, sla_hours: dict[str, float], report: SlaReport | None =
 
 
 async def cached_stats(request: Request, rt: Runtime, *, days: int, fresh: bool,  # type: ignore[type-arg]
-                 date_from: str | None, date_to: str | None) -> StatsOut:
+                       date_from: str | None, date_to: str | None) -> StatsOut:
+    """The stats for ?days=&from=&to=, through the app's StatsCache unless `fresh`."""
     start, end = stats_range(date_from, date_to, utcnow().date())
 
     async def compute() -> StatsOut:
