@@ -1,0 +1,164 @@
+"""/admin/support/tickets: the support team's queue, ticket changes, replies, merges and bulk changes.
+
+Admin-only (401 anonymous, 403 signed-in non-admins). Ticket changes go through
+TicketService, which records each one as a ticket event.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+
+from maildesk.models import User
+from maildesk.runtime import Runtime
+from maildesk.tickets import collisions, queries, rules
+from maildesk.tickets.service import NewMessage
+from maildesk.web.api.admin.filters import assignee, choices
+from maildesk.web.api.support import IfMatch, Page, PageSize, nonblank, seen_version
+from maildesk.web.auth import requires_admin
+from maildesk.web.bulk import bulk_change
+from maildesk.web.errors import FieldError
+from maildesk.web.schemas import (
+    AdminPatchIn,
+    AdminReplyIn,
+    AdminTicketOut,
+    BulkIn,
+    BulkOut,
+    MergeIn,
+    MessageOut,
+    TicketPage,
+    TicketSummary,
+    errors,
+)
+from maildesk.web.views import admin_ticket_out, not_found
+
+
+class AdminTicketController(Controller):
+    path = "/admin/support/tickets"
+    tags = ["admin"]
+    guards = [requires_admin]
+
+    @get("/", summary="The ticket queue", responses=errors(401, 403, 422))
+    async def queue(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        status: Annotated[str | None, Parameter(description="comma-separated statuses")] = None,
+        priority: Annotated[str | None, Parameter(description="comma-separated priorities")] = None,
+        category: Annotated[str | None, Parameter(description="comma-separated categories")] = None,
+        assigned_to: Annotated[str | None, Parameter(description="user id, 'me' or 'none'")] = None,
+        escalated: FromQuery[bool | None] = None,
+        q: Annotated[str | None, Parameter(description="full-text search: subject, description, messages",
+                                           max_length=500)] = None,
+        sort: Annotated[str, Parameter(description=f"one of {', '.join(queries.SORT_CHOICES)}")] = "-created_at",
+        page: Page = 1,
+        page_size: PageSize = 20,
+    ) -> TicketPage:
+        who, unassigned = assignee(assigned_to, user)
+        f = queries.QueueFilter(
+            status=choices("status", status, rules.STATUSES),
+            priority=choices("priority", priority, rules.PRIORITIES),
+            category=choices("category", category, rt.settings.categories),
+            assigned_to=who,
+            unassigned=unassigned,
+            escalated=escalated,
+            q=q,
+            sort=sort,
+        )
+        async with rt.db.read() as session:
+            rows, total = await queries.ticket_page(session, f, page=page, page_size=page_size)
+        return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
+
+    @get("/{ref:str}", summary="A ticket with all messages and its timeline", responses=errors(401, 403, 404))
+    async def detail(self, rt: NamedDependency[Runtime], ref: FromPath[str]) -> AdminTicketOut:
+        async with rt.db.read() as session:
+            ticket = await queries.ticket_by_ref(session, ref)
+            if ticket is None:
+                raise not_found(ref)
+            return await admin_ticket_out(session, ticket)
+
+    @patch("/{ref:str}", summary="Change status, priority, assignee, escalation, resolution notes",
+           responses=errors(400, 401, 403, 404, 409, 422))
+    async def update(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        data: JSONBody[AdminPatchIn],
+        if_match: IfMatch = None,
+    ) -> AdminTicketOut:
+        """Only the fields given change. An illegal status change is 409 naming the allowed next
+        statuses; an assignee who is not an active admin is 422 naming assigned_to. With
+        If-Match (or "version"), a ticket changed since that version is 409 naming the changes."""
+        seen = seen_version(if_match, data.version)
+        async with rt.db.write() as session:
+            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+            if ticket is None:
+                raise not_found(ref)
+            await collisions.check(session, ticket, seen)
+            changes = data.changes()
+            if changes:
+                await rt.service(session).update(ticket, user, changes)
+        async with rt.db.read() as session:
+            return await admin_ticket_out(session, ticket)
+
+    @post("/{ref:str}/messages", status_code=201, summary="Reply to the requester or add an internal note",
+          responses=errors(400, 401, 403, 404, 409, 422))
+    async def reply(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        data: JSONBody[AdminReplyIn],
+        if_match: IfMatch = None,
+    ) -> MessageOut:
+        """A public reply is emailed to the requester, records the first response and moves an
+        open ticket to in_progress; an internal note is emailed to nobody. @name or an
+        address in a note notifies that admin. If-Match as for PATCH."""
+        nonblank("body", data.body)
+        seen = seen_version(if_match, data.version)
+        async with rt.db.write() as session:
+            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+            if ticket is None:
+                raise not_found(ref)
+            await collisions.check(session, ticket, seen)
+            row = await rt.service(session).admin_reply(
+                ticket, user, NewMessage(body=data.body, source="api"), is_internal=data.is_internal
+            )
+        return MessageOut.of(row)
+
+    @post("/{ref:str}/merge", status_code=200, summary="Merge this ticket into another one",
+          responses=errors(400, 401, 403, 404, 409, 422))
+    async def merge(
+        self,
+        rt: NamedDependency[Runtime],
+        user: NamedDependency[User],
+        ref: FromPath[str],
+        data: JSONBody[MergeIn],
+    ) -> AdminTicketOut:
+        """`{"into": "SUP-..."}`: this ticket is closed with merged_into; its messages show in
+        the target's thread, its requester and CCs become the target's participants, and later
+        mail to it lands in the target. Into itself, a closed ticket or a loop: 409. Answers
+        the target."""
+        async with rt.db.write() as session:
+            source = await queries.ticket_by_ref(session, ref, for_update=True)
+            if source is None:
+                raise not_found(ref)
+            target = await queries.ticket_by_ref(session, data.into, for_update=True)
+            if target is None:
+                raise FieldError("into", f"no ticket {data.into}")
+            await rt.service(session).merge(source, target, user)
+        async with rt.db.read() as session:
+            return await admin_ticket_out(session, target)
+
+    @post("/bulk", status_code=200, summary="Change several tickets at once", responses=errors(400, 401, 403, 422))
+    async def bulk(
+        self, rt: NamedDependency[Runtime], user: NamedDependency[User], data: JSONBody[BulkIn]
+    ) -> BulkOut:
+        """Applies `changes` to each ticket as PATCH would, each on its own: a ticket the rules
+        refuse (illegal status change: 409) or that does not exist (404) is reported in its
+        result and the others still change."""
+        return BulkOut(results=await bulk_change(rt, user, [str(t) for t in data.tickets], data.changes.changes()))

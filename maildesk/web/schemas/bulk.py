@@ -1,0 +1,36 @@
+"""The API's shapes for bulk ticket changes: the request body and each ticket's outcome."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from maildesk.web.schemas.fields import Priority, Status, Strict, TicketRef
+
+
+class BulkChanges(Strict):
+    status: Status | UnsetType = UNSET
+    priority: Priority | UnsetType = UNSET
+    assigned_to: int | None | UnsetType = UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not UNSET}
+
+
+class BulkIn(Strict):
+    tickets: Annotated[list[int | TicketRef], Meta(min_length=1, max_length=500)]
+    changes: BulkChanges
+
+
+class BulkResult(Struct, omit_defaults=True):
+    """One ticket's outcome in a bulk change: ok, or the error it would have had on its own."""
+
+    ticket: str
+    ok: bool
+    status_code: int | None = None
+    detail: str | None = None
+
+
+class BulkOut(Struct):
+    results: list[BulkResult]
