@@ -115,11 +115,11 @@ MIN_PASSWORD_CHARS = 12
 def create_user(ctx: click.Context, email: str, admin: bool, name: str, password_stdin: bool,
                 no_password: bool) -> None:
     """Create or update a user (the password is read from standard input)."""
-    from maildesk.config import _address
+    from maildesk.config_values import parse_address
     from maildesk.users import set_user
 
     try:
-        email = _address(email)
+        email = parse_address(email)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
     if password_stdin and no_password:
