@@ -2,7 +2,7 @@
 
 The key is derived from the mailbox URL without the password, so every daemon (and a changed
 password) names the same lock. The lock belongs to a database session, not a transaction, and
-dies with the connection; on SQLite there is one daemon, and the lock is always held.
+dies with the connection; on SQLite (no advisory locks) it is always held.
 """
 
 from __future__ import annotations
