@@ -115,11 +115,11 @@ MIN_PASSWORD_CHARS = 12
 def create_user(ctx: click.Context, email: str, admin: bool, name: str, password_stdin: bool,
                 no_password: bool) -> None:
     """Create or update a user (the password is read from standard input)."""
-    from maildesk.config import _address
+    from maildesk.config_values import parse_address
     from maildesk.users import set_user
 
     try:
-        email = _address(email)
+        email = parse_address(email)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
     if password_stdin and no_password:
@@ -221,9 +221,60 @@ def poll_imap(ctx: click.Context, once: bool) -> None:
     if settings.imap is None:
         click.echo("maildesk: configuration error: MAILDESK_IMAP_URL is not set", err=True)
         sys.exit(2)
-    from maildesk.mail.imap import poll_once_cli
+    sys.exit(_run(_poll_once(settings)))
 
-    sys.exit(_run(poll_once_cli(settings)))
+
+async def _poll_once(settings: Settings) -> int:
+    """`maildesk poll-imap --once`: ingest what is waiting, turn it into tickets, send the mail."""
+    from maildesk.daemon import SchemaBehind, check_schema
+    from maildesk.mail import pipeline
+    from maildesk.mail.imap import describe_failure, drain
+    from maildesk.mail.imap_lock import mailbox_lock
+    from maildesk.mail.imap_mailbox import Mailbox, mailbox_name
+    from maildesk.mail.intake import Intake
+    from maildesk.mail.sender import Sender
+    from maildesk.runtime import Runtime
+
+    cfg = settings.imap
+    assert cfg is not None
+    rt = Runtime.build(settings)
+    intake = Intake(rt.db, rt.metrics)
+    try:
+        try:
+            await check_schema(rt)
+        except SchemaBehind as exc:
+            click.echo(f"maildesk: {exc}", err=True)
+            return 1
+        except Exception as exc:
+            click.echo(f"maildesk: cannot use the database: {type(exc).__name__}: "
+                       f"{' '.join(str(exc).split())[:300]}", err=True)
+            return 1
+        try:
+            async with mailbox_lock(rt.db, cfg) as lock:
+                if lock is None:
+                    click.echo(f"another maildesk process is polling {mailbox_name(cfg)} right now; "
+                               "it ingests the waiting mail (0 messages ingested here)")
+                    return 0
+                mailbox = Mailbox(cfg, settings.max_message_bytes, settings.imap_after)
+                try:
+                    await asyncio.to_thread(mailbox.connect)
+                    result = await drain(mailbox, intake, settings)
+                finally:
+                    await asyncio.to_thread(mailbox.close)
+        except Exception as exc:
+            click.echo(f"maildesk: {describe_failure(cfg, exc)}", err=True)
+            return 1
+        while await pipeline.run_once(rt):
+            pass
+        sender = Sender(rt)
+        while await sender.run_once():
+            pass
+        extra = f" ({result.duplicates} already stored)" if result.duplicates else ""
+        click.echo(f"ingested {result.ingested} message(s) from {mailbox_name(cfg)}{extra}")
+        return 0
+    finally:
+        await intake.close()
+        await rt.db.dispose()
 
 
 if __name__ == "__main__":  # pragma: no cover

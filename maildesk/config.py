@@ -1,8 +1,9 @@
 """Typed settings, read once from MAILDESK_* environment variables and an optional TOML file.
 
-The environment wins over the file. Every value is validated here, at start-up, so a bad
-value stops the daemon with a message naming the variable (exit code 2) instead of failing
-later in the middle of a mail transaction.
+The environment wins over the file. Every value is validated at start-up (the parsers are in
+config_values.py, the checks across values in load_settings), so a bad value stops the daemon
+with a message naming the variable (exit code 2) instead of failing later in the middle of a
+mail transaction.
 """
 
 from __future__ import annotations
@@ -16,15 +17,37 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from maildesk.tickets.calendar import Calendar, Week, parse_business_hours, parse_holidays, parse_timezone
-
+from maildesk.config_values import (
+    HostPort,
+    ImapAfter,
+    ImapConfig,
+    RelayConfig,
+    parse_address,
+    parse_address_list,
+    parse_authserv_ids,
+    parse_base_url,
+    parse_categories,
+    parse_database_url,
+    parse_delays,
+    parse_flag,
+    parse_host_port,
+    parse_imap,
+    parse_imap_after,
+    parse_log_format,
+    parse_log_level,
+    parse_network_strings,
+    parse_networks,
+    parse_positive_float,
+    parse_positive_int,
+    parse_priority_hours,
+    parse_readable_file,
+    parse_relay,
+    parse_secret_key,
+)
 from maildesk.private import private_dir
-
-PRIORITIES = ("urgent", "high", "medium", "low")
-DEFAULT_SLA_HOURS = {"urgent": 2.0, "high": 4.0, "medium": 24.0, "low": 48.0}
+from maildesk.tickets.calendar import Calendar, Week, parse_business_hours, parse_holidays, parse_timezone
 
 DEFAULT_CATEGORIES = (
     "getting_started",
@@ -37,57 +60,12 @@ DEFAULT_CATEGORIES = (
     "other",
 )
 
-
 DEFAULT_SLA_HOURS = {"urgent": 2.0, "high": 4.0, "medium": 24.0, "low": 48.0}
 DEFAULT_RESOLUTION_HOURS = {"urgent": 8.0, "high": 24.0, "medium": 72.0, "low": 120.0}
 
 
 class ConfigError(Exception):
     """A configuration value is invalid; str() names the variable and what is wrong."""
-
-
-@dataclass(frozen=True)
-class HostPort:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class RelayConfig:
-    """Where outbound mail goes: smtp[s]://[user:pass@]host:port[?starttls=1]."""
-
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    use_tls: bool = False  # implicit TLS (smtps://)
-    starttls: bool = False
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    """The mailbox the poller reads: imap[s]://user:pass@host:port/FOLDER."""
-
-    host: str
-    port: int
-    username: str
-    password: str = field(repr=False)
-    folder: str = "INBOX"
-    ssl: bool = False
-
-
-@dataclass(frozen=True)
-class ImapAfter:
-    """What the poller does with a message once it is stored: delete | move:FOLDER | keep."""
-
-    mode: str = "delete"
-    folder: str | None = None  # for move
-
-    def __str__(self) -> str:
-        return f"move:{self.folder}" if self.mode == "move" else self.mode
 
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -170,224 +148,6 @@ class Settings:
         return self.data_dir / "attachments"
 
 
-# --- parsers: each takes the raw string and returns the typed value or raises ValueError ---
-
-
-def _host_port(value: str) -> HostPort:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host:
-        raise ValueError("expected host:port")
-    host = host.strip("[]")
-    p = int(port)
-    if not 0 <= p <= 65535:
-        raise ValueError("port must be 0-65535")
-    return HostPort(host, p)
-
-
-def _address(value: str) -> str:
-    value = value.strip().lower()
-    local, sep, domain = value.partition("@")
-    if not sep or not local or not domain or any(c in value for c in " <>,\r\n"):
-        raise ValueError("expected an address like support@example.com")
-    return value
-
-
-def _database_url(value: str) -> str:
-    if value.startswith("sqlite:///") or value.startswith("sqlite+aiosqlite:///"):
-        return value
-    if value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
-        if not urlsplit(value).hostname and "host=" not in value:
-            raise ValueError("PostgreSQL URL needs a host")
-        return value
-    raise ValueError("expected sqlite:///PATH or postgresql://user:pass@host:port/db")
-
-
-def _base_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("expected an http(s):// URL")
-    return value.rstrip("/")
-
-
-def _relay(value: str) -> RelayConfig | None:
-    if not value:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ValueError("expected smtp://[user:pass@]host:port, smtps://... or ?starttls=1")
-    query = parse_qs(parts.query)
-    starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
-    use_tls = parts.scheme == "smtps"
-    return RelayConfig(
-        host=parts.hostname,
-        port=parts.port or (465 if use_tls else 25),
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        use_tls=use_tls,
-        starttls=starttls,
-    )
-
-
-def _imap(value: str) -> ImapConfig | None:
-    if not value:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-        raise ValueError("expected imap[s]://user:pass@host:port/FOLDER")
-    if not parts.username or parts.password is None:
-        raise ValueError("the IMAP URL needs user:pass@")
-    ssl = parts.scheme == "imaps"
-    return ImapConfig(
-        host=parts.hostname,
-        port=parts.port or (993 if ssl else 143),
-        username=unquote(parts.username),
-        password=unquote(parts.password),
-        folder=unquote(parts.path.lstrip("/")) or "INBOX",
-        ssl=ssl,
-    )
-
-
-def _positive_int(value: str) -> int:
-    n = int(value)
-    if n <= 0:
-        raise ValueError("must be a positive whole number")
-    return n
-
-
-def _positive_float(value: str) -> float:
-    n = float(value)
-    if not n > 0:
-        raise ValueError("must be a positive number")
-    return n
-
-
-def _priority_hours(defaults: Mapping[str, float]) -> Callable[[str], dict[str, float]]:
-    """priority=hours,... naming only the priorities that differ from the defaults."""
-
-    def parse(value: str) -> dict[str, float]:
-        hours = dict(defaults)
-        for item in value.split(","):
-            name, sep, number = item.partition("=")
-            name = name.strip().lower()
-            if not sep or name not in PRIORITIES:
-                raise ValueError(f"expected priority=hours, priorities {', '.join(PRIORITIES)}")
-            hours[name] = _positive_float(number.strip())
-        return hours
-
-    return parse
-
-
-# Values that come from sample files and must never sign real sessions or links.
-_PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "replace-me", "replaceme")
-MIN_SECRET_CHARS = 32
-
-
-def _secret_key(value: str) -> str:
-    """A configured secret must be long and not a sample value; empty means generate one."""
-    if not value:
-        return value
-    if len(value) < MIN_SECRET_CHARS:
-        raise ValueError(f"too short ({len(value)} characters, needs at least {MIN_SECRET_CHARS}); "
-                         "try: openssl rand -hex 32")
-    lowered = value.lower()
-    if any(word in lowered for word in _PLACEHOLDER_WORDS):
-        raise ValueError("is a placeholder from a sample file; try: openssl rand -hex 32")
-    return value
-
-
-def _categories(value: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(c.strip().lower() for c in value.split(",") if c.strip()))
-    if not names:
-        raise ValueError("needs at least one category")
-    for name in names:
-        if not name.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"category {name!r} may only hold letters, digits, - and _")
-    if "other" not in names:
-        names = names + ("other",)
-    return names
-
-
-def _address_list(value: str) -> tuple[str, ...] | None:
-    if not value.strip():
-        return None
-    return tuple(_address(a) for a in value.split(",") if a.strip())
-
-
-def _network_strings(value: str) -> tuple[str, ...]:
-    """Comma-separated IP addresses or CIDR networks as text, normalised (10.0.0.1 -> 10.0.0.1/32)."""
-    networks = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            networks.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
-    return tuple(dict.fromkeys(networks))
-def _flag(value: str) -> bool:
-    text = value.strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("", "0", "false", "no", "off"):
-        return False
-    raise ValueError("expected 1 or 0")
-
-
-def _delays(value: str) -> tuple[float, ...]:
-    delays = tuple(_positive_float(v.strip()) for v in value.split(",") if v.strip())
-    if not delays:
-        raise ValueError("expected comma-separated seconds, e.g. 5,300,1800")
-    return delays
-
-
-def _log_level(value: str) -> str:
-    level = value.strip().upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
-    return level
-
-
-def _log_format(value: str) -> str:
-    fmt = value.strip().lower()
-    if fmt not in ("text", "json"):
-        raise ValueError("expected text or json")
-    return fmt
-
-
-def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    networks = []
-    for item in value.split(","):
-        if item.strip():
-            try:
-                networks.append(ipaddress.ip_network(item.strip(), strict=False))
-            except ValueError:
-                raise ValueError(f"{item.strip()!r} is not an address or CIDR range like 10.0.0.0/8") from None
-    return tuple(networks)
-
-
-def _imap_after(value: str) -> ImapAfter:
-    mode, sep, folder = value.strip().partition(":")
-    mode = mode.lower()
-    if mode in ("delete", "keep") and not sep:
-        return ImapAfter(mode)
-    if mode == "move" and folder.strip():
-        return ImapAfter("move", folder.strip())
-    raise ValueError("expected delete, keep or move:FOLDER")
-
-
-def _readable_file(value: str) -> Path | None:
-    if not value:
-        return None
-    path = Path(value)
-    try:
-        with path.open("rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return path
-
-
 def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
     """The TLS context for inbound STARTTLS (RFC 3207), or None when no certificate is set.
     Raises ConfigError naming the variable when the pair cannot be loaded."""
@@ -402,55 +162,48 @@ def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
             f"not a certificate and its private key: {exc}"
         ) from None
     return context
-def _authserv_ids(value: str) -> frozenset[str]:
-    """Comma-separated authserv-ids (RFC 8601 §2.5, usually the front MTA's host name)."""
-    ids = frozenset(i.strip().lower() for i in value.split(",") if i.strip())
-    for authserv_id in ids:
-        if not authserv_id.isprintable() or any(c in authserv_id for c in ' \t;"()'):
-            raise ValueError(f"authserv-id {authserv_id!r} may not hold spaces, quotes, ';' or parentheses")
-    return ids
 
 
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "MAILDESK_DATABASE_URL": ("database_url", _database_url),
-    "MAILDESK_SMTP_LISTEN": ("smtp_listen", _host_port),
-    "MAILDESK_HTTP_LISTEN": ("http_listen", _host_port),
-    "MAILDESK_SUPPORT_ADDRESS": ("support_address", _address),
-    "MAILDESK_BASE_URL": ("base_url", _base_url),
-    "MAILDESK_RELAY_URL": ("relay", _relay),
+    "MAILDESK_DATABASE_URL": ("database_url", parse_database_url),
+    "MAILDESK_SMTP_LISTEN": ("smtp_listen", parse_host_port),
+    "MAILDESK_HTTP_LISTEN": ("http_listen", parse_host_port),
+    "MAILDESK_SUPPORT_ADDRESS": ("support_address", parse_address),
+    "MAILDESK_BASE_URL": ("base_url", parse_base_url),
+    "MAILDESK_RELAY_URL": ("relay", parse_relay),
     "MAILDESK_DATA_DIR": ("data_dir", lambda v: Path(v)),
-    "MAILDESK_SECRET_KEY": ("secret_key", _secret_key),
-    "MAILDESK_IMAP_URL": ("imap", _imap),
-    "MAILDESK_IMAP_POLL_SECONDS": ("imap_poll_seconds", _positive_float),
-    "MAILDESK_MAX_MESSAGE_BYTES": ("max_message_bytes", _positive_int),
-    "MAILDESK_SLA_HOURS": ("sla_hours", _priority_hours(DEFAULT_SLA_HOURS)),
-    "MAILDESK_RESOLUTION_HOURS": ("resolution_hours", _priority_hours(DEFAULT_RESOLUTION_HOURS)),
+    "MAILDESK_SECRET_KEY": ("secret_key", parse_secret_key),
+    "MAILDESK_IMAP_URL": ("imap", parse_imap),
+    "MAILDESK_IMAP_POLL_SECONDS": ("imap_poll_seconds", parse_positive_float),
+    "MAILDESK_MAX_MESSAGE_BYTES": ("max_message_bytes", parse_positive_int),
+    "MAILDESK_SLA_HOURS": ("sla_hours", parse_priority_hours(DEFAULT_SLA_HOURS)),
+    "MAILDESK_RESOLUTION_HOURS": ("resolution_hours", parse_priority_hours(DEFAULT_RESOLUTION_HOURS)),
     "MAILDESK_BUSINESS_HOURS": ("business_hours", parse_business_hours),
     "MAILDESK_TIMEZONE": ("timezone", parse_timezone),
     "MAILDESK_HOLIDAYS": ("holidays", parse_holidays),
-    "MAILDESK_SLA_CHECK_SECONDS": ("sla_check_seconds", _positive_float),
-    "MAILDESK_AUTOCLOSE_DAYS": ("autoclose_days", _positive_float),
-    "MAILDESK_CATEGORIES": ("categories", _categories),
-    "MAILDESK_ADMIN_NOTIFY": ("admin_notify", _address_list),
-    "MAILDESK_AUTOMAIL_PER_HOUR": ("automail_per_hour", _positive_int),
-    "MAILDESK_OUTBOX_RETRY_SECONDS": ("outbox_retry_seconds", _positive_float),
-    "MAILDESK_OUTBOX_MAX_AGE_HOURS": ("outbox_max_age_hours", _positive_float),
-    "MAILDESK_LOG_LEVEL": ("log_level", _log_level),
-    "MAILDESK_LOG_FORMAT": ("log_format", _log_format),
-    "MAILDESK_METRICS_ALLOW": ("metrics_allow", _networks),
-    "MAILDESK_IMAP_AFTER": ("imap_after", _imap_after),
-    "MAILDESK_TRUSTED_PROXIES": ("trusted_proxies", _network_strings),
-    "MAILDESK_SMTP_MAX_SESSIONS": ("smtp_max_sessions", _positive_int),
-    "MAILDESK_SMTP_MAX_SESSIONS_PER_IP": ("smtp_max_sessions_per_ip", _positive_int),
-    "MAILDESK_SMTP_IDLE_SECONDS": ("smtp_idle_seconds", _positive_float),
-    "MAILDESK_SMTP_TLS_CERT": ("smtp_tls_cert", _readable_file),
-    "MAILDESK_SMTP_TLS_KEY": ("smtp_tls_key", _readable_file),
-    "MAILDESK_HTTP_MAX_CONNECTIONS": ("http_max_connections", _positive_int),
-    "MAILDESK_HTTP_READ_SECONDS": ("http_read_seconds", _positive_float),
-    "MAILDESK_TRUSTED_AUTHSERV_IDS": ("trusted_authserv_ids", _authserv_ids),
-    "MAILDESK_WEBHOOK_ALLOW_PRIVATE": ("webhook_allow_private", _flag),
-    "MAILDESK_WEBHOOK_RETRY_SECONDS": ("webhook_retry_seconds", _delays),
-    "MAILDESK_WEBHOOK_TIMEOUT_SECONDS": ("webhook_timeout_seconds", _positive_float),
+    "MAILDESK_SLA_CHECK_SECONDS": ("sla_check_seconds", parse_positive_float),
+    "MAILDESK_AUTOCLOSE_DAYS": ("autoclose_days", parse_positive_float),
+    "MAILDESK_CATEGORIES": ("categories", parse_categories),
+    "MAILDESK_ADMIN_NOTIFY": ("admin_notify", parse_address_list),
+    "MAILDESK_AUTOMAIL_PER_HOUR": ("automail_per_hour", parse_positive_int),
+    "MAILDESK_OUTBOX_RETRY_SECONDS": ("outbox_retry_seconds", parse_positive_float),
+    "MAILDESK_OUTBOX_MAX_AGE_HOURS": ("outbox_max_age_hours", parse_positive_float),
+    "MAILDESK_LOG_LEVEL": ("log_level", parse_log_level),
+    "MAILDESK_LOG_FORMAT": ("log_format", parse_log_format),
+    "MAILDESK_METRICS_ALLOW": ("metrics_allow", parse_networks),
+    "MAILDESK_IMAP_AFTER": ("imap_after", parse_imap_after),
+    "MAILDESK_TRUSTED_PROXIES": ("trusted_proxies", parse_network_strings),
+    "MAILDESK_SMTP_MAX_SESSIONS": ("smtp_max_sessions", parse_positive_int),
+    "MAILDESK_SMTP_MAX_SESSIONS_PER_IP": ("smtp_max_sessions_per_ip", parse_positive_int),
+    "MAILDESK_SMTP_IDLE_SECONDS": ("smtp_idle_seconds", parse_positive_float),
+    "MAILDESK_SMTP_TLS_CERT": ("smtp_tls_cert", parse_readable_file),
+    "MAILDESK_SMTP_TLS_KEY": ("smtp_tls_key", parse_readable_file),
+    "MAILDESK_HTTP_MAX_CONNECTIONS": ("http_max_connections", parse_positive_int),
+    "MAILDESK_HTTP_READ_SECONDS": ("http_read_seconds", parse_positive_float),
+    "MAILDESK_TRUSTED_AUTHSERV_IDS": ("trusted_authserv_ids", parse_authserv_ids),
+    "MAILDESK_WEBHOOK_ALLOW_PRIVATE": ("webhook_allow_private", parse_flag),
+    "MAILDESK_WEBHOOK_RETRY_SECONDS": ("webhook_retry_seconds", parse_delays),
+    "MAILDESK_WEBHOOK_TIMEOUT_SECONDS": ("webhook_timeout_seconds", parse_positive_float),
 }
 
 

@@ -201,7 +201,8 @@ def test_failure_lines_never_show_the_password_even_when_echoed() -> None:
     from imapclient.exceptions import LoginError
 
     from maildesk.config import load_settings
-    from maildesk.mail.imap import describe_failure, lock_key
+    from maildesk.mail.imap import describe_failure
+    from maildesk.mail.imap_lock import lock_key
 
     cfg = load_settings({"MAILDESK_IMAP_URL": "imap://desk%40example.com:p%40ss%2Fw0rd@mail.example.com/Support"}).imap
     assert cfg is not None and cfg.password == "p@ss/w0rd"
@@ -223,13 +224,13 @@ def test_a_long_folder_is_drained_in_bounded_chunks(
 
     from maildesk.config import load_settings
     from maildesk.db import migrate
-    from maildesk.mail import imap
+    from maildesk.mail import imap, imap_mailbox
     from maildesk.mail.intake import Intake
     from maildesk.runtime import Runtime
     from tests.conftest import new_database
 
-    monkeypatch.setattr(imap, "_SIZE_WINDOW", 3)
-    monkeypatch.setattr(imap, "_CHUNK_MESSAGES", 2)
+    monkeypatch.setattr(imap_mailbox, "_SIZE_WINDOW", 3)
+    monkeypatch.setattr(imap_mailbox, "_CHUNK_MESSAGES", 2)
     db = new_database(tmp_path)
     migrate(db.url)
     for i in range(7):
@@ -244,7 +245,7 @@ def test_a_long_folder_is_drained_in_bounded_chunks(
         rt = Runtime.build(settings)
         intake = Intake(rt.db)
         assert settings.imap is not None
-        mailbox = imap._Mailbox(settings.imap, settings.max_message_bytes)
+        mailbox = imap_mailbox.Mailbox(settings.imap, settings.max_message_bytes)
         try:
             await asyncio.to_thread(mailbox.connect)
             return await imap.drain(mailbox, intake, settings)
