@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -33,8 +34,32 @@ PG_URL = os.environ.get("MAILDESK_TEST_DATABASE_URL", "")
 ON_POSTGRES = PG_URL.startswith("postgres")
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port free now, picked below the kernel's ephemeral range.
+
+    Port 0 would hand out an ephemeral port, the range every outgoing connection (httpx,
+    smtplib, the database) also takes its local port from: between this check and the
+    daemon's bind, another test's client could take it ("address already in use"). Below
+    that range only other free_port() callers compete, and they pick at random.
+    """
+    high = _ephemeral_low() - 1
+    low = max(1024, high - 12000)
+    for _ in range(100):
+        port = random.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the range is crowded: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -127,3 +127,11 @@ def test_systemd_unit_runs_as_a_dedicated_user_restarts_and_is_hardened() -> Non
         assert settings[key] == [value], key
     assert "MAILDESK_DATA_DIR=/var/lib/maildesk" in settings["Environment"]
     assert settings["StateDirectory"] == ["maildesk"]
+
+
+def test_the_wheel_lists_every_maildesk_package() -> None:
+    """setuptools is given an explicit package list: a new package left out of it would be
+    missing from the wheel (and from the image) while the editable checkout still works."""
+    listed = set(re.findall(r'"(maildesk(?:\.[a-z_]+)*)"', ROOT.joinpath("pyproject.toml").read_text()))
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in ROOT.joinpath("maildesk").rglob("__init__.py")}
+    assert found - listed == set()
