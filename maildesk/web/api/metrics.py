@@ -12,6 +12,7 @@ import ipaddress
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 
 from maildesk.metrics import CONTENT_TYPE
@@ -32,7 +33,7 @@ def client_allowed(host: str | None, allow: tuple[Any, ...]) -> bool:
 
 
 @get("/metrics", tags=["operations"], opt={"anonymous": True}, include_in_schema=False)
-async def metrics(request: Request[Any, Any, Any], rt: Runtime) -> Response[bytes]:
+async def metrics(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[bytes]:
     user = request.user
     is_admin = user is not None and user.is_admin and user.is_active
     if not is_admin and not client_allowed(request.client.host if request.client else None,
