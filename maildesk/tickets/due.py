@@ -54,18 +54,26 @@ def clocks_of(ticket: Any, changes: list[StatusChange], settings: Settings, now:
     )
 
 
+def _wanted(clocks: Clocks) -> dict[str, Any]:
+    return {
+        "first_response_due_at": clocks.first_response.due_at,
+        "resolution_due_at": clocks.resolution.due_at,
+        "sla_breached": clocks.breached,
+    }
+
+
+def differs(ticket: Ticket, clocks: Clocks) -> bool:
+    """True when storing these clocks would change the ticket (its due times are stale)."""
+    return any(getattr(ticket, name) != value for name, value in _wanted(clocks).items())
+
+
 def store(ticket: Ticket, clocks: Clocks) -> bool:
     """Write the clocks' due times and breach to the ticket; True when anything changed.
 
     The clocks are the authority: a late answer keeps the breach (the clock ran too long),
     a priority lowered in time removes it."""
-    wanted = {
-        "first_response_due_at": clocks.first_response.due_at,
-        "resolution_due_at": clocks.resolution.due_at,
-        "sla_breached": clocks.breached,
-    }
     changed = False
-    for name, value in wanted.items():
+    for name, value in _wanted(clocks).items():
         if getattr(ticket, name) != value:
             setattr(ticket, name, value)
             changed = True

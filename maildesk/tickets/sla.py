@@ -5,9 +5,11 @@ closed from its event log, stores the due times (so a changed calendar or target
 tickets nobody touched), and escalates each target a ticket has missed while its clock runs
 (first response, resolution) once: the flag is set, the target is recorded in
 first_response_escalated_at / resolution_escalated_at and the admins are emailed which
-target was missed and by how much (one email naming both when both are missed at once). A `resolved` ticket nobody reopened within
-MAILDESK_AUTOCLOSE_DAYS is closed. Rows are locked with FOR UPDATE SKIP LOCKED, so passes
-running in several daemons at once escalate each ticket and target exactly once.
+target was missed and by how much (one email naming both when both are missed at once). A
+`resolved` ticket nobody reopened within MAILDESK_AUTOCLOSE_DAYS is closed. The clocks are computed outside the write transaction;
+only the tickets whose due times are stale or that missed a target are then locked (FOR
+UPDATE SKIP LOCKED) and computed again, so passes running in several daemons at once escalate
+each ticket and target exactly once and SQLite's write lock is held only for real changes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from maildesk.logs import event
 from maildesk.models import Ticket, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import due
-from maildesk.tickets.clocks import FIRST_RESPONSE, RESOLUTION, TARGET_WORDS, Clock, duration_words
+from maildesk.tickets.clocks import FIRST_RESPONSE, RESOLUTION, TARGET_WORDS, Clock, Clocks, duration_words
 
 BATCH = 500
 
@@ -39,54 +41,86 @@ def _reason(target: str, clock: Clock, priority: str, now: datetime) -> str:
     )
 
 
+def _missed(ticket: Ticket, clocks: Clocks) -> list[tuple[str, Clock, str]]:
+    """The targets this ticket has missed while its clock runs and that are not escalated yet."""
+    return [
+        (target, clock, column)
+        for target, clock, column in (
+            (FIRST_RESPONSE, clocks.first_response, "first_response_escalated_at"),
+            (RESOLUTION, clocks.resolution, "resolution_escalated_at"),
+        )
+        if clock.running and clock.breached and clock.due_at and getattr(ticket, column) is None
+    ]
+
+
+async def _needing_work(rt: Runtime, after_id: int, now: datetime) -> tuple[list[int], int | None]:
+    """One batch read without the write lock: the ids of the tickets whose stored due times are
+    stale or that missed a target, and the last id looked at (None when none are left).
+
+    Computing the clocks takes real time (business hours, the event log); doing it inside
+    the write transaction would hold SQLite's one write lock, and so delay every SMTP 250,
+    for the whole pass. Only the tickets found here are locked and recomputed."""
+    async with rt.db.read() as session:
+        tickets = (
+            await session.scalars(
+                select(Ticket)
+                .where(Ticket.status.not_in(("resolved", "closed")), Ticket.id > after_id)
+                .order_by(Ticket.id)
+                .limit(BATCH)
+            )
+        ).all()
+        if not tickets:
+            return [], None
+        changes = await due.status_changes(session, [t.id for t in tickets])
+    work = []
+    for ticket in tickets:
+        clocks = due.clocks_of(ticket, changes.get(ticket.id, []), rt.settings, now)
+        if due.differs(ticket, clocks) or _missed(ticket, clocks):
+            work.append(ticket.id)
+    return work, tickets[-1].id
+
+
 async def check_sla(rt: Runtime) -> list[str]:
     """Run one SLA pass; return the numbers of the tickets it escalated (a ticket missing
     both targets in one pass is escalated once, naming both)."""
     now = utcnow()
     escalated: list[str] = []
-    last_id = 0
-    while True:
+    last_id: int | None = 0
+    while last_id is not None:
+        work, last_id = await _needing_work(rt, last_id, now)
+        if not work:
+            continue
         late: list[tuple[str, str, list[tuple[str, float]]]] = []  # (number, priority, [(target, seconds late)])
         async with rt.db.write() as session:
+            # Locked and computed again: another daemon's pass or a change may have come first.
             tickets = (
                 await session.scalars(
                     select(Ticket)
-                    .where(Ticket.status.not_in(("resolved", "closed")), Ticket.id > last_id)
+                    .where(Ticket.id.in_(work), Ticket.status.not_in(("resolved", "closed")))
                     .order_by(Ticket.id)
-                    .limit(BATCH)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            if not tickets:
-                break
-            last_id = tickets[-1].id
             changes = await due.status_changes(session, [t.id for t in tickets])
             service = rt.service(session)
             for ticket in tickets:
                 clocks = due.clocks_of(ticket, changes.get(ticket.id, []), rt.settings, now)
                 if due.store(ticket, clocks):
                     flag_modified(ticket, "updated_at")  # a recomputation is not an update
-                missed = [
-                    (target, clock, column)
-                    for target, clock, column in (
-                        (FIRST_RESPONSE, clocks.first_response, "first_response_escalated_at"),
-                        (RESOLUTION, clocks.resolution, "resolution_escalated_at"),
-                    )
-                    if clock.running and clock.breached and clock.due_at and getattr(ticket, column) is None
-                ]
+                missed = _missed(ticket, clocks)
                 if not missed:
                     continue
                 for _target, _clock, column in missed:
                     setattr(ticket, column, now)
                 # One alert per ticket and pass, naming every target it missed.
+                overdue = [(target, (now - clock.due_at).total_seconds()) for target, clock, _ in missed if clock.due_at]
                 await service.escalate(
                     ticket, None,
                     reason=" ".join(_reason(target, clock, ticket.priority, now) for target, clock, _ in missed),
-                    missed=[(target, (now - clock.due_at).total_seconds()) for target, clock, _ in missed if clock.due_at],
+                    missed=overdue,
                 )
                 escalated.append(ticket.ticket_number or str(ticket.id))
-                late.append((escalated[-1], ticket.priority,
-                             [(target, (now - clock.due_at).total_seconds()) for target, clock, _ in missed if clock.due_at]))
+                late.append((escalated[-1], ticket.priority, overdue))
         for number, priority, targets in late:  # committed with the batch
             rt.metrics.sla_escalations.inc()
             for target, seconds in targets:
