@@ -18,7 +18,7 @@ from maildesk.tickets import notify
 from maildesk.web.api.support import Page, PageSize
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
-from maildesk.web.pages.notifications import EITHER_HANDLERS, wants_html
+from maildesk.web.pages.negotiate import NEGOTIATED_HANDLERS, wants_html
 from maildesk.web.pages.notifications import page as notifications_page
 from maildesk.web.schemas import (
     NotificationOut,
@@ -35,7 +35,7 @@ class NotificationController(Controller):
     guards = [requires_admin]
 
     @get("/", summary="My notifications, newest first", responses=errors(401, 403, 422),
-         exception_handlers=EITHER_HANDLERS)
+         exception_handlers=NEGOTIATED_HANDLERS)
     async def list_mine(
         self,
         request: Request,  # type: ignore[type-arg]

@@ -25,7 +25,7 @@ from maildesk.web.api.support import Page, PageSize
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
 from maildesk.web.pages.saved_replies import list_replies, manage_page, render_for
-from maildesk.web.pages.stats import NEGOTIATED_HANDLERS, wants_html
+from maildesk.web.pages.negotiate import NEGOTIATED_HANDLERS, wants_html
 from maildesk.web.schemas import errors
 
 Title = Annotated[str, Meta(min_length=1, max_length=templates.MAX_TITLE)]

@@ -10,6 +10,7 @@ inbound.py /admin/inbound (received mail, reprocess)
 suppressed.py /admin/suppressed (clear an address)
 users.py   /admin/users (add an admin, disable, send a sign-in link)
 stats.py   /admin/support/stats as HTML (shared with the JSON endpoint, by Accept)
+negotiate.py one path for a page and the JSON API: HTML for browsers, JSON otherwise
 csrf.py    tokens for every state-changing form
 render.py  templates (templates/web/), security headers, who may see what, errors as pages
 

@@ -3,7 +3,7 @@
 
 GET /admin/notifications is one path for the page and the JSON list (CONTRACT sections 5 and
 7): web/api/notifications.py answers it and hands browsers (Accept: text/html) to `page` here.
-`either_error` renders its errors the same way: a page for browsers, JSON for API clients.
+Its errors follow the same choice (web/pages/negotiate.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from litestar.di import NamedDependency
 
 from maildesk.runtime import Runtime
 from maildesk.tickets import notify
-from maildesk.web import errors as api_errors
 from maildesk.web.pages import render as pages
 from maildesk.web.pages.help import PAGE_SIZE, page_number
 from maildesk.web.pages.render import admin_user, page_post, posted_form, redirect
@@ -23,29 +22,6 @@ from maildesk.web.pages.render import admin_user, page_post, posted_form, redire
 _TRUE = {"1", "on", "true", "yes"}
 
 
-def wants_html(request: Request[Any, Any, Any]) -> bool:
-    """A browser navigating (Accept names text/html); API clients send */* or JSON."""
-    return "text/html" in request.headers.get("accept", "")
-
-
-def _handler(table: dict[Any, Any], exc: Exception) -> Any:
-    for cls in type(exc).__mro__:
-        if cls in table:
-            return table[cls]
-    return table[Exception]
-
-
-def either_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """An error on a path shared by a page and the API: a page for browsers, else JSON."""
-    table = pages.EXCEPTION_HANDLERS if wants_html(request) else api_errors.EXCEPTION_HANDLERS
-    return _handler(table, exc)(request, exc)  # type: ignore[no-any-return]
-
-
-# Litestar picks the most specific class among every layer's handlers, so each class either
-# table names must point here, not just Exception.
-EITHER_HANDLERS: dict[Any, Any] = {
-    cls: either_error for cls in (*pages.EXCEPTION_HANDLERS, *api_errors.EXCEPTION_HANDLERS)
-}
 
 
 async def page(request: Request[Any, Any, Any], rt: Runtime) -> Response[str]:

@@ -13,36 +13,11 @@ from typing import Any
 
 from litestar import Request, Response
 
-from maildesk.web import errors as api_errors
 from maildesk.web.pages import render as pages
 from maildesk.web.schemas import StatsOut
 
 CHART_HEIGHT = 120
 BAR_GAP = 2
-
-
-def wants_html(request: Request[Any, Any, Any]) -> bool:
-    return request.accept.best_match(["application/json", "text/html"], default="application/json") == "text/html"
-
-
-def _handler_for(table: dict[Any, Any], exc: Exception) -> Any:
-    for cls in type(exc).__mro__:
-        if cls in table:
-            return table[cls]
-    return table[Exception]
-
-
-def negotiated_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """An error as a page for browsers, as the JSON error body for everyone else."""
-    table = pages.EXCEPTION_HANDLERS if wants_html(request) else api_errors.EXCEPTION_HANDLERS
-    return _handler_for(table, exc)(request, exc)  # type: ignore[no-any-return]
-
-
-# Registered on the shared handler for every exception type either side handles, so the most
-# specific match always comes here first.
-NEGOTIATED_HANDLERS: dict[Any, Any] = {
-    key: negotiated_error for key in {*pages.EXCEPTION_HANDLERS, *api_errors.EXCEPTION_HANDLERS}
-}
 
 
 @dataclass

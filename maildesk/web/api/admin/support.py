@@ -25,7 +25,8 @@ from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
 from maildesk.web.inbound import INBOUND_STATUSES
 from maildesk.web.inbound import requeue as requeue_inbound
-from maildesk.web.pages.stats import NEGOTIATED_HANDLERS, stats_page, wants_html
+from maildesk.web.pages.negotiate import NEGOTIATED_HANDLERS, wants_html
+from maildesk.web.pages.stats import stats_page
 from maildesk.web.schemas import MAX_ID, EscalatedOut, InboundOut, InboundPage, StatsOut, SuppressedOut, errors
 
 

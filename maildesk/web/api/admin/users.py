@@ -17,7 +17,7 @@ from maildesk.web.api.admin.filters import choices
 from maildesk.web.api.support import Page
 from maildesk.web.auth import requires_admin
 from maildesk.web.errors import FieldError
-from maildesk.web.pages.stats import NEGOTIATED_HANDLERS, wants_html
+from maildesk.web.pages.negotiate import NEGOTIATED_HANDLERS, wants_html
 from maildesk.web.pages.users import page as users_page
 from maildesk.web.schemas import AdminUserOut, UserPage, errors
 
