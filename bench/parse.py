@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from maildesk.mail.body import visible_reply  # noqa: E402
-from maildesk.mail.limits import MessageRefused, MimeLimits  # noqa: E402
-from maildesk.mail.parse import parse_message  # noqa: E402
+from maildesk.mime.body import visible_reply  # noqa: E402
+from maildesk.mime.limits import MessageRefused, MimeLimits  # noqa: E402
+from maildesk.mime.parse import parse_message  # noqa: E402
 
 
 def corpus() -> list[Path]:

@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, insert  # noqa: E402
 from maildesk.config import DEFAULT_CATEGORIES  # noqa: E402
 from maildesk.db import migrate  # noqa: E402
 from maildesk.models import Ticket, TicketEvent, TicketMessage, User  # noqa: E402
-from maildesk.users import hash_password  # noqa: E402
+from maildesk.tickets.users import hash_password  # noqa: E402
 from tests.support import free_port  # noqa: E402  (shared with the test suite)
 
 PASSWORD = "bench-password"

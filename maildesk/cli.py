@@ -116,7 +116,7 @@ def create_user(ctx: click.Context, email: str, admin: bool, name: str, password
                 no_password: bool) -> None:
     """Create or update a user (the password is read from standard input)."""
     from maildesk.config_values import parse_address
-    from maildesk.users import set_user
+    from maildesk.tickets.users import set_user
 
     try:
         email = parse_address(email)
@@ -200,7 +200,7 @@ def check_sla(ctx: click.Context) -> None:
                            f"{' '.join(str(exc).split())[:300]}", err=True)
                 sys.exit(1)
             escalated = await run_check(rt)
-            from maildesk.mail.sender import Sender
+            from maildesk.outbound.sender import Sender
 
             while await Sender(rt).run_once():
                 pass
@@ -227,12 +227,12 @@ def poll_imap(ctx: click.Context, once: bool) -> None:
 async def _poll_once(settings: Settings) -> int:
     """`maildesk poll-imap --once`: ingest what is waiting, turn it into tickets, send the mail."""
     from maildesk.daemon import SchemaBehind, check_schema
-    from maildesk.mail import pipeline
-    from maildesk.mail.imap import describe_failure, drain
-    from maildesk.mail.imap_lock import mailbox_lock
-    from maildesk.mail.imap_mailbox import Mailbox, mailbox_name
-    from maildesk.mail.intake import Intake
-    from maildesk.mail.sender import Sender
+    from maildesk.pipeline import worker as pipeline
+    from maildesk.intake.imap import describe_failure, drain
+    from maildesk.intake.imap_lock import mailbox_lock
+    from maildesk.intake.imap_mailbox import Mailbox, mailbox_name
+    from maildesk.intake.store import Intake
+    from maildesk.outbound.sender import Sender
     from maildesk.runtime import Runtime
 
     cfg = settings.imap

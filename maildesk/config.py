@@ -47,7 +47,7 @@ from maildesk.config_values import (
     parse_secret_key,
 )
 from maildesk.private import private_dir
-from maildesk.tickets.calendar import Calendar, Week, parse_business_hours, parse_holidays, parse_timezone
+from maildesk.calendar import Calendar, Week, parse_business_hours, parse_holidays, parse_timezone
 
 DEFAULT_CATEGORIES = (
     "getting_started",

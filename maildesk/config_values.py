@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from maildesk.tickets.rules import PRIORITIES
+from maildesk.vocabulary import PRIORITIES
 
 
 @dataclass(frozen=True)

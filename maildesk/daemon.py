@@ -17,17 +17,18 @@ from typing import Any, Awaitable, Callable
 import uvicorn
 
 from maildesk.db import current_revision, head_revision
-from maildesk.mail import pipeline, sender
-from maildesk.mail.intake import WAKE_PIPELINE, Intake
-from maildesk.mail.outbox import WAKE_SENDER
-from maildesk.mail.sessions import (
+from maildesk.pipeline import worker as pipeline
+from maildesk.outbound import sender
+from maildesk.intake.store import WAKE_PIPELINE, Intake
+from maildesk.outbound.outbox import WAKE_SENDER
+from maildesk.intake.sessions import (
     BASE_RESERVE,
     SessionGate,
     install_accept_error_log,
     raise_open_file_limit,
     session_cap,
 )
-from maildesk.mail.smtp import SupportHandler, start_smtp
+from maildesk.intake.smtp import SupportHandler, start_smtp
 from maildesk.runtime import Runtime
 from maildesk.tickets import sla
 from maildesk.web.app import create_app
@@ -144,7 +145,7 @@ async def serve(rt: Runtime) -> None:
                                   WAKE_WEBHOOKS: wake_webhooks})
         workers.append(asyncio.create_task(cross.run(stop), name="wakeups"))
     if settings.imap is not None:
-        from maildesk.mail import imap
+        from maildesk.intake import imap
 
         workers.append(asyncio.create_task(imap.worker(rt, intake, stop), name="imap"))
         log.info("IMAP polling %s@%s:%s/%s", settings.imap.username, settings.imap.host,

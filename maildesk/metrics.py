@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from maildesk.db import Database
 from maildesk.models import InboundMessage, OutboundMessage, Ticket
-from maildesk.tickets.rules import STATUSES
+from maildesk.vocabulary import STATUSES
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maildesk.attachments import AttachmentStore
 from maildesk.config import Settings
 from maildesk.db import Database
-from maildesk.mail.limits import MimeLimits
-from maildesk.mail.outbound import Composer
-from maildesk.mail.outbox import Outbox
+from maildesk.mime.limits import MimeLimits
+from maildesk.outbound.compose import Composer
+from maildesk.outbound.outbox import Outbox
 from maildesk.metrics import Metrics
 from maildesk.tickets.service import TicketService
 

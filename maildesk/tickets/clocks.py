@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
-from maildesk.tickets.calendar import Calendar
+from maildesk.calendar import Calendar
 
 PAUSED = frozenset({"waiting_on_user"})
 STOPPED = frozenset({"resolved", "closed"})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from maildesk.mime.numbers import format_number, parse_number, parse_ticket_ref
+from maildesk.vocabulary import PRIORITIES, STATUSES
 
-STATUSES = ("open", "in_progress", "waiting_on_user", "resolved", "closed")
-PRIORITIES = ("urgent", "high", "medium", "low")
+__all__ = ["STATUSES", "PRIORITIES", "TRANSITIONS", "REOPENED_BY_REPLY", "IllegalTransition", "check_transition",
+           "format_number", "parse_number", "parse_ticket_ref"]
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "open": ("in_progress", "waiting_on_user", "resolved"),
@@ -17,8 +18,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 
 # A requester's reply puts the ball back in the support team's court.
 REOPENED_BY_REPLY = frozenset({"waiting_on_user", "resolved"})
-
-_NUMBER_RE = re.compile(r"\bSUP-(\d{1,12})\b", re.IGNORECASE)
 
 
 class IllegalTransition(Exception):
@@ -33,24 +32,3 @@ class IllegalTransition(Exception):
 def check_transition(current: str, wanted: str) -> None:
     if wanted not in TRANSITIONS.get(current, ()):
         raise IllegalTransition(current, wanted)
-
-
-def format_number(ticket_id: int) -> str:
-    """SUP- and at least five digits; grows past 99999 (SUP-100000)."""
-    return f"SUP-{ticket_id:05d}"
-
-
-def parse_number(text: str) -> int | None:
-    """The ticket id named by the first SUP-<digits> in text, or None."""
-    match = _NUMBER_RE.search(text or "")
-    return int(match.group(1)) if match else None
-
-
-def parse_ticket_ref(ref: str) -> int | None:
-    """A path parameter that is either an id (42) or a number (SUP-00042)."""
-    ref = ref.strip()
-    if ref.isascii() and ref.isdigit():
-        # Longer ids than 18 digits cannot exist (64-bit keys): no ticket, not an OverflowError.
-        return int(ref) if len(ref) <= 18 else None
-    match = re.fullmatch(r"SUP-(\d{1,12})", ref, re.IGNORECASE)
-    return int(match.group(1)) if match else None

@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maildesk.attachments import AttachmentStore
 
 from maildesk.config import Settings
-from maildesk.mail import tokens
-from maildesk.mail.outbox import Outbox
+from maildesk.outbound import tokens
+from maildesk.outbound.outbox import Outbox
+from maildesk.outbound.recipients import admin_recipients
 from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
 from maildesk.tickets import clocks, due, notify, rules
 from maildesk.tickets import merge as merging
@@ -55,6 +56,17 @@ class NewMessage:
     inbound_id: int | None = None
     attachments: Sequence[Any] = field(default_factory=tuple)
     sender_verified: bool | None = None  # mail only: see mail/senderauth.py
+
+
+_SUBJECT_CHARS = 80
+
+
+def subject_from(description: str) -> str:
+    """No subject given: the first line of the description, shortened on a word boundary."""
+    first = next((line.strip() for line in description.splitlines() if line.strip()), "")
+    if len(first) <= _SUBJECT_CHARS:
+        return first or "Contact form"
+    return first[:_SUBJECT_CHARS].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
 
 
 class TicketService:
@@ -91,12 +103,7 @@ class TicketService:
         return user
 
     async def admin_recipients(self) -> list[str]:
-        if self.settings.admin_notify is not None:
-            return list(self.settings.admin_notify)
-        rows = await self.session.scalars(
-            select(User.email).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id)
-        )
-        return list(rows)
+        return await admin_recipients(self.session, self.settings)
 
     # --- creating --------------------------------------------------------------------------
 
@@ -106,6 +113,21 @@ class TicketService:
                 "category", f"unknown category {category!r}; allowed: {', '.join(self.settings.categories)}"
             )
         return category
+
+    async def open_contact_ticket(
+        self, *, email: str, name: str, subject: str, description: str, category: str
+    ) -> tuple[Ticket, User]:
+        """The website's contact form (API and page alike): a ticket with source "contact" for the
+        address given, titled by the subject or else the description's first line."""
+        requester = await self.get_or_create_user(email, name.strip())
+        ticket = await self.create_ticket(
+            requester,
+            subject=subject.strip() or subject_from(description),
+            message=NewMessage(body=description, source="web"),
+            category=category,
+            source="contact",
+        )
+        return ticket, requester
 
     async def create_ticket(
         self,

@@ -16,17 +16,27 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
 from maildesk.logs import event
 from maildesk.models import Ticket, utcnow
-from maildesk.runtime import Runtime
+from maildesk.context import Context
+from maildesk.tickets.service import TicketService
 from maildesk.tickets import due
 from maildesk.tickets.clocks import FIRST_RESPONSE, RESOLUTION, TARGET_WORDS, Clock, Clocks, duration_words
 
 BATCH = 500
+
+
+class SlaContext(Context, Protocol):
+    """The SLA pass also changes tickets, through the ticket service."""
+
+    def service(self, session: AsyncSession) -> TicketService: ...
+
 
 log = logging.getLogger("maildesk.sla")
 
@@ -53,7 +63,7 @@ def _missed(ticket: Ticket, clocks: Clocks) -> list[tuple[str, Clock, str]]:
     ]
 
 
-async def _needing_work(rt: Runtime, after_id: int, now: datetime) -> tuple[list[int], int | None]:
+async def _needing_work(rt: "SlaContext", after_id: int, now: datetime) -> tuple[list[int], int | None]:
     """One batch read without the write lock: the ids of the tickets whose stored due times are
     stale or that missed a target, and the last id looked at (None when none are left).
 
@@ -80,7 +90,7 @@ async def _needing_work(rt: Runtime, after_id: int, now: datetime) -> tuple[list
     return work, tickets[-1].id
 
 
-async def check_sla(rt: Runtime) -> list[str]:
+async def check_sla(rt: "SlaContext") -> list[str]:
     """Run one SLA pass; return the numbers of the tickets it escalated (a ticket missing
     both targets in one pass is escalated once, naming both)."""
     now = utcnow()
@@ -131,7 +141,7 @@ async def check_sla(rt: Runtime) -> list[str]:
     return escalated
 
 
-async def autoclose(rt: Runtime) -> list[str]:
+async def autoclose(rt: "SlaContext") -> list[str]:
     """Close resolved tickets older than the configured days; return their numbers."""
     cutoff = utcnow() - timedelta(days=rt.settings.autoclose_days)
     closed: list[str] = []

@@ -27,8 +27,10 @@ from maildesk.web.api.saved_replies import SavedReplyController
 from maildesk.web.api.support import SupportTicketController
 from maildesk.web.api.webhooks import WebhookController
 from maildesk.web.auth import AuthController, TokenAuthMiddleware, TokenCache, current_user, optional_user
+from maildesk.web.auth.links import LinkRefused
 from maildesk.web.errors import EXCEPTION_HANDLERS
 from maildesk.web.pages import PAGE_HANDLERS, STATIC_PATH, static_router, template_config
+from maildesk.web.pages.login import link_refused
 from maildesk.web.ratelimit import RateLimiter
 from maildesk.web.sameorigin import cookie_write_guard
 from maildesk.web.schema_page import SCHEMA_PATH, render_plugins, schema_security_headers
@@ -80,7 +82,7 @@ def create_app(rt: Runtime, extra_handlers: list[Any] | None = None) -> Litestar
         },
         guards=[cookie_write_guard],  # cross-site writes with the session cookie: 403/415
         middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=["^/schema", "^/healthz", f"^{STATIC_PATH}/"])],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, LinkRefused: link_refused},
         before_send=[schema_security_headers],
         openapi_config=OpenAPIConfig(
             title="maildesk",

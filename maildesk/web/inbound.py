@@ -7,7 +7,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.mail.intake import WAKE_PIPELINE
+from maildesk.intake.store import WAKE_PIPELINE
 from maildesk.models import InboundMessage, Ticket, User
 from maildesk.web.schemas import MAX_ID
 

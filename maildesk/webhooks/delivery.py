@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -28,9 +29,18 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
-from maildesk.runtime import Runtime
+from maildesk.context import Context
+from maildesk.outbound.outbox import Outbox
+from maildesk.outbound.recipients import admin_recipients
 from maildesk.webhooks import signing, urls
 from maildesk.workers import run_worker
+
+
+class DeliveryContext(Context, Protocol):
+    """The delivery worker also tells admins, by mail, when it disables an endpoint."""
+
+    outbox: Outbox
+
 
 log = logging.getLogger("maildesk.webhooks")
 
@@ -75,7 +85,7 @@ def _where(url: str) -> str:
 
 
 class Deliverer:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: "DeliveryContext") -> None:
         self.rt = rt
         self.settings = rt.settings
         self._lease = timedelta(seconds=self.settings.webhook_timeout_seconds * 2 + 60)
@@ -213,7 +223,7 @@ class Deliverer:
         log.warning("webhook endpoint %d (%s) disabled: %s", endpoint.id, _where(endpoint.url),
                     endpoint.disabled_reason)
         context = {"endpoint_id": endpoint.id, "where": _where(endpoint.url), "reason": endpoint.disabled_reason}
-        for admin in await self.rt.service(session).admin_recipients():
+        for admin in await admin_recipients(session, self.settings):
             await self.rt.outbox.enqueue(session, "webhook_disabled", admin, None, context=context)
 
     async def run_once(self) -> int:
@@ -224,7 +234,7 @@ class Deliverer:
         return len(jobs)
 
 
-async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+async def worker(rt: "DeliveryContext", wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
     deliverer = Deliverer(rt)
 
     async def one_pass() -> int:

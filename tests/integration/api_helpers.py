@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from maildesk.config import load_settings
-from maildesk.users import set_user
+from maildesk.tickets.users import set_user
 from tests.conftest import Daemon
 
 PASSWORD = "correct horse battery staple"

@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from maildesk.db import Database
-from maildesk.mail import bounces
+from maildesk.outbound import bounces
 from tests.conftest import Daemon, Sink, SinkMessage, free_port, make_mail, wait_until
 from tests.integration.test_loops import open_ticket, outbound_rows, send_raw, stays_quiet, wait_inbound
 

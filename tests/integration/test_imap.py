@@ -201,8 +201,8 @@ def test_failure_lines_never_show_the_password_even_when_echoed() -> None:
     from imapclient.exceptions import LoginError
 
     from maildesk.config import load_settings
-    from maildesk.mail.imap import describe_failure
-    from maildesk.mail.imap_lock import lock_key
+    from maildesk.intake.imap import describe_failure
+    from maildesk.intake.imap_lock import lock_key
 
     cfg = load_settings({"MAILDESK_IMAP_URL": "imap://desk%40example.com:p%40ss%2Fw0rd@mail.example.com/Support"}).imap
     assert cfg is not None and cfg.password == "p@ss/w0rd"
@@ -224,8 +224,9 @@ def test_a_long_folder_is_drained_in_bounded_chunks(
 
     from maildesk.config import load_settings
     from maildesk.db import migrate
-    from maildesk.mail import imap, imap_mailbox
-    from maildesk.mail.intake import Intake
+    from maildesk.intake import imap
+    from maildesk.intake import imap_mailbox
+    from maildesk.intake.store import Intake
     from maildesk.runtime import Runtime
     from tests.conftest import new_database
 

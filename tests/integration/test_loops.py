@@ -22,7 +22,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from maildesk.db import migrate
-from maildesk.mail import bounces, tokens
+from maildesk.outbound import bounces
+from maildesk.outbound import tokens
 from maildesk.config import load_settings
 from tests.conftest import Daemon, Sink, SinkMessage, _SinkHandler, free_port, make_mail, new_database, wait_until
 

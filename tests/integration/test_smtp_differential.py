@@ -1,6 +1,6 @@
 """maildesk's DATA reader against stock aiosmtpd: the same byte streams, the same stored message.
 
-maildesk reads DATA in large pieces (maildesk/mail/smtp.py) instead of aiosmtpd's line-at-a-time
+maildesk reads DATA in large pieces (maildesk/intake/smtp.py) instead of aiosmtpd's line-at-a-time
 loop, for the memory and speed of big messages. This is what proves the two are equivalent:
 each case is sent, in chunks of random sizes, to a plain `aiosmtpd.smtp.SMTP` whose handler
 keeps `envelope.original_content`, and to maildesk's listener protocol with the same limits,
@@ -19,8 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from maildesk.mail.sessions import SessionGate
-from maildesk.mail.smtp import _Protocol
+from maildesk.intake.sessions import SessionGate
+from maildesk.intake.smtp import _Protocol
 
 from tests.conftest import free_port
 

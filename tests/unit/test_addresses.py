@@ -10,9 +10,9 @@ from email.parser import BytesHeaderParser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maildesk.mail.addresses import clean_display_name, parse_mailbox, parse_mailbox_list
-from maildesk.mail.classify import Kind, classify
-from maildesk.mail.parse import decode_header_text, parse_message
+from maildesk.mime.addresses import clean_display_name, parse_mailbox, parse_mailbox_list
+from maildesk.mime.classify import Kind, classify
+from maildesk.mime.parse import decode_header_text, parse_message
 
 _ATOM = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.-_+", min_size=1, max_size=12).filter(
     lambda s: s.strip(".") == s and ".." not in s

@@ -14,8 +14,8 @@ from litestar.testing import TestClient
 from maildesk.config import Settings
 from maildesk.db import migrate
 from maildesk.runtime import Runtime
-from maildesk.users import set_user
-from maildesk.web.api.contact import subject_from
+from maildesk.tickets.users import set_user
+from maildesk.tickets.service import subject_from
 from maildesk.web.api.support import content_disposition
 from maildesk.web.app import create_app
 from maildesk.web.ratelimit import Limit, RateLimiter

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.mail import body
-from maildesk.mail.body import html_to_text, sanitise_html, visible_reply
-from maildesk.mail.parse import parse_message
+from maildesk.mime import body
+from maildesk.mime.body import html_to_text, sanitise_html, visible_reply
+from maildesk.mime.parse import parse_message
 
 CLIENTS = Path(__file__).resolve().parents[1] / "data" / "clients"
 

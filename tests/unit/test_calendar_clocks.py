@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maildesk.tickets.calendar import Calendar, parse_business_hours, parse_holidays
+from maildesk.calendar import Calendar, parse_business_hours, parse_holidays
 from maildesk.tickets.clocks import StatusChange, compute
 
 UTC = timezone.utc

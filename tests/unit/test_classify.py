@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maildesk.mail.classify import Classification, Kind, classify
+from maildesk.mime.classify import Classification, Kind, classify
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "auto"
 OWN = frozenset({"support@example.com"})

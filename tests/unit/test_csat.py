@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maildesk.mail import tokens
+from maildesk.outbound import tokens
 from maildesk.tickets import csat
 
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maildesk.mail import dsn
-from maildesk.mail.dsn import BounceReport, FailedRecipient, parse_bounce
+from maildesk.mime import dsn
+from maildesk.mime.dsn import BounceReport, FailedRecipient, parse_bounce
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "auto"
 

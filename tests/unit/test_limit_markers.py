@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from maildesk.mail.limits import MimeLimits
-from maildesk.mail.parse import parse_message
+from maildesk.mime.limits import MimeLimits
+from maildesk.mime.parse import parse_message
 
 _HEAD = b"From: a@example.org\r\nSubject: limits\r\nMIME-Version: 1.0\r\n"
 

@@ -43,7 +43,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     # The one private the DATA reader needs: asyncio.StreamReaderProtocol's stream reader,
     # read by aiosmtpd itself. aiosmtpd is pinned to >=1.4.6,<1.5 and the differential test
     # proves the reader equal to stock aiosmtpd's DATA on that range.
-    ("mail/smtp.py", "_reader"): "pinned aiosmtpd range, differential test",
+    ("intake/smtp.py", "_reader"): "pinned aiosmtpd range, differential test",
 }
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.mail import structure
-from maildesk.mail.limits import MessageRefused, MimeLimits, precheck
-from maildesk.mail.structure import bound_structure
-from maildesk.mail.parse import (
+from maildesk.mime import structure
+from maildesk.mime.limits import MessageRefused, MimeLimits, precheck
+from maildesk.mime.structure import bound_structure
+from maildesk.mime.parse import (
     FORWARD_SEPARATOR,
     decode_bytes,
     decode_header_text,

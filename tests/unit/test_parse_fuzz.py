@@ -10,11 +10,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maildesk.mail import structure
-from maildesk.mail.body import html_to_text, sanitise_html, visible_reply
-from maildesk.mail.limits import MessageRefused, MimeLimits, precheck
-from maildesk.mail.structure import bound_structure
-from maildesk.mail.parse import ParsedMessage, parse_message
+from maildesk.mime import structure
+from maildesk.mime.body import html_to_text, sanitise_html, visible_reply
+from maildesk.mime.limits import MessageRefused, MimeLimits, precheck
+from maildesk.mime.structure import bound_structure
+from maildesk.mime.parse import ParsedMessage, parse_message
 
 CLIENTS = Path(__file__).resolve().parents[1] / "data" / "clients"
 CORPUS = sorted(path.read_bytes() for path in CLIENTS.glob("*.eml"))

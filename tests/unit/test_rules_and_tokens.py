@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from maildesk.mail import correlate, tokens
-from maildesk.mail.smtp import is_support_address
+from maildesk.mime import correlate
+from maildesk.outbound import tokens
+from maildesk.intake.smtp import is_support_address
 from maildesk.config import load_settings
 from maildesk.tickets import rules
 

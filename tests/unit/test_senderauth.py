@@ -7,7 +7,7 @@ from email import message_from_bytes
 import pytest
 
 from maildesk.config import ConfigError, load_settings
-from maildesk.mail.senderauth import evaluate
+from maildesk.mime.senderauth import evaluate
 
 TRUSTED = frozenset({"mx.example.com"})
 

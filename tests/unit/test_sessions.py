@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from maildesk.mail.sessions import AcceptErrorLog, SessionGate, session_cap
+from maildesk.intake.sessions import AcceptErrorLog, SessionGate, session_cap
 
 
 def test_session_cap_keeps_a_reserve_below_the_open_file_limit() -> None:

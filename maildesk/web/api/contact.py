@@ -7,20 +7,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from maildesk.runtime import Runtime
-from maildesk.tickets.service import NewMessage
 from maildesk.web.api.support import nonblank
 from maildesk.web.schemas import ContactIn, ContactOut, errors
-
-_SUBJECT_CHARS = 80
-
-
-def subject_from(description: str) -> str:
-    """No subject given: the first line of the description, shortened on a word boundary."""
-    first = next((line.strip() for line in description.splitlines() if line.strip()), "")
-    if len(first) <= _SUBJECT_CHARS:
-        return first or "Contact form"
-    return first[:_SUBJECT_CHARS].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
-
 
 class ContactController(Controller):
     path = "/help/contact"
@@ -31,14 +19,9 @@ class ContactController(Controller):
         """Opens a ticket (source "contact") for the address given and emails it the confirmation."""
         nonblank("description", data.description)
         async with rt.db.write() as session:
-            service = rt.service(session)
-            requester = await service.get_or_create_user(data.email, data.name.strip())
-            ticket = await service.create_ticket(
-                requester,
-                subject=data.subject.strip() or subject_from(data.description),
-                message=NewMessage(body=data.description, source="web"),
+            ticket, requester = await rt.service(session).open_contact_ticket(
+                email=data.email, name=data.name, subject=data.subject, description=data.description,
                 category=data.category,
-                source="contact",
             )
         number = ticket.ticket_number or str(ticket.id)
         return ContactOut(

@@ -12,7 +12,7 @@ from litestar.response import Redirect
 
 from maildesk.runtime import Runtime
 from maildesk.web.auth.limits import check_rate, client_ip
-from maildesk.web.auth.links import LinkRefused, link_error, send_magic_link, use_magic_token
+from maildesk.web.auth.links import send_magic_link, use_magic_token
 from maildesk.web.auth.signin import normal_email, password_sign_in, revoke_session
 from maildesk.web.auth.tokens import SESSION_COOKIE, session_cookie
 from maildesk.web.ratelimit import RateLimiter
@@ -73,8 +73,7 @@ class AuthController(Controller):
         token: FromPath[str],
     ) -> Response[Any]:
         """Signs the browser in and redirects (303) to /help/tickets; 410 for a used or expired link."""
-        try:
-            _user, session_token = await use_magic_token(rt, token)
-        except LinkRefused as exc:
-            return link_error(request, exc)
+        # A used or expired link raises LinkRefused: a page for a browser, JSON otherwise
+        # (the handler is the app's, web/pages/login.py's link_refused).
+        _user, session_token = await use_magic_token(rt, token)
         return Redirect(AFTER_MAGIC_LINK, status_code=303, cookies=[session_cookie(rt, session_token)])

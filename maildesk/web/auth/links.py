@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from litestar import Request, Response
 from sqlalchemy import select, update
 
-from maildesk.mail.tokens import hash_token
+from maildesk.outbound.tokens import hash_token
 from maildesk.models import AuthToken, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.web.auth.tokens import MAX_TOKEN_LENGTH, issue_token
@@ -65,13 +63,3 @@ async def use_magic_token(rt: Runtime, token: str) -> tuple[User, str]:
         if user is None or not user.is_active:
             raise LinkRefused(400, "This sign-in link is not valid.")
         return user, await issue_token(session, user, "session")
-
-
-def link_error(request: Request[Any, Any, Any], exc: LinkRefused) -> Response[Any]:
-    message = str(exc)
-    if "text/html" in request.headers.get("accept", ""):
-        from maildesk.web.pages.render import render  # pages import this module: import late
-
-        return render(request, "error.html", {"title": "Sign-in link", "status": exc.status, "message": message},
-                      status_code=exc.status)
-    return Response({"status_code": exc.status, "detail": message}, status_code=exc.status)

@@ -9,10 +9,10 @@ from litestar import Request
 from litestar.exceptions import NotAuthorizedException
 from sqlalchemy import select, update
 
-from maildesk.mail.tokens import hash_token
+from maildesk.outbound.tokens import hash_token
 from maildesk.models import AuthToken, User, utcnow
 from maildesk.runtime import Runtime
-from maildesk.users import verify_password
+from maildesk.tickets.users import verify_password
 from maildesk.web.auth.cache import TokenCache
 from maildesk.web.auth.limits import begin_login, client_ip, end_login
 from maildesk.web.auth.tokens import issue_token

@@ -14,7 +14,7 @@ from typing import Any
 from litestar.datastructures import Cookie
 from sqlalchemy import select
 
-from maildesk.mail.tokens import hash_token
+from maildesk.outbound.tokens import hash_token
 from maildesk.models import AuthToken, User, utcnow
 from maildesk.runtime import Runtime
 

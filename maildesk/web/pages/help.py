@@ -21,7 +21,6 @@ from maildesk.runtime import Runtime
 from maildesk.tickets import queries
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage, ServiceError
-from maildesk.web.api.contact import subject_from
 from maildesk.web.pages.render import page_get, page_post, posted_form, redirect, render, sentence, signed_in
 from maildesk.web.schemas import Email
 from maildesk.web.views import load_visible, ticket_out
@@ -97,14 +96,9 @@ async def contact_submit(request: Request[Any, Any, Any], rt: NamedDependency[Ru
     if errors:
         return _contact_page(request, rt, values=values, errors=errors, status_code=422)
     async with rt.db.write() as session:
-        service = rt.service(session)
-        requester = await service.get_or_create_user(values["email"], values["name"])
-        ticket = await service.create_ticket(
-            requester,
-            subject=values["subject"] or subject_from(values["description"]),
-            message=NewMessage(body=values["description"], source="web"),
-            category=values["category"],
-            source="contact",
+        ticket, _requester = await rt.service(session).open_contact_ticket(
+            email=values["email"], name=values["name"], subject=values["subject"],
+            description=values["description"], category=values["category"],
         )
     return redirect("/help/contact", sent=ticket.ticket_number or str(ticket.id))
 

@@ -25,11 +25,23 @@ from maildesk.web.auth import (
     send_magic_link,
     session_cookie,
 )
+from maildesk.web.auth.links import LinkRefused
+from maildesk.web.pages.negotiate import wants_html
 from maildesk.web.pages.render import page_get, page_post, posted_form, redirect, render, safe_next, sentence
 from maildesk.web.ratelimit import RateLimiter
 
 LINK_SENT = ("If the address is known, a link is on its way. Open it within 30 minutes to sign in; "
              "it works once.")
+
+
+def link_refused(request: Request[Any, Any, Any], exc: LinkRefused) -> Response[Any]:
+    """A used, expired or unknown sign-in link (GET /auth/magic/...): a page for the browser
+    that followed it from the email, the JSON error body for API clients."""
+    message = str(exc)
+    if wants_html(request) or "text/html" in request.headers.get("accept", ""):
+        return render(request, "error.html", {"title": "Sign-in link", "status": exc.status, "message": message},
+                      status_code=exc.status)
+    return Response({"status_code": exc.status, "detail": message}, status_code=exc.status)
 
 
 def home_of(user: User) -> str:

@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
-from maildesk.mail import tokens
+from maildesk.outbound import tokens
 from maildesk.models import Ticket, User
 from maildesk.runtime import Runtime
 from maildesk.tickets import csat

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.di import NamedDependency
 
-from maildesk.mail import bounces
+from maildesk.outbound import bounces
 from maildesk.runtime import Runtime
 from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render
 

@@ -2,7 +2,7 @@
 a sign-in link is emailed), disable or enable a user, and email someone a sign-in link.
 
 GET /admin/users is one path for this page and the JSON list (web/api/admin.py hands browsers
-to `page`); both run the same list query; accounts change through maildesk/users.py and links go out
+to `page`); both run the same list query; accounts change through maildesk/tickets/users.py and links go out
 through web/auth.send_magic_link, as POST /auth/magic-link does.
 """
 
@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
-from maildesk import users
+from maildesk.tickets import users
 from maildesk.runtime import Runtime
 from maildesk.tickets import queries
 from maildesk.web.auth import send_magic_link

@@ -47,7 +47,7 @@ class InboundPage(Struct):
 
 
 class SuppressedOut(Struct):
-    """An address maildesk stopped mailing after hard bounces (maildesk/mail/bounces.py)."""
+    """An address maildesk stopped mailing after hard bounces (maildesk/outbound/bounces.py)."""
 
     email: str
     reason: str | None

@@ -13,7 +13,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, Parameter, QueryParameter
 from sqlalchemy import select
 
-from maildesk.mail import bounces
+from maildesk.outbound import bounces
 from maildesk.models import InboundMessage, User
 from maildesk.runtime import Runtime
 from maildesk.tickets import queries

@@ -1,1 +1,0 @@
-"""Mail in and out: SMTP/IMAP intake, the processing pipeline, and the outbox."""

@@ -1,0 +1,1 @@
+"""Reading mail: pure functions from bytes to values (no database, no I/O)."""

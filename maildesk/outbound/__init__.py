@@ -1,0 +1,1 @@
+"""Mail out: composing, the transactional outbox, reply tokens, bounces and the sender."""

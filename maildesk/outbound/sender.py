@@ -1,0 +1,227 @@
+"""The outbox sender: delivers queued mail to the relay (or to .eml files), with retries.
+
+Rows are claimed in a short transaction (status `sending` with a lease, SKIP LOCKED so
+several daemons never claim the same row), delivered outside any transaction, and the result
+recorded in a second one. A relay that is down or answers 4xx is retried with exponential
+backoff; a 5xx refusal, or a message still undelivered after MAILDESK_OUTBOX_MAX_AGE_HOURS,
+is marked `failed` with the reason. A daemon that dies mid-send leaves a lease that expires,
+after which the row is sent again: delivery is at least once, with the same Message-ID.
+
+Each message leaves with its own envelope sender, support+bounce-<id>-<tag>@ (VERP, see
+bounces.py), so a bounce names the row it reports. A row whose address was suppressed after
+it was queued is not sent, and a relay's permanent refusal of a recipient counts as a hard
+bounce of that address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import aiosmtplib
+from sqlalchemy import and_, or_, select
+
+from maildesk.config import Settings
+from maildesk.logs import event
+from maildesk.outbound import bounces
+from maildesk.models import OutboundMessage, utcnow
+from maildesk.private import private_dir, write_private
+from maildesk.context import Context
+from maildesk.workers import run_worker
+
+log = logging.getLogger("maildesk.sender")
+
+_BATCH = 50
+_MAX_DEFER_SECONDS = 1.0
+_LEASE = timedelta(minutes=5)
+_MAX_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass
+class _Job:
+    id: int
+    to_addr: str
+    raw: bytes
+    kind: str
+    attempts: int
+    age_hours: float
+
+
+@dataclass
+class _Result:
+    ok: bool
+    permanent: bool = False
+    error: str | None = None
+    refused_status: str | None = None  # RFC 3463 code of a permanent refusal of the recipient
+    reply: str | None = None  # the relay's answer to the message (or where the .eml went)
+
+
+def backoff_seconds(settings: Settings, attempts: int) -> float:
+    return min(settings.outbox_retry_seconds * (2 ** max(attempts - 1, 0)), _MAX_BACKOFF_SECONDS)
+
+
+class Sender:
+    def __init__(self, rt: Context) -> None:
+        self.rt = rt
+        self.settings = rt.settings
+        self._suppressed: list[tuple[int, str, str, str]] = []  # claimed but not sent, to report
+
+    async def _claim(self) -> list[_Job]:
+        now = utcnow()
+        async with self.rt.db.write() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboundMessage)
+                    .where(
+                        or_(
+                            and_(OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= now),
+                            and_(OutboundMessage.status == "sending", OutboundMessage.claimed_until < now),
+                        )
+                    )
+                    .order_by(OutboundMessage.id)
+                    .limit(_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            jobs = []
+            suppressed = await bounces.active_suppressions(session, (row.to_addr for row in rows))
+            for row in rows:
+                if row.to_addr in suppressed:
+                    # Suppressed after this row was queued: keep it, with the reason, unsent.
+                    row.status, row.claimed_until = "suppressed", None
+                    row.last_error = f"not sent: {row.to_addr} is suppressed ({suppressed[row.to_addr]})"
+                    self._suppressed.append((row.id, row.to_addr, row.kind, row.last_error))
+                    continue
+                row.status = "sending"
+                row.claimed_until = now + _LEASE
+                jobs.append(
+                    _Job(row.id, row.to_addr, row.raw, row.kind, row.attempts,
+                         (now - row.created_at).total_seconds() / 3600)
+                )
+            return jobs
+
+    async def _record(self, jobs: list[_Job], results: list[_Result]) -> None:
+        now = utcnow()
+        attempts: list[tuple[_Job, _Result, str, object]] = []  # reported once committed
+        async with self.rt.db.write() as session:
+            for job, result in zip(jobs, results):
+                row = await session.get(OutboundMessage, job.id)
+                if row is None or row.status != "sending":
+                    continue
+                row.claimed_until = None
+                row.attempts = job.attempts + 1
+                if result.ok:
+                    row.status, row.sent_at, row.last_error = "sent", now, None
+                    attempts.append((job, result, "sent", None))
+                elif result.permanent or job.age_hours >= self.settings.outbox_max_age_hours:
+                    row.status, row.last_error = "failed", result.error
+                    attempts.append((job, result, "failed", None))
+                    if result.refused_status:
+                        await bounces.record_hard_failure(session, job.to_addr, result.refused_status, result.error or "")
+                else:
+                    row.status, row.last_error = "pending", result.error
+                    row.next_attempt_at = now + timedelta(seconds=backoff_seconds(self.settings, row.attempts))
+                    attempts.append((job, result, "retry", row.next_attempt_at))
+        for job, result, status, next_at in attempts:
+            self._report(job.id, job.to_addr, job.kind, status, result.reply, result.error, next_at, job.attempts + 1)
+
+    def _report(self, outbound_id: int, to: str, kind: str, status: str, reply: str | None, error: str | None,
+                next_at: object, attempt: int | None) -> None:
+        """One line and one count per delivery attempt: kind and recipient, never the message."""
+        self.rt.metrics.outbound.labels(kind, status).inc()
+        fields = event(f"outbound.{status}", outbound_id=outbound_id, to=to, kind=kind, status=status,
+                       attempt=attempt, reply=reply, error=error, next_attempt_at=next_at)
+        if status == "sent":
+            log.info("delivered outbound %s (%s) to %s: %s", outbound_id, kind, to, reply, extra=fields)
+        elif status == "retry":
+            log.warning("outbound %s (%s) to %s not delivered (attempt %s): %s; next try at %s",
+                        outbound_id, kind, to, attempt, error, next_at, extra=fields)
+        else:
+            log.warning("outbound %s (%s) to %s %s: %s", outbound_id, kind, to, status, error, extra=fields)
+
+    async def run_once(self) -> int:
+        jobs = await self._claim()
+        for outbound_id, to, kind, reason in self._suppressed:  # committed by _claim
+            self._report(outbound_id, to, kind, "suppressed", None, reason, None, None)
+        self._suppressed.clear()
+        if not jobs:
+            return 0
+        if self.settings.relay is None:
+            results = [self._write_file(job) for job in jobs]
+        else:
+            results = await self._relay(jobs)
+        await self._record(jobs, results)
+        return len(jobs)
+
+    def _write_file(self, job: _Job) -> _Result:
+        directory: Path = self.settings.outbox_dir
+        try:
+            private_dir(directory)
+            # Owner-only: these files carry live sign-in links.
+            path = directory / f"{job.id:08d}-{job.kind}.eml"
+            write_private(path, job.raw)
+            return _Result(ok=True, reply=f"written to {path}")
+        except OSError as exc:
+            return _Result(ok=False, error=f"cannot write {directory}: {exc}")
+
+    async def _relay(self, jobs: list[_Job]) -> list[_Result]:
+        relay = self.settings.relay
+        assert relay is not None
+        client = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            use_tls=relay.use_tls,
+            start_tls=relay.starttls,
+            timeout=30,
+        )
+        try:
+            await client.connect()
+            if relay.username:
+                await client.login(relay.username, relay.password or "")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            error = f"relay {relay.host}:{relay.port} unavailable: {type(exc).__name__}: {exc}"
+            log.warning("%s; %d messages will be retried", error, len(jobs))
+            return [_Result(ok=False, error=error) for _ in jobs]
+        results: list[_Result] = []
+        try:
+            for job in jobs:
+                results.append(await self._send_one(client, job))
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+        return results
+
+    async def _send_one(self, client: aiosmtplib.SMTP, job: _Job) -> _Result:
+        try:
+            if not client.is_connected:
+                await client.connect()
+            _errors, reply = await client.sendmail(bounces.verp_address(self.settings, job.id), [job.to_addr], job.raw)
+            return _Result(ok=True, reply=" ".join(str(reply).split())[:300])
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            permanent = all(500 <= c < 600 for c in codes)
+            # Only an explicit RFC 3463 code says the refusal is about the address (5.1.1) and
+            # not, say, a relay that refuses to relay (5.7.1 or no code): count only those.
+            status = bounces.enhanced_status(" ".join(r.message for r in exc.recipients)) if permanent else None
+            return _Result(ok=False, permanent=permanent, error=f"relay refused {job.to_addr}: {exc}",
+                           refused_status=status)
+        except aiosmtplib.SMTPResponseException as exc:
+            return _Result(ok=False, permanent=500 <= exc.code < 600, error=f"relay answered {exc.code} {exc.message}")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return _Result(ok=False, error=f"relay error: {type(exc).__name__}: {exc}")
+
+
+async def worker(rt: Context, wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+    sender = Sender(rt)
+
+    async def one_pass() -> int:
+        # Like the pipeline, hold back while SMTP clients wait for their 250s (bounded).
+        await rt.db.background_turn(_MAX_DEFER_SECONDS)
+        return await sender.run_once()
+
+    await run_worker("outbox", one_pass, wake, stop, poll_seconds)

@@ -1,0 +1,1 @@
+"""The pipeline: stored inbound messages become ticket changes, one small step at a time."""

@@ -1,0 +1,215 @@
+"""The pipeline: turn a stored inbound message into a ticket change.
+
+An ordered tuple of small steps with one signature, `step(rt, job) -> None`, as in GNU Mailman:
+parse -> classify -> correlate -> authorise -> apply (mail/pipeline_steps.py). A step ends
+processing early by raising `Discard` (the message is kept, marked `ignored` with the reason).
+Any other exception marks the message `failed` with the reason; nothing is ever deleted, and
+admins can reprocess. This module is the loop around the steps: claim, process, report.
+
+The worker claims messages with SELECT ... FOR UPDATE SKIP LOCKED inside the transaction that
+processes them, so several daemons on one PostgreSQL share the work without duplicates, and a
+daemon that dies mid-message leaves nothing claimed (its transaction rolls back).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from maildesk.db import BIG_VALUE_BYTES
+from maildesk.logs import event
+from maildesk.pipeline.steps import STEPS, Discard, Job
+from maildesk.models import InboundMessage, Ticket, utcnow
+from maildesk.runtime import Runtime
+from maildesk.workers import run_worker
+
+log = logging.getLogger("maildesk.pipeline")
+
+_BATCH = 16
+_BATCH_BYTES = 32 * 1024 * 1024  # raw bytes one pass loads (at least one message)
+_SLICE_SECONDS = 0.25  # one pass commits after this long
+_FORCED_SLICE_SECONDS = 0.1  # ... or this long when it runs while SMTP clients wait
+_MAX_DEFER_SECONDS = 1.0  # longest the worker holds back for SMTP clients before a slice
+_DB_RETRIES = 5  # attempts before a message that keeps hitting database errors is marked failed
+
+
+@dataclass
+class Outcome:
+    """What became of one message, reported (logged and counted) once its transaction commits."""
+
+    inbound_id: int
+    source: str
+    status: str  # processed | ignored | failed
+    seconds: float
+    how: str | None = None  # new_ticket | reply | automatic, when processed or attached
+    ticket: str | None = None
+    matched_by: str | None = None
+    role: str | None = None
+    reason: str | None = None
+
+    def report(self, rt: Runtime) -> None:
+        metrics = rt.metrics
+        metrics.inbound.labels(self.source, self.status).inc()
+        metrics.pipeline_seconds.observe(self.seconds)
+        fields = event(f"pipeline.{self.status}", inbound_id=self.inbound_id, status=self.status, how=self.how,
+                       ticket=self.ticket, matched_by=self.matched_by, role=self.role, reason=self.reason)
+        if self.status == "failed":
+            log.error("inbound %s failed: %s", self.inbound_id, self.reason, extra=fields)
+        elif self.status == "ignored":
+            on = f" (kept on {self.ticket})" if self.ticket else ""
+            log.info("inbound %s ignored%s: %s", self.inbound_id, on, self.reason, extra=fields)
+        elif self.how == "reply":
+            log.info("inbound %s: reply on %s from the %s, matched by %s%s", self.inbound_id, self.ticket,
+                     self.role, self.matched_by, f"; {self.reason}" if self.reason else "", extra=fields)
+        else:
+            log.info("inbound %s: new ticket %s%s", self.inbound_id, self.ticket,
+                     f"; {self.reason}" if self.reason else "", extra=fields)
+
+
+async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -> Outcome | None:
+    """Run every step on one claimed message and record the outcome on it (None: left to retry)."""
+    job = Job(inbound=inbound, session=session, service=rt.service(session))
+    started, inbound_id, source = time.monotonic(), inbound.id, inbound.source
+    inbound.attempts += 1
+    if inbound.ticket_id is not None:
+        # Applied on an earlier pass (a ticket or a timeline entry points at it): a second
+        # pass would open a second ticket and send a second confirmation. Never twice.
+        number = await session.scalar(select(Ticket.ticket_number).where(Ticket.id == inbound.ticket_id))
+        inbound.status = "ignored"
+        inbound.reason = f"already applied to {number or 'a ticket'}; not applied again"
+        inbound.processed_at = utcnow()
+        return
+    step_name = STEPS[0][0]
+    try:
+        async with session.begin_nested():
+            for step_name, step in STEPS:
+                await step(rt, job)
+        if job.ignored is not None:
+            inbound.status, inbound.reason = "ignored", job.ignored
+        else:
+            inbound.status = "processed"
+            if job.parsed is not None and job.parsed.left_out:  # what the ticket does not show
+                job.notes.append("truncated: " + ", ".join(job.parsed.left_out))
+            inbound.reason = "; ".join(job.notes) or None
+    except Discard as discard:
+        inbound.status = "ignored"
+        inbound.reason = str(discard)
+    except DBAPIError as exc:
+        # A deadlock or a unique-key race with another daemon: the savepoint rolled back, so
+        # nothing half-done remains; leave the message for the next pass a few times first.
+        retry = inbound.attempts < _DB_RETRIES
+        log.warning("inbound message %s: database error in step %s (%s)", inbound.id, step_name,
+                    "will retry" if retry else "giving up")
+        inbound.status = "received" if retry else "failed"
+        inbound.reason = f"{step_name}: database error: {type(exc.orig).__name__}: {exc.orig}"[:2000]
+    except Exception as exc:
+        log.exception("inbound message %s failed in step %s", inbound.id, step_name)
+        inbound.status = "failed"
+        inbound.reason = f"{step_name}: {type(exc).__name__}: {exc}"[:2000]
+    if job.classification is not None:
+        inbound.classification = job.classification.kind.value
+    inbound.matched_by = job.matched_by
+    inbound.processed_at = utcnow()
+    return await _outcome(job, inbound_id, source, time.monotonic() - started)
+
+
+async def _outcome(job: Job, inbound_id: int, source: str, seconds: float) -> Outcome | None:
+    inbound = job.inbound
+    status = inbound.status
+    if status == "received":  # a database error; the warning above said it will be retried
+        return None
+    outcome = Outcome(inbound_id, source, status, seconds, reason=inbound.reason)
+    if status == "failed" or (status == "ignored" and job.ignored is None):
+        return outcome  # the steps' changes were rolled back: there is no ticket to name
+    ticket = await job.session.get(Ticket, inbound.ticket_id) if inbound.ticket_id is not None else None
+    outcome.ticket = ticket.ticket_number if ticket is not None else None
+    if status == "ignored":
+        outcome.how, outcome.matched_by = ("automatic" if ticket is not None else None), job.matched_by
+    elif job.ticket is not None and ticket is not None and ticket.id == job.ticket.id:
+        outcome.how, outcome.matched_by, outcome.role = "reply", job.matched_by, job.role
+    else:
+        outcome.how = "new_ticket"
+    return outcome
+
+
+async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool = True) -> int:
+    """Claim and process up to `batch` received messages in one transaction; return how many.
+
+    The batch shares one commit (one disk flush) but is bounded three ways: by count, by the
+    raw bytes it loads (a batch of big messages must not hold them all in memory at once),
+    and by time — it commits after `_SLICE_SECONDS`, or as soon as an SMTP client is waiting
+    when `yield_to_clients` (else after `_FORCED_SLICE_SECONDS`), since intake needs the same
+    single writer and the same loop.
+    """
+    outcomes: list[Outcome] = []
+    async with rt.db.write() as session:
+        candidates = (
+            await session.execute(
+                select(InboundMessage.id, InboundMessage.size)
+                .where(InboundMessage.status == "received")
+                .order_by(InboundMessage.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        ids: list[int] = []
+        total = 0
+        for message_id, size in candidates:
+            if ids and total + (size or 0) > _BATCH_BYTES:
+                break
+            ids.append(message_id)
+            total += size or 0
+        if not ids:
+            return 0
+        # The raw bytes are loaded one message at a time, just before it is processed, and
+        # dropped after: small ones in one query, big ones in place (db.read_blob).
+        claimed = (
+            await session.scalars(
+                select(InboundMessage)
+                .options(defer(InboundMessage.raw))
+                .where(InboundMessage.id.in_(ids))
+                .order_by(InboundMessage.id)
+            )
+        ).all()
+        small = [m.id for m in claimed if (m.size or 0) <= BIG_VALUE_BYTES]
+        raws = dict((await session.execute(select(InboundMessage.id, InboundMessage.raw).where(
+            InboundMessage.id.in_(small)))).tuples().all()) if small else {}
+        deadline = time.monotonic() + (_SLICE_SECONDS if yield_to_clients else _FORCED_SLICE_SECONDS)
+        done = 0
+        for inbound in claimed:
+            raw = raws.pop(inbound.id, None)
+            if raw is None:
+                raw = await rt.db.read_blob(session, InboundMessage.__table__.c.raw, inbound.id)
+            set_committed_value(inbound, "raw", raw)
+            del raw
+            outcome = await process(rt, session, inbound)
+            if outcome is not None:
+                outcomes.append(outcome)
+            session.expire(inbound, ["raw"])  # unchanged; frees the bytes before the next one
+            done += 1
+            if time.monotonic() > deadline or (yield_to_clients and rt.db.foreground_busy()):
+                break  # the rest stay `received` for the next pass
+    for outcome in outcomes:  # committed: now it is true to say so
+        outcome.report(rt)
+    return done
+
+
+async def worker(rt: Runtime, wake: asyncio.Event, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+    """Process messages as they arrive until `stop` is set; never dies on an error.
+
+    While SMTP clients are waiting for their 250s the worker holds back (up to
+    `_MAX_DEFER_SECONDS`, then it takes one short slice anyway): taking mail in comes first,
+    and what is taken in is processed as soon as the burst pauses.
+    """
+    async def one_pass() -> int:
+        quiet = await rt.db.background_turn(_MAX_DEFER_SECONDS)
+        return await run_once(rt, yield_to_clients=quiet)
+
+    await run_worker("pipeline", one_pass, wake, stop, poll_seconds)
