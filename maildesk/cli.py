@@ -50,7 +50,7 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
     """maildesk: an email-first helpdesk daemon."""
-    # Everything maildesk creates is owner-only (CONTRACT section 6): the database, its
+    # Everything maildesk creates is owner-only: the database, its
     # -wal/-shm, attachments, outgoing mail with sign-in links. private.py also sets modes.
     os.umask(UMASK)
     ctx.ensure_object(dict)

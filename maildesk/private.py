@@ -1,4 +1,4 @@
-"""Owner-only files and directories (CONTRACT section 6): 0700 directories, 0600 files.
+"""Owner-only files and directories: 0700 directories, 0600 files.
 
 What maildesk writes holds secrets (the database, the generated key, attachments, outgoing
 mail carrying live sign-in links), so it is created owner-only whatever the caller's umask.

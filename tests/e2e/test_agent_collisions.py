@@ -1,5 +1,5 @@
 """Two agents in two Chromium windows (JavaScript off) answer the same ticket: the second one
-is told what changed meanwhile, and keeps the text they wrote (CONTRACT section 7)."""
+is told what changed meanwhile, and keeps the text they wrote (README, "Pages")."""
 
 from __future__ import annotations
 

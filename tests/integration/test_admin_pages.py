@@ -1,4 +1,4 @@
-"""The admin pages for inbound mail, suppressed addresses and users (CONTRACT section 7), used
+"""The admin pages for inbound mail, suppressed addresses and users (README, "Pages"), used
 the way a browser does: a signed-in admin's cookie, forms with their CSRF tokens, real mail in
 over SMTP and out to the sink."""
 

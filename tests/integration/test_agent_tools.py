@@ -1,5 +1,5 @@
 """The support agent's tools against a real `maildesk serve`: in-app notifications, queue
-filters, merging, bulk changes and collision checks (CONTRACT section 7)."""
+filters, merging, bulk changes and collision checks (README, "Pages" and "API")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Everything maildesk creates is owner-only whatever the umask (CONTRACT section 6).
+"""Everything maildesk creates is owner-only whatever the umask (README, "Deploying").
 
 `maildesk migrate`, `maildesk create-user` and `maildesk serve` run as real processes under
 umask 022 (which would make new files world-readable); after mail with an attachment and a
