@@ -115,3 +115,35 @@ def daemon_factory(tmp_path: Path, sink: Sink, template: Template) -> Iterator[C
 @pytest.fixture
 def daemon(daemon_factory: Callable[..., Daemon]) -> Daemon:
     return daemon_factory()
+
+
+# Test modules whose outcome does not depend on the database backend: scripts/test runs them in
+# the SQLite pass only (its PostgreSQL pass selects -m "not any_database"). Everything that
+# stores, queries, locks or claims through SQL in a way the backends differ in (text with NUL
+# bytes, full-text search, SKIP LOCKED, advisory locks, upserts, backups) runs on both.
+_TESTS = Path(__file__).resolve().parent
+BACKEND_NEUTRAL_DIRS = {
+    "unit",  # pure functions; the few that need a database use a SQLite file of their own
+    "e2e",  # the browser's view of pages whose queries the API and page tests cover on both
+}
+BACKEND_NEUTRAL_FILES = {
+    "test_smtp_differential.py",  # the DATA reader against stock aiosmtpd, byte for byte
+    "test_hostile_smtp.py",  # the listener's limits, timeouts, session caps and STARTTLS
+    "test_postfix.py",  # a private Postfix in front of the listener
+    "test_wheel.py",  # the built wheel and the image's command, on their own SQLite database
+    "test_docs_examples.py",  # the README's and docs' commands as written
+    "test_file_modes.py",  # modes of the files maildesk creates (the SQLite files among them)
+    "test_real_mail.py",  # what real clients' messages become (parsing, bodies, attachments)
+    "test_forged_senders.py",  # who sent a message: From and Authentication-Results rules
+    "test_observability.py",  # log lines and metric names
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.resolve()
+        if path.parent.name in BACKEND_NEUTRAL_DIRS and path.parent.parent == _TESTS:
+            item.add_marker(pytest.mark.any_database)
+        elif path.name in BACKEND_NEUTRAL_FILES:
+            item.add_marker(pytest.mark.any_database)
+

@@ -27,10 +27,13 @@ from maildesk.db import migrate
 from tests.conftest import ON_POSTGRES, Daemon, Sink, make_mail, new_database, wait_until
 from tests.conftest import TestDatabase as SharedDatabase
 
-pytestmark = pytest.mark.skipif(
-    not ON_POSTGRES,
-    reason="several daemons on one database need PostgreSQL; on SQLite one process owns the work by design",
-)
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(
+        not ON_POSTGRES,
+        reason="several daemons on one database need PostgreSQL; on SQLite one process owns the work by design",
+    ),
+]
 
 ADMIN = "ops@example.com"
 SENDERS = 8
