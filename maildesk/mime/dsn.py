@@ -6,6 +6,19 @@ text instead -- Exim, qmail, Postfix without DSN, Sendmail, old Exchange -- so
 those are read from their well-known wording: a paragraph that opens with the
 failed address, followed by the remote server's answer. :func:`parse_bounce`
 never raises; input size and part count are bounded.
+
+Why not GNU Mailman's flufl.bounce (issue 12, measured with 6.0.0): it returns only
+failed addresses, so the status, diagnostic, Message-ID and VERP readers stay either
+way, and as a replacement for the plain-text address finder it loses tested cases --
+old Exchange text NDRs (exchange_ndr_text.eml), Postfix text without the report
+wrapper (two recipients) and the Exim delay warning (it calls it permanent); its
+RFC 3464 detector skips non-ASCII (RFC 6533) addresses and delivered/relayed entries.
+What it
+could replace, the 5-line X-Failed-Recipients fallback, costs as many lines to call
+it (its scan re-raises the stdlib's errors on malformed headers) plus an unbounded
+scan of the whole message (about 1.7 s per MB, against the 256 KiB we read here).
+Asked only when we find no recipient, it would name one in 31 more of its own 103
+sample bounces (dated 2001-2012) but add code (+8 lines net), not remove it.
 """
 
 from __future__ import annotations
