@@ -13,10 +13,9 @@ way, and as a replacement for the plain-text address finder it loses tested case
 old Exchange text NDRs (exchange_ndr_text.eml), Postfix text without the report
 wrapper (two recipients) and the Exim delay warning (it calls it permanent); its
 RFC 3464 detector skips non-ASCII (RFC 6533) addresses and delivered/relayed entries.
-What it
-could replace, the 5-line X-Failed-Recipients fallback, costs as many lines to call
-it (its scan re-raises the stdlib's errors on malformed headers) plus an unbounded
-scan of the whole message (about 1.7 s per MB, against the 256 KiB we read here).
+What it could replace, the 5-line X-Failed-Recipients fallback, costs as many lines
+to call it (its scan re-raises the stdlib's errors on malformed headers) plus an
+unbounded scan of the whole message (about 1.7 s per MB, against the 256 KiB we read).
 Asked only when we find no recipient, it would name one in 31 more of its own 103
 sample bounces (dated 2001-2012) but add code (+8 lines net), not remove it.
 """
