@@ -1,11 +1,11 @@
 """The outbox sender: delivers queued mail to the relay (or to .eml files), with retries.
 
-Rows are claimed in a short transaction (status `sending` with a lease, SKIP LOCKED so
-several daemons never claim the same row), delivered outside any transaction, and the result
-recorded in a second one. A relay that is down or answers 4xx is retried with exponential
-backoff; a 5xx refusal, or a message still undelivered after MAILDESK_OUTBOX_MAX_AGE_HOURS,
-is marked `failed` with the reason. A daemon that dies mid-send leaves a lease that expires,
-after which the row is sent again: delivery is at least once, with the same Message-ID.
+Rows are claimed, leased and settled as maildesk/leases.py describes (a short claim
+transaction, SKIP LOCKED, delivery outside any transaction, the result recorded in a second
+one). A relay that is down or answers 4xx is retried with exponential backoff; a 5xx
+refusal, or a message still undelivered after MAILDESK_OUTBOX_MAX_AGE_HOURS, is marked
+`failed` with the reason. A daemon that dies mid-send leaves a lease that expires, after
+which the row is sent again: delivery is at least once, with the same Message-ID.
 
 Each message leaves with its own envelope sender, support+bounce-<id>-<tag>@ (VERP, see
 bounces.py), so a bounce names the row it reports. A row whose address was suppressed after
@@ -22,8 +22,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import aiosmtplib
-from sqlalchemy import and_, or_, select
 
+from maildesk import leases
 from maildesk.config import Settings
 from maildesk.logs import event
 from maildesk.outbound import bounces
@@ -60,7 +60,8 @@ class _Result:
 
 
 def backoff_seconds(settings: Settings, attempts: int) -> float:
-    return min(settings.outbox_retry_seconds * (2 ** max(attempts - 1, 0)), _MAX_BACKOFF_SECONDS)
+    """MAILDESK_OUTBOX_RETRY_SECONDS after the first failed attempt, doubling, at most an hour."""
+    return leases.doubling_delay(settings.outbox_retry_seconds, attempts, _MAX_BACKOFF_SECONDS)
 
 
 class Sender:
@@ -72,20 +73,7 @@ class Sender:
     async def _claim(self) -> list[_Job]:
         now = utcnow()
         async with self.rt.db.write() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboundMessage)
-                    .where(
-                        or_(
-                            and_(OutboundMessage.status == "pending", OutboundMessage.next_attempt_at <= now),
-                            and_(OutboundMessage.status == "sending", OutboundMessage.claimed_until < now),
-                        )
-                    )
-                    .order_by(OutboundMessage.id)
-                    .limit(_BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await session.scalars(leases.claim_query(OutboundMessage, now, _BATCH))).all()
             jobs = []
             suppressed = await bounces.active_suppressions(session, (row.to_addr for row in rows))
             for row in rows:
@@ -95,8 +83,7 @@ class Sender:
                     row.last_error = f"not sent: {row.to_addr} is suppressed ({suppressed[row.to_addr]})"
                     self._suppressed.append((row.id, row.to_addr, row.kind, row.last_error))
                     continue
-                row.status = "sending"
-                row.claimed_until = now + _LEASE
+                leases.lease(row, now, _LEASE)
                 jobs.append(
                     _Job(row.id, row.to_addr, row.raw, row.kind, row.attempts,
                          (now - row.created_at).total_seconds() / 3600)
@@ -108,22 +95,22 @@ class Sender:
         attempts: list[tuple[_Job, _Result, str, object]] = []  # reported once committed
         async with self.rt.db.write() as session:
             for job, result in zip(jobs, results):
-                row = await session.get(OutboundMessage, job.id)
-                if row is None or row.status != "sending":
+                row = await leases.still_claimed(session, OutboundMessage, job.id)
+                if row is None:
                     continue
-                row.claimed_until = None
-                row.attempts = job.attempts + 1
-                if result.ok:
-                    row.status, row.sent_at, row.last_error = "sent", now, None
+                attempt = job.attempts + 1
+                give_up = result.permanent or job.age_hours >= self.settings.outbox_max_age_hours
+                retry_in = None if give_up else backoff_seconds(self.settings, attempt)
+                status = leases.settle(row, attempt, now, ok=result.ok, done="sent", retry_in=retry_in)
+                row.last_error = None if result.ok else result.error
+                if status == "sent":
+                    row.sent_at = now
                     attempts.append((job, result, "sent", None))
-                elif result.permanent or job.age_hours >= self.settings.outbox_max_age_hours:
-                    row.status, row.last_error = "failed", result.error
+                elif status == leases.FAILED:
                     attempts.append((job, result, "failed", None))
                     if result.refused_status:
                         await bounces.record_hard_failure(session, job.to_addr, result.refused_status, result.error or "")
                 else:
-                    row.status, row.last_error = "pending", result.error
-                    row.next_attempt_at = now + timedelta(seconds=backoff_seconds(self.settings, row.attempts))
                     attempts.append((job, result, "retry", row.next_attempt_at))
         for job, result, status, next_at in attempts:
             self._report(job.id, job.to_addr, job.kind, status, result.reply, result.error, next_at, job.attempts + 1)

@@ -1,9 +1,9 @@
 """The webhook delivery worker: POSTs queued events to their endpoints, with retries over hours.
 
-Like the mail sender (mail/sender.py): rows are claimed in a short transaction (`sending`
-with a lease, SKIP LOCKED on PostgreSQL so several daemons never claim the same row), sent
-outside any transaction, and each attempt recorded in a second one. Only a 2xx answer counts
-as delivered; a redirect is a failure (never followed: it could point anywhere, including
+Like the mail sender (outbound/sender.py), rows are claimed, leased and settled as
+maildesk/leases.py describes (a short claim transaction, SKIP LOCKED, sent outside any
+transaction, each attempt recorded in a second one). Only a 2xx answer counts as
+delivered; a redirect is a failure (never followed: it could point anywhere, including
 inside the network), as are other statuses, timeouts and refused connections. The URL's
 host is checked again before each attempt (urls.py) and the request goes to the checked
 address. Retries follow MAILDESK_WEBHOOK_RETRY_SECONDS (by default the Standard Webhooks
@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from maildesk import leases
 from maildesk.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from maildesk.context import Context
 from maildesk.outbound.outbox import Outbox
@@ -73,11 +74,6 @@ class _Result:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def next_delay(schedule: tuple[float, ...], attempts: int) -> float | None:
-    """Seconds until the next try after `attempts` failed ones; None when none is left."""
-    return schedule[attempts - 1] if 1 <= attempts <= len(schedule) else None
-
-
 def _where(url: str) -> str:
     """The URL without its path and query, which may hold the receiver's token: for logs and mail."""
     parts = urlsplit(url)
@@ -96,17 +92,7 @@ class Deliverer:
         async with self.rt.db.write() as session:
             rows = (
                 await session.scalars(
-                    select(WebhookDelivery)
-                    .where(
-                        or_(
-                            and_(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now),
-                            and_(WebhookDelivery.status == "sending", WebhookDelivery.claimed_until < now),
-                        ),
-                        WebhookDelivery.endpoint_id.in_(enabled),
-                    )
-                    .order_by(WebhookDelivery.id)
-                    .limit(_BATCH)
-                    .with_for_update(skip_locked=True)
+                    leases.claim_query(WebhookDelivery, now, _BATCH, WebhookDelivery.endpoint_id.in_(enabled))
                 )
             ).all()
             if not rows:
@@ -120,7 +106,7 @@ class Deliverer:
             jobs = []
             for row in rows:
                 endpoint = endpoints[row.endpoint_id]
-                row.status, row.claimed_until = "sending", now + self._lease
+                leases.lease(row, now, self._lease)
                 jobs.append(_Job(row.id, endpoint.id, endpoint.url, endpoint.secret, row.event_id,
                                  row.event_type, row.payload, row.attempts))
             return jobs
@@ -184,25 +170,22 @@ class Deliverer:
                 log.info("webhook %s %s to endpoint %d (%s): attempt %d %s", job.event_type, job.event_id,
                          job.endpoint_id, _where(job.url), job.attempts + 1,
                          f"HTTP {result.status_code}" if result.ok else f"failed: {result.error}")
-                row = await session.get(WebhookDelivery, job.id)
-                if row is None or row.status != "sending":
+                row = await leases.still_claimed(session, WebhookDelivery, job.id)
+                if row is None:
                     continue  # endpoint deleted meanwhile, or the lease expired and another daemon took it
                 session.add(WebhookAttempt(delivery_id=row.id, attempted_at=now, status_code=result.status_code,
                                            error=result.error, duration_ms=result.duration_ms))
-                row.attempts, row.claimed_until = job.attempts + 1, None
                 row.last_status_code, row.last_error = result.status_code, result.error
                 endpoint = await session.get(WebhookEndpoint, job.endpoint_id)
-                if result.ok:
-                    row.status, row.delivered_at = "delivered", now
+                live = endpoint is not None and endpoint.enabled
+                attempt = job.attempts + 1
+                retry_in = leases.next_delay(self.settings.webhook_retry_seconds, attempt) if live else None
+                status = leases.settle(row, attempt, now, ok=result.ok, done="delivered", retry_in=retry_in)
+                if status == "delivered":
+                    row.delivered_at = now
                     if endpoint is not None:
                         endpoint.last_success_at = now
-                    continue
-                delay = next_delay(self.settings.webhook_retry_seconds, row.attempts)
-                if delay is not None and endpoint is not None and endpoint.enabled:
-                    row.status, row.next_attempt_at = "pending", now + timedelta(seconds=delay)
-                    continue
-                row.status = "failed"
-                if endpoint is not None and endpoint.enabled and (
+                elif status == leases.FAILED and endpoint is not None and endpoint.enabled and (
                     endpoint.last_success_at is None or endpoint.last_success_at < row.created_at
                 ):
                     await self._disable(session, endpoint, row, now)

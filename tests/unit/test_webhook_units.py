@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from maildesk.config import ConfigError, load_settings
 from maildesk.webhooks import signing, urls
-from maildesk.webhooks.delivery import next_delay
+from maildesk.leases import next_delay
 
 
 @pytest.mark.parametrize("address, words", [
