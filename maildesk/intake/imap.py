@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
+from maildesk.leases import doubling_delay
 from maildesk.config import ImapConfig, Settings
 from maildesk.intake import imap_after
 from maildesk.intake.imap_lock import DatabaseError, MailboxLock, mailbox_lock
@@ -155,7 +156,7 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
 
 
 def backoff_seconds(failures: int) -> float:
-    return min(_BACKOFF_FIRST_SECONDS * 2 ** max(failures - 1, 0), _BACKOFF_MAX_SECONDS)
+    return doubling_delay(_BACKOFF_FIRST_SECONDS, failures, _BACKOFF_MAX_SECONDS)
 
 
 async def _idle(mailbox: Mailbox, lock: MailboxLock, stop: asyncio.Event, poll_seconds: float) -> None:
