@@ -1,7 +1,8 @@
 """create_app: the Litestar application (JSON API and HTML pages) over one Runtime.
 
 Everything a handler needs arrives by dependency injection: `rt` (the Runtime), `user` (the
-signed-in User, 401 otherwise), `viewer` (User or None), `limiter` (sign-in rate limits).
+signed-in User, 401 otherwise), `viewer` (User or None), `limiter` (sign-in rate limits),
+`db_session` / `db_write` (a read session / one write transaction: web/sessions.py).
 JSON writes signed in by the session cookie must be same-origin JSON (sameorigin.py).
 Per-process helpers (rate limiter, stats cache) live in app.state, built here, never global.
 """
@@ -34,6 +35,7 @@ from maildesk.web.pages.login import link_refused
 from maildesk.web.ratelimit import RateLimiter
 from maildesk.web.sameorigin import cookie_write_guard
 from maildesk.web.schema_page import SCHEMA_PATH, render_plugins, schema_security_headers
+from maildesk.web.sessions import DEPENDENCIES as SESSION_DEPENDENCIES
 
 
 @get("/healthz", tags=["health"])
@@ -79,6 +81,7 @@ def create_app(rt: Runtime, extra_handlers: list[Any] | None = None) -> Litestar
             "limiter": Provide(_limiter, sync_to_thread=False),
             "user": Provide(current_user, sync_to_thread=False),
             "viewer": Provide(optional_user, sync_to_thread=False),
+            **SESSION_DEPENDENCIES,  # db_session, db_write (web/sessions.py)
         },
         guards=[cookie_write_guard],  # cross-site writes with the session cookie: 403/415
         middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=["^/schema", "^/healthz", f"^{STATIC_PATH}/"])],

@@ -11,9 +11,9 @@ from typing import Annotated
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import User
-from maildesk.runtime import Runtime
 from maildesk.tickets import notify
 from maildesk.web.api.support import Page, PageSize
 from maildesk.web.auth import requires_admin
@@ -39,7 +39,7 @@ class NotificationController(Controller):
     async def list_mine(
         self,
         request: Request,  # type: ignore[type-arg]
-        rt: NamedDependency[Runtime],
+        db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         unread: Annotated[bool, Parameter(description="only unread ones")] = False,
         page: Page = 1,
@@ -47,24 +47,22 @@ class NotificationController(Controller):
     ) -> NotificationPage:
         """Browsers asking for HTML get the /admin/notifications page (web/pages/notifications.py)."""
         if wants_html(request):
-            return await notifications_page(request, rt)  # type: ignore[return-value]
-        async with rt.db.read() as session:
-            rows, total = await notify.page_of(session, user.id, unread_only=unread, page=page, page_size=page_size)
-            count = await notify.unread_count(session, user.id)
+            return await notifications_page(request, db_session)  # type: ignore[return-value]
+        rows, total = await notify.page_of(db_session, user.id, unread_only=unread, page=page, page_size=page_size)
+        count = await notify.unread_count(db_session, user.id)
         return NotificationPage(items=[NotificationOut.of(n) for n in rows], total=total, page=page,
                                 page_size=page_size, unread=count)
 
     @post("/read", status_code=200, summary="Mark notifications read", responses=errors(400, 401, 403, 422))
     async def mark_read(
         self,
-        rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         data: JSONBody[NotificationsReadIn],
     ) -> NotificationsReadOut:
         """`{"ids": [...]}` or `{"all": true}`; ids that are not yours are ignored."""
         if data.all == (data.ids is not None):
             raise FieldError("ids", 'give either "ids" or "all": true')
-        async with rt.db.write() as session:
-            marked = await notify.mark_read(session, user.id, None if data.all else data.ids)
-            count = await notify.unread_count(session, user.id)
+        marked = await notify.mark_read(db_write, user.id, None if data.all else data.ids)
+        count = await notify.unread_count(db_write, user.id)
         return NotificationsReadOut(marked=marked, unread=count)

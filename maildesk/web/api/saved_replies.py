@@ -16,9 +16,9 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from msgspec import UNSET, Meta, Struct, UnsetType
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import SavedReply, User, utcnow
-from maildesk.runtime import Runtime
 from maildesk.tickets import queries
 from maildesk.tickets import saved_replies as templates
 from maildesk.web.api.support import Page, PageSize
@@ -94,19 +94,18 @@ class SavedReplyController(Controller):
     @get("/", summary="Saved replies, by title", responses=errors(401, 403, 422),
          exception_handlers=NEGOTIATED_HANDLERS)
     async def list_all(
-        self, rt: NamedDependency[Runtime], request: Request, page: Page = 1,  # type: ignore[type-arg]
+        self, db_session: NamedDependency[AsyncSession], request: Request, page: Page = 1,  # type: ignore[type-arg]
         page_size: PageSize = 20,
     ) -> SavedReplyPage:
         """A browser (preferring text/html) gets the page that manages them instead."""
         if wants_html(request):
-            return await manage_page(request, rt)  # type: ignore[return-value]
-        async with rt.db.read() as session:
-            rows, total = await list_replies(session, page, page_size)
-            return SavedReplyPage(items=[SavedReplyOut.of(r) for r in rows], total=total, page=page, page_size=page_size)
+            return await manage_page(request, db_session)  # type: ignore[return-value]
+        rows, total = await list_replies(db_session, page, page_size)
+        return SavedReplyPage(items=[SavedReplyOut.of(r) for r in rows], total=total, page=page, page_size=page_size)
 
     @post("/", status_code=201, summary="Add a saved reply", responses=errors(400, 401, 403, 422))
     async def create(
-        self, rt: NamedDependency[Runtime], user: NamedDependency[User], data: JSONBody[SavedReplyIn]
+        self, db_write: NamedDependency[AsyncSession], user: NamedDependency[User], data: JSONBody[SavedReplyIn]
     ) -> SavedReplyOut:
         """body may use {{ ticket.number }}, {{ ticket.subject }}, {{ requester.name }},
         {{ requester.email }}, {{ agent.name }}, the filters upper, lower, title, capitalize,
@@ -115,51 +114,47 @@ class SavedReplyController(Controller):
         now = utcnow()
         reply = SavedReply(title=checked_title(data.title), body=checked_body(data.body), created_by=user.email,
                            created_at=now, updated_at=now)
-        async with rt.db.write() as session:
-            session.add(reply)
-            await session.flush()
+        db_write.add(reply)
+        await db_write.flush()
         return SavedReplyOut.of(reply)
 
     @patch("/{reply_id:int}", summary="Change a saved reply's title or body", responses=errors(400, 401, 403, 404, 422))
     async def change(
-        self, rt: NamedDependency[Runtime], reply_id: FromPath[int], data: JSONBody[SavedReplyPatchIn]
+        self, db_write: NamedDependency[AsyncSession], reply_id: FromPath[int], data: JSONBody[SavedReplyPatchIn]
     ) -> SavedReplyOut:
         title = None if isinstance(data.title, UnsetType) else checked_title(data.title)
         body = None if isinstance(data.body, UnsetType) else checked_body(data.body)
-        async with rt.db.write() as session:
-            reply = await session.get(SavedReply, reply_id)
-            if reply is None:
-                raise NotFoundException(f"no saved reply {reply_id}")
-            if title is not None:
-                reply.title = title
-            if body is not None:
-                reply.body = body
-            reply.updated_at = utcnow()
-            await session.flush()
-            return SavedReplyOut.of(reply)
+        reply = await db_write.get(SavedReply, reply_id)
+        if reply is None:
+            raise NotFoundException(f"no saved reply {reply_id}")
+        if title is not None:
+            reply.title = title
+        if body is not None:
+            reply.body = body
+        reply.updated_at = utcnow()
+        await db_write.flush()
+        return SavedReplyOut.of(reply)
 
     @delete("/{reply_id:int}", status_code=204, summary="Remove a saved reply", responses=errors(401, 403, 404))
-    async def remove(self, rt: NamedDependency[Runtime], reply_id: FromPath[int]) -> None:
-        async with rt.db.write() as session:
-            reply = await session.get(SavedReply, reply_id)
-            if reply is None:
-                raise NotFoundException(f"no saved reply {reply_id}")
-            await session.delete(reply)
+    async def remove(self, db_write: NamedDependency[AsyncSession], reply_id: FromPath[int]) -> None:
+        reply = await db_write.get(SavedReply, reply_id)
+        if reply is None:
+            raise NotFoundException(f"no saved reply {reply_id}")
+        await db_write.delete(reply)
 
     @post("/{reply_id:int}/render", status_code=200, summary="The saved reply's text for one ticket",
           responses=errors(400, 401, 403, 404, 422))
     async def render(
-        self, rt: NamedDependency[Runtime], user: NamedDependency[User], reply_id: FromPath[int],
+        self, db_session: NamedDependency[AsyncSession], user: NamedDependency[User], reply_id: FromPath[int],
         data: JSONBody[RenderIn],
     ) -> RenderOut:
-        async with rt.db.read() as session:
-            reply = await session.get(SavedReply, reply_id)
-            if reply is None:
-                raise NotFoundException(f"no saved reply {reply_id}")
-            ticket = await queries.ticket_by_ref(session, data.ticket)
-            if ticket is None:
-                raise NotFoundException(f"no ticket {data.ticket}")
-            try:
-                return RenderOut(text=await render_for(session, reply, ticket, user))
-            except templates.InvalidTemplate as exc:
-                raise FieldError("body", str(exc)) from None
+        reply = await db_session.get(SavedReply, reply_id)
+        if reply is None:
+            raise NotFoundException(f"no saved reply {reply_id}")
+        ticket = await queries.ticket_by_ref(db_session, data.ticket)
+        if ticket is None:
+            raise NotFoundException(f"no ticket {data.ticket}")
+        try:
+            return RenderOut(text=await render_for(db_session, reply, ticket, user))
+        except templates.InvalidTemplate as exc:
+            raise FieldError("body", str(exc)) from None

@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 from msgspec import Meta, Struct
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import Ticket, User
 from maildesk.runtime import Runtime
@@ -95,6 +96,7 @@ class SupportTicketController(Controller):
     async def create(
         self,
         rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         viewer: NamedDependency[User | None],
         data: JSONBody[TicketIn],
     ) -> TicketOut:
@@ -109,50 +111,47 @@ class SupportTicketController(Controller):
             raise PermissionDeniedException("user_email: signed-in users open tickets under their own address")
         else:
             email = data.user_email or viewer.email
-        async with rt.db.write() as session:
-            service = rt.service(session)
-            requester = await service.get_or_create_user(email)
-            ticket = await service.create_ticket(
-                requester,
-                subject=data.subject,
-                message=NewMessage(body=data.description, source="api"),
-                category=data.category,
-                source="api",
-            )
-        async with rt.db.read() as session:
-            return await ticket_out(session, ticket, viewer)
+        service = rt.service(db_write)
+        requester = await service.get_or_create_user(email)
+        ticket = await service.create_ticket(
+            requester,
+            subject=data.subject,
+            message=NewMessage(body=data.description, source="api"),
+            category=data.category,
+            source="api",
+        )
+        return await ticket_out(db_write, ticket, viewer)
 
     @get("/", summary="My tickets, newest first", responses=errors(401, 422))
     async def list_mine(
         self,
-        rt: NamedDependency[Runtime],
+        db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         page: Page = 1,
         page_size: PageSize = 20,
     ) -> TicketPage:
-        async with rt.db.read() as session:
-            rows, total = await queries.ticket_page(
-                session, queries.QueueFilter(user_id=user.id), page=page, page_size=page_size
-            )
+        rows, total = await queries.ticket_page(
+            db_session, queries.QueueFilter(user_id=user.id), page=page, page_size=page_size
+        )
         return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="One ticket with its messages", responses=errors(401, 403, 404))
     async def detail(
         self,
-        rt: NamedDependency[Runtime],
+        db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         ref: FromPath[str],
     ) -> TicketOut:
         """By id or number (SUP-00042); internal notes only for admins."""
-        async with rt.db.read() as session:
-            ticket = await load_visible(session, ref, user)
-            return await ticket_out(session, ticket, user)
+        ticket = await load_visible(db_session, ref, user)
+        return await ticket_out(db_session, ticket, user)
 
     @post("/{ref:str}/messages", status_code=201, summary="Add a message",
           responses=errors(400, 401, 403, 404, 409, 422))
     async def reply(
         self,
         rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[ReplyIn],
@@ -163,14 +162,13 @@ class SupportTicketController(Controller):
         nonblank("body", data.body)
         seen = seen_version(if_match, data.version)
         message = NewMessage(body=data.body, source="api")
-        async with rt.db.write() as session:
-            ticket = await load_visible(session, ref, user, for_update=True)
-            await collisions.check(session, ticket, seen)
-            service = rt.service(session)
-            if ticket.user_id == user.id:
-                row = await service.requester_reply(ticket, user, message)
-            else:
-                row = await service.admin_reply(ticket, user, message)
+        ticket = await load_visible(db_write, ref, user, for_update=True)
+        await collisions.check(db_write, ticket, seen)
+        service = rt.service(db_write)
+        if ticket.user_id == user.id:
+            row = await service.requester_reply(ticket, user, message)
+        else:
+            row = await service.admin_reply(ticket, user, message)
         return MessageOut.of(row)
 
     @patch("/{ref:str}", summary="Confirm a resolved ticket is done",
@@ -178,6 +176,7 @@ class SupportTicketController(Controller):
     async def confirm(
         self,
         rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[RequesterPatchIn],
@@ -186,25 +185,23 @@ class SupportTicketController(Controller):
         """`{"status": "closed"}` on your own resolved ticket; anything else is 409. If-Match as
         for replies."""
         seen = seen_version(if_match, data.version)
-        async with rt.db.write() as session:
-            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
-            if ticket is None:
-                raise not_found(ref)
-            if ticket.user_id != user.id:
-                raise PermissionDeniedException("only the requester can close their ticket here")
-            await collisions.check(session, ticket, seen)
-            if data.status != "closed" or ticket.status != "resolved":
-                allowed = "closed" if ticket.status == "resolved" else "none"
-                raise IllegalTransitionForRequester(ticket.status, data.status, allowed)
-            await rt.service(session).confirm_closed(ticket, user)
-        async with rt.db.read() as session:
-            return await ticket_out(session, ticket, user)
+        ticket = await queries.ticket_by_ref(db_write, ref, for_update=True)
+        if ticket is None:
+            raise not_found(ref)
+        if ticket.user_id != user.id:
+            raise PermissionDeniedException("only the requester can close their ticket here")
+        await collisions.check(db_write, ticket, seen)
+        if data.status != "closed" or ticket.status != "resolved":
+            allowed = "closed" if ticket.status == "resolved" else "none"
+            raise IllegalTransitionForRequester(ticket.status, data.status, allowed)
+        await rt.service(db_write).confirm_closed(ticket, user)
+        return await ticket_out(db_write, ticket, user)
 
     @post("/{ref:str}/satisfaction", status_code=200, summary="Rate how support did (good or bad)",
           responses=errors(400, 401, 403, 404, 409, 422))
     async def satisfaction(
-        self, rt: NamedDependency[Runtime], user: NamedDependency[User], ref: FromPath[str],
-        data: JSONBody[SatisfactionIn],
+        self, rt: NamedDependency[Runtime], db_write: NamedDependency[AsyncSession], user: NamedDependency[User],
+        ref: FromPath[str], data: JSONBody[SatisfactionIn],
     ) -> SatisfactionOut:
         """`{"rating": "good"|"bad", "comment"?}` on your own ticket (403 for anyone else, admins
         included). One rating per ticket: a new one replaces it until the ticket is closed (409)."""
@@ -216,30 +213,29 @@ class SupportTicketController(Controller):
             comment = csat.check_comment(data.comment)
         except csat.BadRating as exc:
             raise FieldError("comment", str(exc)) from None
-        async with rt.db.write() as session:
-            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
-            if ticket is None:
-                raise not_found(ref)
-            if ticket.user_id != user.id:
-                raise PermissionDeniedException("only the requester can rate their ticket")
-            await rt.service(session).rate(ticket, user, rating, comment)
-            return SatisfactionOut.of(ticket)
+        ticket = await queries.ticket_by_ref(db_write, ref, for_update=True)
+        if ticket is None:
+            raise not_found(ref)
+        if ticket.user_id != user.id:
+            raise PermissionDeniedException("only the requester can rate their ticket")
+        await rt.service(db_write).rate(ticket, user, rating, comment)
+        return SatisfactionOut.of(ticket)
 
     @get("/{ref:str}/attachments/{attachment_id:int}", summary="Download an attachment",
          media_type="application/octet-stream", responses=errors(401, 403, 404))
     async def attachment(
         self,
         rt: NamedDependency[Runtime],
+        db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         ref: FromPath[str],
         attachment_id: FromPath[int],
     ) -> Response[bytes]:
         """For the requester and admins; always a download (never rendered inline)."""
-        async with rt.db.read() as session:
-            ticket = await load_visible(session, ref, user)
-            found = None
-            if 0 < attachment_id <= MAX_ID:  # a larger id cannot exist (and would overflow the driver)
-                found = await queries.attachment_of_ticket(session, ticket.id, attachment_id)
+        ticket = await load_visible(db_session, ref, user)
+        found = None
+        if 0 < attachment_id <= MAX_ID:  # a larger id cannot exist (and would overflow the driver)
+            found = await queries.attachment_of_ticket(db_session, ticket.id, attachment_id)
         if found is None or (found[1].is_internal and not user.is_admin):
             raise NotFoundException(f"no attachment {attachment_id} on {ticket.ticket_number}")
         att = found[0]

@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from msgspec import Meta, Struct
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import User, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from maildesk.runtime import Runtime
@@ -104,13 +105,14 @@ class WebhookController(Controller):
     guards = [requires_admin]
 
     @get("/", summary="Registered webhook endpoints", responses=errors(401, 403, 422))
-    async def list_endpoints(self, rt: NamedDependency[Runtime], page: Page = 1, page_size: PageSize = 20) -> WebhookPage:
-        async with rt.db.read() as session:
-            total = await session.scalar(select(func.count()).select_from(WebhookEndpoint)) or 0
-            rows = await session.scalars(
-                select(WebhookEndpoint).order_by(WebhookEndpoint.id).offset((page - 1) * page_size).limit(page_size)
-            )
-            return WebhookPage(items=[WebhookOut.of(e) for e in rows], total=total, page=page, page_size=page_size)
+    async def list_endpoints(
+        self, db_session: NamedDependency[AsyncSession], page: Page = 1, page_size: PageSize = 20
+    ) -> WebhookPage:
+        total = await db_session.scalar(select(func.count()).select_from(WebhookEndpoint)) or 0
+        rows = await db_session.scalars(
+            select(WebhookEndpoint).order_by(WebhookEndpoint.id).offset((page - 1) * page_size).limit(page_size)
+        )
+        return WebhookPage(items=[WebhookOut.of(e) for e in rows], total=total, page=page, page_size=page_size)
 
     @post("/", status_code=201, summary="Register an endpoint; the answer holds its secret, shown once",
           responses=errors(400, 401, 403, 422))
@@ -128,6 +130,8 @@ class WebhookController(Controller):
             raise FieldError("url", str(exc)) from None
         endpoint = WebhookEndpoint(url=url, events=events, secret=signing.new_secret(), enabled=True,
                                    created_by=user.email, created_at=utcnow())
+        # Not db_write: resolving the URL (DNS, seconds at worst) comes first and must not hold
+        # SQLite's write lock; the write is one short transaction afterwards.
         async with rt.db.write() as session:
             session.add(endpoint)
             await session.flush()
@@ -136,38 +140,37 @@ class WebhookController(Controller):
 
     @delete("/{endpoint_id:int}", status_code=204, summary="Remove an endpoint and its delivery history",
             responses=errors(401, 403, 404))
-    async def remove(self, rt: NamedDependency[Runtime], endpoint_id: FromPath[int]) -> None:
-        async with rt.db.write() as session:
-            endpoint = await session.get(WebhookEndpoint, endpoint_id)
-            if endpoint is None:
-                raise NotFoundException(f"no webhook endpoint {endpoint_id}")
-            await session.delete(endpoint)
+    async def remove(self, db_write: NamedDependency[AsyncSession], endpoint_id: FromPath[int]) -> None:
+        endpoint = await db_write.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            raise NotFoundException(f"no webhook endpoint {endpoint_id}")
+        await db_write.delete(endpoint)
 
     @get("/{endpoint_id:int}/deliveries", summary="Recent deliveries to an endpoint, newest first",
          responses=errors(401, 403, 404, 422))
     async def deliveries(
-        self, rt: NamedDependency[Runtime], endpoint_id: FromPath[int], page: Page = 1, page_size: PageSize = 20
+        self, db_session: NamedDependency[AsyncSession], endpoint_id: FromPath[int], page: Page = 1,
+        page_size: PageSize = 20,
     ) -> DeliveryPage:
         """Each delivery with its attempts (HTTP status, or the error when no answer came)."""
-        async with rt.db.read() as session:
-            if await session.get(WebhookEndpoint, endpoint_id) is None:
-                raise NotFoundException(f"no webhook endpoint {endpoint_id}")
-            total = await session.scalar(
-                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
-            ) or 0
-            rows = list(await session.scalars(
-                select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
-                .order_by(WebhookDelivery.id.desc()).offset((page - 1) * page_size).limit(page_size)
-            ))
-            attempts: dict[int, list[AttemptOut]] = {r.id: [] for r in rows}
-            if rows:
-                for a in await session.scalars(
-                    select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(attempts))
-                    .order_by(WebhookAttempt.id.desc())
-                ):
-                    shown = attempts[a.delivery_id]
-                    if len(shown) < _ATTEMPTS_SHOWN:
-                        shown.append(AttemptOut(a.attempted_at, a.status_code, a.error, a.duration_ms))
+        if await db_session.get(WebhookEndpoint, endpoint_id) is None:
+            raise NotFoundException(f"no webhook endpoint {endpoint_id}")
+        total = await db_session.scalar(
+            select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+        ) or 0
+        rows = list(await db_session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+            .order_by(WebhookDelivery.id.desc()).offset((page - 1) * page_size).limit(page_size)
+        ))
+        attempts: dict[int, list[AttemptOut]] = {r.id: [] for r in rows}
+        if rows:
+            for a in await db_session.scalars(
+                select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(attempts))
+                .order_by(WebhookAttempt.id.desc())
+            ):
+                shown = attempts[a.delivery_id]
+                if len(shown) < _ATTEMPTS_SHOWN:
+                    shown.append(AttemptOut(a.attempted_at, a.status_code, a.error, a.duration_ms))
         items = [
             DeliveryOut(
                 id=r.id, event_id=r.event_id, type=r.event_type, status=r.status, attempt_count=r.attempts,

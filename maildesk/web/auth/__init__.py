@@ -19,7 +19,7 @@ from maildesk.web.auth.cache import TOKEN_CACHE_SECONDS, TokenCache
 from maildesk.web.auth.controller import AFTER_MAGIC_LINK, AuthController
 from maildesk.web.auth.guards import current_user, optional_user, requires_admin, requires_user
 from maildesk.web.auth.limits import LOGIN_PER_IP, LOGIN_PER_PAIR, MAGIC_PER_IP, MAGIC_PER_PAIR, check_rate, client_ip
-from maildesk.web.auth.links import send_magic_link
+from maildesk.web.auth.links import queue_magic_link, send_magic_link
 from maildesk.web.auth.middleware import TokenAuthMiddleware
 from maildesk.web.auth.signin import password_sign_in, revoke_session
 from maildesk.web.auth.tokens import (
@@ -35,5 +35,5 @@ __all__ = [
     "AFTER_MAGIC_LINK", "LOGIN_PER_IP", "LOGIN_PER_PAIR", "MAGIC_LIFETIME", "MAGIC_PER_IP", "MAGIC_PER_PAIR",
     "SESSION_COOKIE", "SESSION_LIFETIME", "TOKEN_CACHE_SECONDS", "AuthController", "TokenAuthMiddleware",
     "TokenCache", "check_rate", "client_ip", "current_user", "issue_token", "optional_user", "password_sign_in",
-    "requires_admin", "requires_user", "revoke_session", "send_magic_link", "session_cookie", "user_for_token",
+    "queue_magic_link", "requires_admin", "requires_user", "revoke_session", "send_magic_link", "session_cookie", "user_for_token",
 ]

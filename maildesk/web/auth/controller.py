@@ -9,6 +9,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.runtime import Runtime
 from maildesk.web.auth.limits import check_rate, client_ip
@@ -40,8 +41,10 @@ class AuthController(Controller):
         return Response(LoginOut(token=token, user=UserOut.of(user)), cookies=[session_cookie(rt, token)])
 
     @post("/logout", status_code=204, summary="Sign out (revoke the token in use)")
-    async def logout(self, request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[None]:
-        await revoke_session(rt, request.auth, request.app.state.token_cache)
+    async def logout(
+        self, request: Request[Any, Any, Any], db_write: NamedDependency[AsyncSession]
+    ) -> Response[None]:
+        await revoke_session(db_write, request.auth, request.app.state.token_cache)
         response: Response[None] = Response(None, status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -70,10 +73,11 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         token: FromPath[str],
     ) -> Response[Any]:
         """Signs the browser in and redirects (303) to /help/tickets; 410 for a used or expired link."""
         # A used or expired link raises LinkRefused: a page for a browser, JSON otherwise
         # (the handler is the app's, web/pages/login.py's link_refused).
-        _user, session_token = await use_magic_token(rt, token)
+        _user, session_token = await use_magic_token(db_write, token)
         return Redirect(AFTER_MAGIC_LINK, status_code=303, cookies=[session_cookie(rt, session_token)])

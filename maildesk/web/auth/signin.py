@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.outbound.tokens import hash_token
 from maildesk.models import AuthToken, User, utcnow
@@ -29,7 +30,11 @@ async def password_sign_in(
     rt: Runtime, limiter: RateLimiter, request: Request[Any, Any, Any], email: str, password: str
 ) -> tuple[User, str]:
     """Check a password and open a session: (user, session token). 429 when rate-limited; the
-    same 401 for an unknown address and a wrong password."""
+    same 401 for an unknown address and a wrong password.
+
+    Not a handler's db_session/db_write on purpose: a short read, then argon2 (slow, in a
+    thread) outside any transaction, then a short write, so SQLite's write lock is never held
+    while a password is checked."""
     email = normal_email(email)
     keys = begin_login(limiter, email, client_ip(request))
     ok = False
@@ -48,16 +53,16 @@ async def password_sign_in(
     return user, token
 
 
-async def revoke_session(rt: Runtime, token: str | None, cache: TokenCache | None = None) -> None:
-    """Sign out: the session token stops working everywhere (in other daemons within
-    TOKEN_CACHE_SECONDS). Pass request.app.state.token_cache so this one forgets it at once."""
+async def revoke_session(session: AsyncSession, token: str | None, cache: TokenCache | None = None) -> None:
+    """Sign out, inside the caller's write transaction: the session token stops working
+    everywhere (in other daemons within TOKEN_CACHE_SECONDS). Pass request.app.state.token_cache
+    so this one forgets it at once."""
     if not token:
         return
     if cache is not None:
         cache.forget(token)
-    async with rt.db.write() as session:
-        await session.execute(
-            update(AuthToken)
-            .where(AuthToken.token_hash == hash_token(token), AuthToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+    await session.execute(
+        update(AuthToken)
+        .where(AuthToken.token_hash == hash_token(token), AuthToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )

@@ -35,7 +35,9 @@ async def issue_token(session: Any, user: User, kind: str = "session") -> str:
 
 
 async def user_for_token(rt: Runtime, token: str) -> User | None:
-    """The active user a live session token belongs to, or None."""
+    """The active user a live session token belongs to, or None.
+
+    Its own read session: the auth middleware calls it, before any handler dependency exists."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     async with rt.db.read() as session:

@@ -13,6 +13,7 @@ from litestar import Request, Response
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotAuthorizedException
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
@@ -127,10 +128,10 @@ async def link_submit(
 
 
 @page_post("/logout")
-async def logout_submit(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[Any]:
+async def logout_submit(request: Request[Any, Any, Any], db_write: NamedDependency[AsyncSession]) -> Response[Any]:
     if request.user is not None:
         await posted_form(request)
-        await revoke_session(rt, request.auth, request.app.state.token_cache)
+        await revoke_session(db_write, request.auth, request.app.state.token_cache)
     response = redirect("/login", signed_out="1")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -12,8 +12,8 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.runtime import Runtime
 from maildesk.tickets import notify
 from maildesk.web.pages import render as pages
 from maildesk.web.pages.help import PAGE_SIZE, page_number
@@ -24,13 +24,12 @@ _TRUE = {"1", "on", "true", "yes"}
 
 
 
-async def page(request: Request[Any, Any, Any], rt: Runtime) -> Response[str]:
+async def page(request: Request[Any, Any, Any], session: AsyncSession) -> Response[str]:
     me = admin_user(request)
     unread_only = request.query_params.get("unread", "") in _TRUE
     number = page_number(request)
-    async with rt.db.read() as session:
-        rows, total = await notify.page_of(session, me.id, unread_only=unread_only, page=number, page_size=PAGE_SIZE)
-        unread = await notify.unread_count(session, me.id)
+    rows, total = await notify.page_of(session, me.id, unread_only=unread_only, page=number, page_size=PAGE_SIZE)
+    unread = await notify.unread_count(session, me.id)
     request.state[pages.UNREAD_STATE] = unread
     done = "All notifications are marked read." if request.query_params.get("done") == "read" else None
     return pages.render(request, "notifications.html", {
@@ -40,11 +39,10 @@ async def page(request: Request[Any, Any, Any], rt: Runtime) -> Response[str]:
 
 
 @page_post("/admin/notifications/mark-read")
-async def mark_all_read(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[Any]:
+async def mark_all_read(request: Request[Any, Any, Any], db_write: NamedDependency[AsyncSession]) -> Response[Any]:
     me = admin_user(request)
     await posted_form(request)
-    async with rt.db.write() as session:
-        await notify.mark_read(session, me.id, None)
+    await notify.mark_read(db_write, me.id, None)
     return redirect("/admin/notifications", done="read")
 
 

@@ -287,6 +287,7 @@ async def header_counts(request: Request[Any, Any, Any]) -> None:
     """Before every page: an admin's unread notification count, for the header (base.html)."""
     user = request.user
     if user is not None and user.is_admin:
+        # Its own read session: a before_request hook runs before the handler's dependencies.
         async with runtime(request).db.read() as session:
             request.state[UNREAD_STATE] = await notify.unread_count(session, user.id)
 

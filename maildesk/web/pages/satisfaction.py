@@ -14,6 +14,7 @@ from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.outbound import tokens
 from maildesk.models import Ticket, User
@@ -46,11 +47,10 @@ def _page(request: Request[Any, Any, Any], rt: Runtime, ticket: Ticket, rating: 
 
 @page_get("/help/satisfaction/{token:str}")
 async def satisfaction_page(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
-                            token: FromPath[str]) -> Response[str]:
+                            db_session: NamedDependency[AsyncSession], token: FromPath[str]) -> Response[str]:
     """Shows the answer the link carries and a Confirm button; changes nothing."""
     ticket_id, rating = _read(rt, token)
-    async with rt.db.read() as session:
-        ticket = await session.get(Ticket, ticket_id)
+    ticket = await db_session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFoundException("This request no longer exists.")
     return _page(request, rt, ticket, rating, done=request.query_params.get("done") == "1",
@@ -59,25 +59,24 @@ async def satisfaction_page(request: Request[Any, Any, Any], rt: NamedDependency
 
 @page_post("/help/satisfaction/{token:str}")
 async def satisfaction_confirm(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
-                               token: FromPath[str]) -> Response[Any]:
+                               db_write: NamedDependency[AsyncSession], token: FromPath[str]) -> Response[Any]:
     ticket_id, rating = _read(rt, token)
     form = await posted_form(request)
     raw_comment = form.get("comment", "")
-    async with rt.db.write() as session:
-        ticket = await session.get(Ticket, ticket_id, with_for_update=True)
-        if ticket is None:
-            raise NotFoundException("This request no longer exists.")
-        requester = await session.get(User, ticket.user_id)
-        try:
-            comment = csat.check_comment(raw_comment)
-            if requester is None:
-                raise ServiceError("the requester's account no longer exists")
-            await rt.service(session).rate(ticket, requester, rating, comment)
-        except csat.BadRating as exc:
-            return _page(request, rt, ticket, rating, error=f"Comment: {sentence(exc)}", comment=raw_comment,
-                         status_code=422)
-        except ServiceError as exc:
-            return _page(request, rt, ticket, rating, error=sentence(exc), comment=raw_comment, status_code=409)
+    ticket = await db_write.get(Ticket, ticket_id, with_for_update=True)
+    if ticket is None:
+        raise NotFoundException("This request no longer exists.")
+    requester = await db_write.get(User, ticket.user_id)
+    try:
+        comment = csat.check_comment(raw_comment)
+        if requester is None:
+            raise ServiceError("the requester's account no longer exists")
+        await rt.service(db_write).rate(ticket, requester, rating, comment)
+    except csat.BadRating as exc:
+        return _page(request, rt, ticket, rating, error=f"Comment: {sentence(exc)}", comment=raw_comment,
+                     status_code=422)
+    except ServiceError as exc:
+        return _page(request, rt, ticket, rating, error=sentence(exc), comment=raw_comment, status_code=409)
     return _page(request, rt, ticket, rating, done=True, comment=comment or "")
 
 

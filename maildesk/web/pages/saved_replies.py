@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import SavedReply, Ticket, User, utcnow
-from maildesk.runtime import Runtime
 from maildesk.tickets import saved_replies as templates
 from maildesk.web.pages.render import admin_user, page_post, posted_form, redirect, render, sentence
 from maildesk.web.schemas import MAX_ID
@@ -59,12 +58,11 @@ def _form_errors(title: str, body: str) -> dict[str, str]:
     return errors
 
 
-async def manage_page(request: Request[Any, Any, Any], rt: Runtime, *, errors: dict[str, str] | None = None,
+async def manage_page(request: Request[Any, Any, Any], session: AsyncSession, *, errors: dict[str, str] | None = None,
                       values: dict[str, str] | None = None, editing: int | None = None,
                       status_code: int = 200) -> Response[str]:
     admin_user(request)
-    async with rt.db.read() as session:
-        replies, _total = await list_replies(session)
+    replies, _total = await list_replies(session)
     done = DONE.get(request.query_params.get("done", "")) if status_code == 200 else None
     return render(request, "saved_replies.html", {
         "replies": replies, "errors": errors or {}, "values": values or {}, "editing": editing, "done": done,
@@ -80,47 +78,45 @@ def _reply_id(value: int) -> int:
 
 
 @page_post("/admin/saved-replies/add")
-async def add_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[Any]:
+async def add_reply(request: Request[Any, Any, Any], db_write: NamedDependency[AsyncSession]) -> Response[Any]:
     me = admin_user(request)
     form = await posted_form(request)
     title, body = form.get("title", "").strip(), form.get("body", "")
     errors = _form_errors(title, body)
     if errors:
-        return await manage_page(request, rt, errors=errors, values={"title": title, "body": body}, status_code=422)
+        return await manage_page(request, db_write, errors=errors, values={"title": title, "body": body},
+                                 status_code=422)
     now = utcnow()
-    async with rt.db.write() as session:
-        session.add(SavedReply(title=title, body=body, created_by=me.email, created_at=now, updated_at=now))
+    db_write.add(SavedReply(title=title, body=body, created_by=me.email, created_at=now, updated_at=now))
     return redirect("/admin/saved-replies", done="added")
 
 
 @page_post("/admin/saved-replies/{reply_id:int}/edit")
-async def edit_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+async def edit_reply(request: Request[Any, Any, Any], db_write: NamedDependency[AsyncSession],
                      reply_id: FromPath[int]) -> Response[Any]:
     admin_user(request)
     form = await posted_form(request)
     title, body = form.get("title", "").strip(), form.get("body", "")
     errors = _form_errors(title, body)
     if errors:
-        return await manage_page(request, rt, errors=errors, values={"title": title, "body": body},
+        return await manage_page(request, db_write, errors=errors, values={"title": title, "body": body},
                                  editing=reply_id, status_code=422)
-    async with rt.db.write() as session:
-        reply = await session.get(SavedReply, _reply_id(reply_id))
-        if reply is None:
-            raise NotFoundException(f"no saved reply {reply_id}")
-        reply.title, reply.body, reply.updated_at = title, body, utcnow()
+    reply = await db_write.get(SavedReply, _reply_id(reply_id))
+    if reply is None:
+        raise NotFoundException(f"no saved reply {reply_id}")
+    reply.title, reply.body, reply.updated_at = title, body, utcnow()
     return redirect("/admin/saved-replies", done="saved")
 
 
 @page_post("/admin/saved-replies/{reply_id:int}/delete")
-async def delete_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+async def delete_reply(request: Request[Any, Any, Any], db_write: NamedDependency[AsyncSession],
                        reply_id: FromPath[int]) -> Response[Any]:
     admin_user(request)
     await posted_form(request)
-    async with rt.db.write() as session:
-        reply = await session.get(SavedReply, _reply_id(reply_id))
-        if reply is None:
-            raise NotFoundException(f"no saved reply {reply_id}")
-        await session.delete(reply)
+    reply = await db_write.get(SavedReply, _reply_id(reply_id))
+    if reply is None:
+        raise NotFoundException(f"no saved reply {reply_id}")
+    await db_write.delete(reply)
     return redirect("/admin/saved-replies", done="deleted")
 
 

@@ -94,6 +94,8 @@ async def cached_stats(request: Request, rt: Runtime, *, days: int, fresh: bool,
     start, end = stats_range(date_from, date_to, utcnow().date())
 
     async def compute() -> StatsOut:
+        # Its own read session, not the handler's: only a cache miss queries, and the cache may
+        # hand this computation's result to other requests waiting for the same key.
         async with rt.db.read() as session:
             s = await ticket_stats(session, rt.settings.sla_hours, days=days)
             report = await sla_report(session, rt.settings, start, end)

@@ -10,8 +10,8 @@ from typing import Annotated
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.runtime import Runtime
 from maildesk.tickets import queries
 from maildesk.web.api.admin.filters import choices
 from maildesk.web.api.support import Page
@@ -34,19 +34,18 @@ class AdminUserController(Controller):
     async def list_users(
         self,
         request: Request,  # type: ignore[type-arg]
-        rt: NamedDependency[Runtime],
+        db_session: NamedDependency[AsyncSession],
         role: Annotated[str | None, Parameter(description="user or admin")] = None,
         page: Page = 1,
         page_size: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> UserPage:
         """Browsers asking for HTML get the /admin/users page (web/pages/users.py)."""
         if wants_html(request):
-            return await users_page(request, rt)  # type: ignore[return-value]
+            return await users_page(request, db_session)  # type: ignore[return-value]
         wanted = choices("role", role, ROLES)
         if len(wanted) > 1:
             raise FieldError("role", "give one role")
-        async with rt.db.read() as session:
-            rows, total = await queries.user_page(
-                session, role=wanted[0] if wanted else None, page=page, page_size=page_size
-            )
+        rows, total = await queries.user_page(
+            db_session, role=wanted[0] if wanted else None, page=page, page_size=page_size
+        )
         return UserPage(items=[AdminUserOut.of(u) for u in rows], total=total, page=page, page_size=page_size)
