@@ -5,7 +5,7 @@ The same statements run through SQLAlchemy's default aiosqlite connection and th
 maildesk's (db.py builds both: a URL with options is left to SQLAlchemy) and what a caller sees
 is compared: rows, column names, rowcount, lastrowid, errors, transaction and savepoint
 behaviour, the write lock BEGIN IMMEDIATE takes, streaming results, SQLAlchemy's regexp
-function. SQLAlchemy is pinned <2.2 because this call pattern is what the connection implements;
+function, invalidation. SQLAlchemy is pinned <2.2 because this call pattern is what the connection implements;
 a release that calls the driver differently fails here.
 """
 
@@ -98,6 +98,14 @@ async def _scenario(engine: AsyncEngine, path: Path) -> list[Any]:
     async with engine.connect() as conn:
         seen.append(("after savepoint", (await conn.execute(select(items.c.name).order_by(items.c.id))).scalars().all()))
         seen.append(("count", (await conn.execute(select(func.count()).select_from(items))).scalar_one()))
+    # An invalidated connection (SQLAlchemy's terminate or close) is replaced by a working one.
+    async with engine.connect() as conn:
+        await conn.begin()
+        await conn.execute(insert(items).values(name="lost", n=8))
+        await conn.invalidate()
+    seen.append(("lock free after invalidate", _lock_free(path)))
+    async with engine.connect() as conn:
+        seen.append(("count after invalidate", (await conn.execute(select(func.count()).select_from(items))).scalar_one()))
     await engine.dispose()
     return seen
 
@@ -118,6 +126,7 @@ def test_maildesk_connection_matches_stock_aiosqlite(tmp_path: Path, immediate: 
     assert facts["after rollback"] == ([("alpha", 1), ("beta", 2), ("gamma", 3)],)
     assert facts["error"][1] == "IntegrityError"
     assert facts["after savepoint"] == (["alpha", "beta", "gamma", "kept"],)
+    assert facts["lock free after invalidate"] == (True,) and facts["count after invalidate"] == (4,)
 
 
 def test_the_write_engine_waits_for_another_writer_off_the_loop(tmp_path: Path) -> None:
