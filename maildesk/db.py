@@ -14,7 +14,7 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from contextlib import nullcontext
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Callable
 
 from sqlalchemy import Column, event, select
 from sqlalchemy.engine import make_url
