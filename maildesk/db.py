@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from contextlib import nullcontext
-from typing import Any, AsyncIterator, Awaitable, Callable
-
-import aiosqlite
+from typing import Any, AsyncIterator, Callable
 
 from sqlalchemy import Column, event, select
 from sqlalchemy.engine import make_url
@@ -26,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from maildesk.private import private_file, tighten_file
 from maildesk.resources import resource_dir
+from maildesk.sqlite_conn import BUSY_TIMEOUT_MS, SQLiteConnection, connector
 
 _NO_LOCK = nullcontext()
-_BLOB_CHUNK = 1024 * 1024
 BIG_VALUE_BYTES = 1024 * 1024  # values above this go through write_blob/read_blob on SQLite
 FOREGROUND_QUIET_SECONDS = 0.02
 MIGRATIONS_DIR = resource_dir("migrations")
@@ -45,147 +42,19 @@ def async_url(url: str) -> str:
     return url
 
 
-# Statements that may wait for another connection's lock (busy_timeout) or for the disk.
-_MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
-_BUSY_TIMEOUT_MS = 30000
-
-
-class _Cursor:
-    """An aiosqlite-compatible cursor that runs, fetches and closes a statement in one go.
-
-    SQLAlchemy's aiosqlite adapter asks aiosqlite for a cursor, then executes, fetches and
-    closes it: three or four hand-offs between the event loop and aiosqlite's thread per
-    statement. Each costs a thread wake-up and a loop wake-up; on a busy machine, about a
-    millisecond — more than the statement itself. The pipeline issues dozens of statements
-    per message, so that is where its time went (see bench/README.md).
-
-    Here a statement is one hand-off, or none on an `inline` connection: there it runs on
-    the loop's thread, which it blocks only for SQLite's own work on an already locked
-    database (tens to hundreds of microseconds). What can wait on another process's lock
-    or on the disk — COMMIT, ROLLBACK, and BEGIN when the lock is not free at once — still
-    goes to the thread.
-    """
-
-    __slots__ = ("_conn", "_inline", "_rows", "description", "rowcount", "lastrowid", "arraysize")
-
-    def __init__(self, conn: "_Connection", inline: bool) -> None:
-        self._conn = conn
-        self._inline = inline
-        self._rows: list[Any] = []
-        self.description: Any = None
-        self.rowcount = -1
-        self.lastrowid: int | None = None
-        self.arraysize = 1
-
-    async def __aenter__(self) -> "_Cursor":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._rows = []
-
-    def _run(self, sql: str, parameters: Any, many: bool) -> tuple[list[Any], Any, int, int | None]:
-        cursor = self._conn._conn.cursor()
-        try:
-            if many:
-                cursor.executemany(sql, parameters)
-            else:
-                cursor.execute(sql, parameters)
-            rows = cursor.fetchall() if cursor.description else []
-            return rows, cursor.description, cursor.rowcount, cursor.lastrowid
-        finally:
-            cursor.close()
-
-    def _begin_now(self, sql: str) -> bool:
-        """BEGIN on the loop's thread if the lock is free now; False if another process holds it."""
-        conn = self._conn._conn
-        conn.execute("PRAGMA busy_timeout=0")
-        try:
-            conn.execute(sql)
-            return True
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                return False
-            raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-
-    async def _go(self, sql: str, parameters: Any, many: bool) -> "_Cursor":
-        head = sql.lstrip()[:8].upper()
-        if self._inline and not head.startswith(_MAY_WAIT):
-            result = self._run(sql, parameters, many)
-        elif self._inline and head.startswith("BEGIN") and not parameters and self._begin_now(sql):
-            result = ([], None, -1, None)
-        else:
-            # May wait (another process's lock, busy_timeout; or fsync at COMMIT): in the thread.
-            result = await self._conn._execute(self._run, sql, parameters, many)
-        self._rows, self.description, self.rowcount, self.lastrowid = result
-        return self
-
-    async def execute(self, sql: str, parameters: Any = None) -> "_Cursor":
-        return await self._go(sql, () if parameters is None else parameters, False)
-
-    async def executemany(self, sql: str, parameters: Any) -> "_Cursor":
-        return await self._go(sql, parameters, True)
-
-    async def fetchall(self) -> list[Any]:
-        rows, self._rows = self._rows, []
-        return rows
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        size = size or self.arraysize
-        rows, self._rows = self._rows[:size], self._rows[size:]
-        return rows
-
-    async def fetchone(self) -> Any:
-        return self._rows.pop(0) if self._rows else None
-
-    async def setinputsizes(self, *sizes: Any) -> None:
-        return None
-
-    async def close(self) -> None:
-        self._rows = []
-
-
-class _Connection(aiosqlite.Connection):
-    inline = False
-
-    def cursor(self) -> _Cursor:  # type: ignore[override]
-        return _Cursor(self, self.inline)
-
-    async def commit(self) -> None:
-        if self._conn.in_transaction:  # the pool's reset after a commit needs no trip
-            await super().commit()
-
-    async def rollback(self) -> None:
-        if self._conn.in_transaction:
-            await super().rollback()
-
-
-class _InlineConnection(_Connection):
-    inline = True
-
-
-def _connector(path: str, inline: bool) -> Callable[[], Awaitable[aiosqlite.Connection]]:
-    cls = _InlineConnection if inline else _Connection
-
-    def connect() -> aiosqlite.Connection:
-        # As SQLAlchemy's pysqlite dialect connects to a file database; statements run on the
-        # loop's thread and on aiosqlite's, never at the same time (one session per connection).
-        conn = cls(lambda: sqlite3.connect(path, check_same_thread=False), 64)
-        conn._thread.daemon = True
-        return conn
-
-    return connect  # type: ignore[return-value]
-
-
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     parsed = make_url(url)
     path = parsed.database or ":memory:"
     options: dict[str, Any] = {}
     if path != ":memory:" and not parsed.query:  # URL options: leave the connection to SQLAlchemy
-        # Write transactions are short and serialised: their statements run inline. Reads
-        # (the web app's lists, searches, stats) may be long: one trip each to the thread.
-        options["async_creator"] = _connector(os.path.abspath(path), inline=immediate)
+        # maildesk's own connection (sqlite_conn.py). Write transactions are short and
+        # serialised: their statements run inline. Reads (the web app's lists, searches,
+        # stats) may be long: one trip each to the connection's thread.
+        options["async_creator"] = connector(os.path.abspath(path), inline=immediate)
+    else:
+        # Take transaction control from the sqlite3 module so BEGIN is ours (and SAVEPOINT
+        # works): at connect, as sqlite_conn.connector does, not through the adapter's setter.
+        options["connect_args"] = {"isolation_level": None}
     # An explicit queue pool: SQLAlchemy's default pool for aiosqlite file databases was NullPool
     # before 2.0.38 (a connection per checkout) and takes no size arguments.
     engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=pool_size, max_overflow=0,
@@ -193,14 +62,12 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        # Take transaction control from the sqlite3 module so BEGIN is ours (and SAVEPOINT works).
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         # FULL: a 250 to DATA promises the message survives a power cut, not just a crash.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
@@ -302,32 +169,20 @@ class Database:
     async def write_blob(self, session: AsyncSession, column: Column[Any], rowid: int, data: bytes) -> None:
         """Fill a zeroblob(len(data)) that this transaction inserted (only when `blob_io`), in the thread."""
         driver = await self._driver(session)
-
-        def write() -> None:
-            view = memoryview(data)
-            with driver._conn.blobopen(column.table.name, column.name, rowid) as blob:
-                for start in range(0, len(view), _BLOB_CHUNK):
-                    blob.write(view[start : start + _BLOB_CHUNK])
-
-        await driver._execute(write)
+        await driver.write_blob(column.table.name, column.name, rowid, data)
 
     async def read_blob(self, session: AsyncSession, column: Column[Any], rowid: int) -> bytes:
         """One row's value (by its integer primary key `id`); on SQLite read in place, in the thread."""
         if not self.blob_io:
             return bytes(await session.scalar(select(column).where(column.table.c.id == rowid)))
         driver = await self._driver(session)
-
-        def read() -> bytes:
-            with driver._conn.blobopen(column.table.name, column.name, rowid, readonly=True) as blob:
-                return blob.read()
-
-        return await driver._execute(read)
+        return await driver.read_blob(column.table.name, column.name, rowid)
 
     @staticmethod
-    async def _driver(session: AsyncSession) -> "_Connection":
+    async def _driver(session: AsyncSession) -> SQLiteConnection:
         raw = await (await session.connection()).get_raw_connection()
         driver = raw.driver_connection
-        assert isinstance(driver, _Connection), "blob I/O needs maildesk's SQLite connection"
+        assert isinstance(driver, SQLiteConnection), "blob I/O needs maildesk's SQLite connection"
         return driver
 
     async def ping(self) -> bool:

@@ -15,9 +15,9 @@ break silently because of that. The scan (ast, over maildesk/) flags:
 - underscore names that are documented API (namedtuple's `_replace`...) are not private.
 - overriding a dependency method known to be undocumented (UNDOCUMENTED_OVERRIDES).
 
-ALLOWED is the explicit list of what is still there, each with why. It must hold only
-maildesk/db.py's accesses, which the lead is removing (issue 14), and smtp.py's stream
-reader, which aiosmtpd is pinned for (pyproject.toml, tests/integration/test_smtp_differential.py).
+ALLOWED is the explicit list of what is still there, each with why. It holds only smtp.py's
+stream reader, which aiosmtpd is pinned for (pyproject.toml, tests/integration/test_smtp_differential.py).
+(db.py's SQLite connection no longer derives from aiosqlite's: maildesk/sqlite_conn.py, issue 14.)
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ DOCUMENTED_UNDERSCORE = {"_replace", "_asdict", "_fields", "_make", "_field_defa
 
 # (file relative to maildesk/, attribute): why it is still allowed.
 ALLOWED: dict[tuple[str, str], str] = {
-    # issue 14: being removed (the lead reworks db.py on public APIs).
-    ("db.py", "_conn"): "issue 14: being removed",
-    ("db.py", "_execute"): "issue 14: being removed",
-    ("db.py", "_thread"): "issue 14: being removed",
     # The one private the DATA reader needs: asyncio.StreamReaderProtocol's stream reader,
     # read by aiosmtpd itself. aiosmtpd is pinned to >=1.4.6,<1.5 and the differential test
     # proves the reader equal to stock aiosmtpd's DATA on that range.

@@ -1,0 +1,238 @@
+"""maildesk's own asyncio SQLite connection, handed to SQLAlchemy's aiosqlite dialect.
+
+SQLAlchemy's `sqlite+aiosqlite` dialect accepts any object with aiosqlite's public shape from
+`create_async_engine(..., async_creator=...)` (a documented parameter): `cursor()`, a cursor
+whose `execute/executemany/fetch*/close` are awaitable, awaitable `commit/rollback/close/
+create_function`, `isolation_level`. This class offers exactly that over a plain
+`sqlite3.Connection` and a worker thread of its own, without deriving from or reaching into
+aiosqlite (issue 14: its internals changed under us once). tests/unit/test_sqlite_conn.py runs
+the same statements through stock aiosqlite and through this class and compares them, so a
+SQLAlchemy release that calls the driver differently is caught (SQLAlchemy is pinned <2.2).
+
+Why not stock aiosqlite: it hands every cursor(), execute, fetch and close to its thread and
+back — three or four thread and loop wake-ups per statement, about a millisecond on a busy
+machine, more than the statement itself; the pipeline issues dozens per message (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, TypeVar
+
+T = TypeVar("T")
+
+# Statements that may wait for another connection's lock (busy_timeout) or for the disk.
+_MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
+BUSY_TIMEOUT_MS = 30000
+_BLOB_CHUNK = 1024 * 1024
+
+
+class Cursor:
+    """A cursor that runs, fetches and closes a statement in one go.
+
+    Here a statement is one hand-off to the connection's thread, or none on an `inline`
+    connection: there it runs on the loop's thread, which it blocks only for SQLite's own work
+    on an already locked database (tens to hundreds of microseconds). What can wait on another
+    process's lock or on the disk — COMMIT, ROLLBACK, and BEGIN when the lock is not free at
+    once — still goes to the thread.
+    """
+
+    __slots__ = ("connection", "rows", "description", "rowcount", "lastrowid", "arraysize")
+
+    def __init__(self, connection: "SQLiteConnection") -> None:
+        self.connection = connection
+        self.rows: list[Any] = []
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+
+    async def __aenter__(self) -> "Cursor":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.rows = []
+
+    def __aiter__(self) -> "Cursor":
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self.rows:
+            raise StopAsyncIteration
+        return self.rows.pop(0)
+
+    def _run(self, sql: str, parameters: Any, many: bool) -> tuple[list[Any], Any, int, int | None]:
+        cursor = self.connection.sqlite().cursor()
+        try:
+            if many:
+                cursor.executemany(sql, parameters)
+            else:
+                cursor.execute(sql, parameters)
+            rows = cursor.fetchall() if cursor.description else []
+            return rows, cursor.description, cursor.rowcount, cursor.lastrowid
+        finally:
+            cursor.close()
+
+    def _begin_now(self, sql: str) -> bool:
+        """BEGIN on the loop's thread if the lock is free now; False if another process holds it."""
+        conn = self.connection.sqlite()
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute(sql)
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    async def _go(self, sql: str, parameters: Any, many: bool) -> "Cursor":
+        head = sql.lstrip()[:8].upper()
+        inline = self.connection.inline
+        if inline and not head.startswith(_MAY_WAIT):
+            result = self._run(sql, parameters, many)
+        elif inline and head.startswith("BEGIN") and not parameters and self._begin_now(sql):
+            result = ([], None, -1, None)
+        else:
+            # May wait (another process's lock, busy_timeout; or fsync at COMMIT): in the thread.
+            result = await self.connection.in_thread(self._run, sql, parameters, many)
+        self.rows, self.description, self.rowcount, self.lastrowid = result
+        return self
+
+    async def execute(self, sql: str, parameters: Any = None) -> "Cursor":
+        return await self._go(sql, () if parameters is None else parameters, False)
+
+    async def executemany(self, sql: str, parameters: Any) -> "Cursor":
+        return await self._go(sql, parameters, True)
+
+    async def fetchall(self) -> list[Any]:
+        rows, self.rows = self.rows, []
+        return rows
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        size = size or self.arraysize
+        rows, self.rows = self.rows[:size], self.rows[size:]
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self.rows.pop(0) if self.rows else None
+
+    async def setinputsizes(self, *sizes: Any) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.rows = []
+
+
+class SQLiteConnection:
+    """One sqlite3 connection and one thread of its own; statements run inline or there.
+
+    Statements run on the loop's thread (`inline`, the write engine's short ones) or on the
+    connection's thread, never at the same time: a connection serves one session at a time.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor, inline: bool) -> None:
+        # SQLAlchemy's adapter tests `driver._connection` ("still open?") before commit and
+        # rollback (the name aiosqlite uses); the sqlite3 connection is kept under that name.
+        self._connection: sqlite3.Connection | None = connection
+        self._executor = executor
+        self.inline = inline
+
+    def sqlite(self) -> sqlite3.Connection:
+        """The open sqlite3 connection; the error aiosqlite raises (which SQLAlchemy's dialect
+        treats as a disconnect) once it is closed."""
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return self._connection
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(*args) on the connection's thread (what may wait on a lock or the disk)."""
+        self.sqlite()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # --- what SQLAlchemy's aiosqlite adapter calls -------------------------------------------
+
+    @property
+    def isolation_level(self) -> str | None:
+        return None if self._connection is None else self._connection.isolation_level  # None (connect)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._connection is not None and self._connection.in_transaction
+
+    def cursor(self) -> Cursor:
+        return Cursor(self)
+
+    async def commit(self) -> None:
+        if self.in_transaction:  # the pool's reset after a commit needs no trip
+            await self.in_thread(self.sqlite().commit)
+
+    async def rollback(self) -> None:
+        if self.in_transaction:
+            await self.in_thread(self.sqlite().rollback)
+
+    async def create_function(self, name: str, num_params: int, func: Callable[..., Any], *,
+                              deterministic: bool = False) -> None:
+        self.sqlite().create_function(name, num_params, func, deterministic=deterministic)
+
+    async def close(self) -> None:
+        """Close (a second close is a no-op, as DBAPI expects); the thread then ends."""
+        if self._connection is None:
+            return
+        conn, self._connection = self._connection, None
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    def stop(self) -> None:
+        """Close without waiting (SQLAlchemy's terminate outside the loop, e.g. at GC)."""
+        if self._connection is None:
+            return
+        conn, self._connection = self._connection, None
+        try:
+            self._executor.submit(conn.close)
+        except RuntimeError:  # interpreter shutting down: the thread is gone
+            conn.close()
+        self._executor.shutdown(wait=False)
+
+    # --- incremental blob I/O (sqlite3.Connection.blobopen, Python 3.11) ---------------------
+
+    async def write_blob(self, table: str, column: str, rowid: int, data: bytes) -> None:
+        """Fill a zeroblob(len(data)) already in the row, in chunks, in the thread."""
+
+        def write() -> None:
+            view = memoryview(data)
+            with self.sqlite().blobopen(table, column, rowid) as blob:
+                for start in range(0, len(view), _BLOB_CHUNK):
+                    blob.write(view[start : start + _BLOB_CHUNK])
+
+        await self.in_thread(write)
+
+    async def read_blob(self, table: str, column: str, rowid: int) -> bytes:
+        def read() -> bytes:
+            with self.sqlite().blobopen(table, column, rowid, readonly=True) as blob:
+                return blob.read()
+
+        return await self.in_thread(read)
+
+
+def connector(path: str, *, inline: bool) -> Callable[[], Awaitable[SQLiteConnection]]:
+    """An `async_creator` for create_async_engine: a file database, opened as SQLAlchemy's
+    pysqlite dialect opens one, with transaction control taken from the sqlite3 module
+    (isolation_level=None) so that BEGIN is ours and SAVEPOINT works."""
+
+    async def connect() -> SQLiteConnection:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maildesk-sqlite")
+        try:
+            conn = await asyncio.get_running_loop().run_in_executor(
+                executor, lambda: sqlite3.connect(path, check_same_thread=False, isolation_level=None))
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return SQLiteConnection(conn, executor, inline)
+
+    return connect
