@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any, Iterator, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.attachments import AttachmentStore
@@ -25,7 +23,7 @@ from maildesk.outbound import tokens
 from maildesk.outbound.outbox import Outbox
 from maildesk.outbound.recipients import admin_recipients
 from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
-from maildesk.tickets import clocks, due, notify, rules
+from maildesk.tickets import clocks, due, notify, rules, users
 from maildesk.tickets import merge as merging
 from maildesk.tickets.clocks import duration_words
 from maildesk.webhooks import events as webhooks
@@ -83,24 +81,11 @@ class TicketService:
     # --- users ---------------------------------------------------------------------------
 
     async def user_by_email(self, email: str) -> User | None:
-        return await self.session.scalar(select(User).where(User.email == email.lower()))
+        return await users.user_by_email(self.session, email)
 
     async def get_or_create_user(self, email: str, name: str = "") -> User:
-        """The user record of an address, created on first contact (race-free across daemons)."""
-        email = email.strip().lower()
-        user = await self.user_by_email(email)
-        if user is None:
-            insert = sqlite_insert if self.session.bind.dialect.name == "sqlite" else pg_insert
-            await self.session.execute(
-                insert(User)
-                .values(email=email, name=name[:200], role="user", is_active=True, created_at=utcnow())
-                .on_conflict_do_nothing(index_elements=["email"])
-            )
-            user = await self.user_by_email(email)
-            assert user is not None
-        elif name and not user.name:
-            user.name = name[:200]
-        return user
+        """The user record of an address, created on first contact (tickets/users.py)."""
+        return (await users.get_or_create_user(self.session, email, name))[0]
 
     async def admin_recipients(self) -> list[str]:
         return await admin_recipients(self.session, self.settings)
