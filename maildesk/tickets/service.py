@@ -25,6 +25,7 @@ from maildesk.outbound.recipients import admin_recipients
 from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
 from maildesk.tickets import clocks, due, notify, rules, users
 from maildesk.tickets import merge as merging
+from maildesk.tickets.change import CLEAR, TicketChange
 from maildesk.tickets.clocks import duration_words
 from maildesk.webhooks import events as webhooks
 
@@ -364,20 +365,20 @@ class TicketService:
 
     # --- changes ---------------------------------------------------------------------------
 
-    async def update(self, ticket: Ticket, actor: User, changes: dict[str, Any]) -> Ticket:
-        """Apply an admin's changes: status, priority, assigned_to, escalated, resolution_notes.
+    async def update(self, ticket: Ticket, actor: User, change: TicketChange) -> Ticket:
+        """Apply an admin's change: status, priority, assigned_to, escalated, resolution_notes.
         All of them are one change (the version goes up once)."""
         with self._change(ticket):
-            return await self._update(ticket, actor, changes)
+            return await self._update(ticket, actor, change)
 
-    async def _update(self, ticket: Ticket, actor: User, changes: dict[str, Any]) -> Ticket:
-        if "priority" in changes and changes["priority"] != ticket.priority:
-            if changes["priority"] not in rules.PRIORITIES:
-                raise UnknownValue("priority", f"unknown priority {changes['priority']!r}")
-            self._event(ticket, actor, "priority", old_value=ticket.priority, new_value=changes["priority"])
-            ticket.priority = changes["priority"]
-        if "assigned_to" in changes and changes["assigned_to"] != ticket.assigned_to:
-            assignee_id = changes["assigned_to"]
+    async def _update(self, ticket: Ticket, actor: User, change: TicketChange) -> Ticket:
+        if change.priority is not None and change.priority != ticket.priority:
+            if change.priority not in rules.PRIORITIES:
+                raise UnknownValue("priority", f"unknown priority {change.priority!r}")
+            self._event(ticket, actor, "priority", old_value=ticket.priority, new_value=change.priority)
+            ticket.priority = change.priority
+        assignee_id = None if change.assigned_to is CLEAR else change.assigned_to
+        if change.assigned_to is not None and assignee_id != ticket.assigned_to:
             assignee = None
             if assignee_id is not None:
                 assignee = await self.session.get(User, assignee_id)
@@ -390,17 +391,18 @@ class TicketService:
             ticket.assigned_to = assignee_id
             if assignee is not None:
                 notify.assigned(self.session, ticket, assignee, actor)
-        if "resolution_notes" in changes and changes["resolution_notes"] != ticket.resolution_notes:
-            self._event(ticket, actor, "resolution_notes", new_value=changes["resolution_notes"])
-            ticket.resolution_notes = changes["resolution_notes"]
-        if "status" in changes and changes["status"] != ticket.status:
-            if changes["status"] not in rules.STATUSES:
-                raise UnknownValue("status", f"unknown status {changes['status']!r}")
-            self._set_status(ticket, actor, changes["status"])
+        notes = None if change.resolution_notes is CLEAR else change.resolution_notes
+        if change.resolution_notes is not None and notes != ticket.resolution_notes:
+            self._event(ticket, actor, "resolution_notes", new_value=notes)
+            ticket.resolution_notes = notes
+        if change.status is not None and change.status != ticket.status:
+            if change.status not in rules.STATUSES:
+                raise UnknownValue("status", f"unknown status {change.status!r}")
+            self._set_status(ticket, actor, change.status)
             if ticket.status == "resolved":
                 await self._mail_resolved(ticket)
-        if "escalated" in changes and bool(changes["escalated"]) != ticket.escalated:
-            if changes["escalated"]:
+        if change.escalated is not None and change.escalated != ticket.escalated:
+            if change.escalated:
                 await self.escalate(ticket, actor, reason=f"Escalated by {actor.email}.")
             else:
                 ticket.escalated = False
