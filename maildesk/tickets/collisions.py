@@ -1,7 +1,7 @@
 """Collision checks: refuse a change made from a stale view of a ticket, saying what changed.
 
 Every change raises `tickets.version` and tags its timeline events with the version it made
-(TicketService._event). A caller that sends the version it saw (If-Match or "version") and
+(Desk.event, tickets/desk.py). A caller that sends the version it saw (If-Match or "version") and
 is behind gets `StaleVersion`, whose text names who changed what since, from those events.
 Pure functions except `check`, which reads the ticket's events.
 """

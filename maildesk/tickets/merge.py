@@ -1,6 +1,6 @@
 """Merging tickets: which merges are refused, and following a merged ticket to where it lives.
 
-TicketService.merge makes the change (source closed with merged_into, its people become
+merge_into.py makes the change (source closed with merged_into, its people become
 participants of the target, events on both). What is here is shared with the readers:
 
 - `refusal`: why a merge may not happen (pure): into itself, into a closed ticket, a loop;

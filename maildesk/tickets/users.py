@@ -1,11 +1,14 @@
-"""User accounts: passwords hashed with argon2, created or updated by the CLI; admins added,
-disabled and enabled from /admin/users."""
+"""User accounts: one normalisation of addresses and one way to find or create a user (mail,
+contact form, CLI and /admin/users all go through `get_or_create_user`); passwords hashed with
+argon2; admins disabled and enabled from /admin/users."""
 
 from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.config import Settings
@@ -28,21 +31,53 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+NAME_CHARS = 200  # users.name
+
+
+def normal_email(email: str) -> str:
+    """The one form an address is stored and looked up in: no surrounding space, lower case.
+    (RFC 5321 section 2.4 lets a server treat local parts case-sensitively; no mail system a
+    helpdesk meets does, and one person must not become two users by the case of a letter.)"""
+    return email.strip().lower()
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normal_email(email)))
+
+
+async def get_or_create_user(session: AsyncSession, email: str, name: str = "") -> tuple[User, bool]:
+    """The user of an address inside the caller's write transaction, created on first contact
+    as a plain user; True when created here. Race-free across daemons and the CLI: the insert
+    does nothing when another transaction created the address first. A name fills an empty one."""
+    email, name = normal_email(email), name[:NAME_CHARS]
+    user = await user_by_email(session, email)
+    created = False
+    if user is None:
+        insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+        result = await session.execute(
+            insert(User)
+            .values(email=email, name=name, role="user", is_active=True, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["email"])
+        )
+        created = result.rowcount == 1
+        user = await user_by_email(session, email)
+        assert user is not None
+    elif name and not user.name:
+        user.name = name
+    return user, created
+
+
 async def set_user(settings: Settings, email: str, *, admin: bool, name: str, password: str | None,
                    clear_password: bool = False) -> bool:
     """Create or update a user; True when created. clear_password: sign-in by emailed link only."""
     db = Database(settings.database_url)
     try:
         async with db.write() as session:
-            user = await session.scalar(select(User).where(User.email == email.lower()))
-            created = user is None
-            if user is None:
-                user = User(email=email.lower(), name=name, role="user")
-                session.add(user)
+            user, created = await get_or_create_user(session, email, name)
             if admin:
                 user.role = "admin"
             if name:
-                user.name = name
+                user.name = name[:NAME_CHARS]
             if password is not None:
                 user.password_hash = hash_password(password)
             elif clear_password:
@@ -60,17 +95,11 @@ class UserChangeRefused(ValueError):
 async def add_admin(session: AsyncSession, email: str, name: str) -> tuple[User, bool]:
     """Make `email` an active admin inside the caller's write transaction (created without a
     password: they sign in with an emailed link). Returns the user and whether it was created."""
-    email = email.strip().lower()
-    user = await session.scalar(select(User).where(User.email == email))
-    created = user is None
-    if user is None:
-        user = User(email=email, name=name, role="admin", is_active=True)
-        session.add(user)
-    else:
-        user.role = "admin"
-        user.is_active = True
-        if name:
-            user.name = name
+    user, created = await get_or_create_user(session, email, name)
+    user.role = "admin"
+    user.is_active = True
+    if name:
+        user.name = name[:NAME_CHARS]
     await session.flush()
     return user, created
 

@@ -7,19 +7,18 @@ and detail it would have had on its own; the others apply.
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar.exceptions import NotFoundException
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
 from maildesk.tickets import queries
+from maildesk.tickets.change import TicketChange
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import ServiceError, UnknownValue
 from maildesk.web.schemas import BulkResult
 
 
-async def bulk_change(rt: Runtime, user: User, refs: list[str], changes: dict[str, Any]) -> list[BulkResult]:
+async def bulk_change(rt: Runtime, user: User, refs: list[str], change: TicketChange) -> list[BulkResult]:
     """One transaction, one savepoint per ticket: a refused ticket rolls back alone."""
     results: list[BulkResult] = []
     async with rt.db.write() as session:
@@ -31,7 +30,7 @@ async def bulk_change(rt: Runtime, user: User, refs: list[str], changes: dict[st
                     if ticket is None:
                         raise NotFoundException(f"no ticket {ref}")
                     ref = ticket.ticket_number or ref
-                    await service.update(ticket, user, changes)
+                    await service.update(ticket, user, change)
                 results.append(BulkResult(ticket=ref, ok=True))
             except NotFoundException as exc:
                 results.append(BulkResult(ticket=ref, ok=False, status_code=404, detail=str(exc.detail)))

@@ -108,6 +108,12 @@ def test_update_assign_and_illegal_transitions(daemon: Daemon) -> None:
         # A failed change leaves no trace.
         assert not any(e[1] == "open" for e in events if e[0] == "status")
 
+        # An absent field stays as it is; null empties it (TicketChange's CLEAR).
+        r = admin.patch(f"/admin/support/tickets/{number}", json={"priority": "low"})
+        assert (r.json()["priority"], r.json()["resolution_notes"]) == ("low", "Parcel found at the depot.")
+        r = admin.patch(f"/admin/support/tickets/{number}", json={"resolution_notes": None})
+        assert (r.json()["priority"], r.json()["resolution_notes"]) == ("low", None)
+
         assert admin.patch(f"/admin/support/tickets/{number}", json={"status": "closed"}).status_code == 200
         assert "none (closed is final)" in error(
             admin.patch(f"/admin/support/tickets/{number}", json={"status": "in_progress"}), 409)

@@ -56,6 +56,23 @@ def test_create_user_creates_then_updates(daemon_factory) -> None:
     assert bad.returncode == 2
 
 
+def test_create_user_and_mail_from_the_same_address_are_one_user(daemon_factory, sink: Sink) -> None:
+    # The CLI and the mail pipeline find or create users through one function: same address
+    # form (spaces and case do not make a second person), same name limit (users.name is 200
+    # characters; PostgreSQL refused a longer CLI name with a traceback).
+    daemon = daemon_factory(start=False)
+    long_name = "Ada Lovelace " + "x" * 250
+    made = _maildesk("create-user", " Ada@Example.org ", "--name", long_name, env=daemon.env)
+    assert made.returncode == 0, made.stderr
+    assert "created user ada@example.org" in made.stdout
+    daemon.start()
+    daemon.send(make_mail("Ada Lovelace <ada@example.org>", "Hello", "It is me again"))
+    daemon.wait_processed(1)
+    users = daemon.sql("SELECT id, email, name FROM users WHERE email LIKE '%ada%'")
+    assert len(users) == 1 and users[0][1] == "ada@example.org" and users[0][2] == long_name[:200]
+    assert daemon.sql("SELECT user_id, user_email FROM tickets") == [(users[0][0], "ada@example.org")]
+
+
 def test_check_sla_escalates_once_and_prints_numbers(daemon: Daemon, sink: Sink) -> None:
     _maildesk("create-user", "oncall@example.com", "--admin", "--password-stdin", env=daemon.env,
               stdin=b"oncall-password\n")

@@ -278,12 +278,13 @@ def test_contact_form_creates_a_ticket_like_the_api(daemon: Daemon, sink: Sink) 
         assert daemon.tickets() == []
 
         # Errors are shown next to each field, and what was typed stays (escaped).
-        r = post_form(client, page, "/help/contact/send", email="not-an-address", name="Eve",
+        # (The page applies the API's ContactIn, so a name over its 200 characters is refused too.)
+        r = post_form(client, page, "/help/contact/send", email="not-an-address", name="E" * 201,
                       category="astrology", subject="<b>Hi</b>", description="   ")
         assert r.status_code == 422
         shown = Page(r.text)
         for field_id, words in (("email", "Enter your email address"), ("category", "Choose a category"),
-                                ("description", "Describe what you need")):
+                                ("description", "Describe what you need"), ("name", "Use at most 200 characters")):
             (control,) = [c for c in shown.controls if c.get("id") == field_id]
             assert control.get("aria-invalid") == "true"
             assert re.search(rf'id="{field_id}-error"[^>]*>.*{words}', r.text), field_id

@@ -13,17 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maildesk.outbound.tokens import hash_token
 from maildesk.models import AuthToken, User, utcnow
 from maildesk.runtime import Runtime
-from maildesk.tickets.users import verify_password
+from maildesk.tickets.users import normal_email, verify_password
 from maildesk.web.auth.cache import TokenCache
 from maildesk.web.auth.limits import begin_login, client_ip, end_login
 from maildesk.web.auth.tokens import issue_token
 from maildesk.web.ratelimit import RateLimiter
 
 WRONG_LOGIN = "wrong email or password"
-
-
-def normal_email(email: str) -> str:
-    return email.strip().lower()
 
 
 async def password_sign_in(

@@ -21,6 +21,7 @@ from maildesk.models import SavedReply, User, utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import collisions, queries, rules
 from maildesk.tickets import merge as merging
+from maildesk.tickets.change import CLEAR, Clear, TicketChange
 from maildesk.tickets.clocks import duration_words
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.saved_replies import InvalidTemplate
@@ -122,30 +123,27 @@ async def queue_bulk(request: Request[Any, Any, Any], rt: NamedDependency[Runtim
     csrf_values = await posted_form(request)  # checks the CSRF token; single values only
     form = await request.form()  # the same parsed form again, for the repeated "ticket" field
     refs = [v for v in form.getall("ticket", []) if isinstance(v, str) and v.strip()]
-    changes: dict[str, Any] = {}
     notices: list[str] = []
     status = _pick(csrf_values.get("bulk_status"), rules.STATUSES, notices, "status")
     priority = _pick(csrf_values.get("bulk_priority"), rules.PRIORITIES, notices, "priority")
     assignee = (csrf_values.get("bulk_assigned_to") or "").strip()
-    if status:
-        changes["status"] = status
-    if priority:
-        changes["priority"] = priority
+    assigned_to: int | Clear | None = None
     if assignee == "none":
-        changes["assigned_to"] = None
+        assigned_to = CLEAR
     elif assignee == "me":
-        changes["assigned_to"] = me.id
+        assigned_to = me.id
     elif assignee.isdigit():
-        changes["assigned_to"] = int(assignee)
+        assigned_to = int(assignee)
     elif assignee:
         notices.append(f"Unknown assignee {assignee!r} was ignored.")
+    change = TicketChange(status=status or None, priority=priority or None, assigned_to=assigned_to)
     if not refs:
         notices.append("Select at least one ticket first.")
-    elif not changes:
+    elif not change:
         notices.append("Choose a status, priority or assignee to apply.")
     if notices:
         return await _queue_page(request, rt, notices, status_code=422)
-    results = await bulk_change(rt, me, refs, changes)
+    results = await bulk_change(rt, me, refs, change)
     done = [f"{r.ticket}: updated." for r in results if r.ok]
     failed = [f"{r.ticket}: not changed. {sentence(r.detail or '')}" for r in results if not r.ok]
     return await _queue_page(request, rt, failed, done=done, status_code=200 if not failed else 409)
@@ -200,30 +198,32 @@ async def ticket_page(request: Request[Any, Any, Any], rt: NamedDependency[Runti
     return await _ticket_page(request, rt, ref)
 
 
-def _changes(form: dict[str, str], ticket: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def _changes(form: dict[str, str], ticket: Any) -> tuple[TicketChange, dict[str, str]]:
     """What the update form asks to change (only what differs), and errors per field."""
-    changes: dict[str, Any] = {}
     errors: dict[str, str] = {}
     status = form.get("status", ticket.status)
-    if status != ticket.status:
-        changes["status"] = status
     priority = form.get("priority", ticket.priority)
-    if priority != ticket.priority:
-        changes["priority"] = priority
     assignee = form.get("assigned_to", "")
+    assigned_to: int | Clear | None = None
     if assignee and _user_id(assignee) is None:
         errors["assigned_to"] = "Choose someone from the list."
     elif _user_id(assignee) != ticket.assigned_to:
-        changes["assigned_to"] = _user_id(assignee)
+        assigned_to = _user_id(assignee) or CLEAR
     notes = form.get("resolution_notes", "").strip()
+    resolution_notes: str | Clear | None = None
     if len(notes) > 20_000:
         errors["resolution_notes"] = "Use at most 20,000 characters."
     elif (notes or None) != (ticket.resolution_notes or None):
-        changes["resolution_notes"] = notes or None
+        resolution_notes = notes or CLEAR
     escalated = form.get("escalated", "") in _TRUE
-    if escalated != ticket.escalated:
-        changes["escalated"] = escalated
-    return changes, errors
+    change = TicketChange(
+        status=status if status != ticket.status else None,
+        priority=priority if priority != ticket.priority else None,
+        assigned_to=assigned_to,
+        escalated=escalated if escalated != ticket.escalated else None,
+        resolution_notes=resolution_notes,
+    )
+    return change, errors
 
 
 @page_post("/admin/support/{ref:str}/update")
@@ -237,11 +237,11 @@ async def ticket_update(request: Request[Any, Any, Any], rt: NamedDependency[Run
             if ticket is None:
                 raise NotFoundException(f"no ticket {ref}")
             await collisions.check(session, ticket, _form_version(form))
-            changes, errors = _changes(form, ticket)
+            change, errors = _changes(form, ticket)
             if errors:
                 raise _FormErrors(errors)
-            if changes:
-                await rt.service(session).update(ticket, me, changes)
+            if change:
+                await rt.service(session).update(ticket, me, change)
             number = ticket.ticket_number or str(ticket.id)
     except _FormErrors as exc:
         return await _ticket_page(request, rt, ref, errors=exc.errors, values=keep, status_code=422)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import msgspec
 from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
@@ -20,14 +19,15 @@ from litestar.params import FromPath
 from maildesk.runtime import Runtime
 from maildesk.tickets import queries
 from maildesk.tickets.rules import IllegalTransition
-from maildesk.tickets.service import NewMessage, ServiceError
+from maildesk.tickets.creating import check_category
+from maildesk.tickets.service import NewMessage, ServiceError, UnknownValue
 from maildesk.web.pages.render import page_get, page_post, posted_form, redirect, render, sentence, signed_in
-from maildesk.web.schemas import Email
+from maildesk.web.schemas import contact_field_errors
 from maildesk.web.views import load_visible, ticket_out
 
 PAGE_SIZE = 20
 _NUMBER = re.compile(r"^SUP-\d{1,12}$")
-_MAX_TEXT = 200_000
+_MAX_TEXT = 200_000  # a reply's limit, as the API's Text
 
 DONE = {
     "reply": "Your reply has been added. The support team has been told.",
@@ -67,23 +67,26 @@ async def contact_page(request: Request[Any, Any, Any], rt: NamedDependency[Runt
     return _contact_page(request, rt, sent=sent if _NUMBER.match(sent) else None)
 
 
+# A person's words for each field ContactIn refuses (web/schemas/contact.py has the constraints).
+_CONTACT_WORDS = {
+    "email": "Enter your email address, like name@example.com.",
+    "name": "Use at most 200 characters.",
+    "category": "Choose a category from the list.",
+    "subject": "Use at most 500 characters.",
+    "description": "This is too long; please shorten it.",
+}
+
+
 def _contact_errors(rt: Runtime, values: dict[str, str]) -> dict[str, str]:
-    """The same constraints as the API's ContactIn, in words for a person, per field."""
-    errors = {}
-    try:
-        msgspec.convert(values["email"], Email)
-    except msgspec.ValidationError:
-        errors["email"] = "Enter your email address, like name@example.com."
-    if len(values["name"]) > 200:
-        errors["name"] = "Use at most 200 characters."
-    if values["category"] not in rt.settings.categories:
-        errors["category"] = "Choose a category from the list."
-    if len(values["subject"]) > 500:
-        errors["subject"] = "Use at most 500 characters."
+    """ContactIn's constraints and the service's own rules (a configured category, a
+    description that is not blank), in words for a person, per field."""
+    errors = {name: _CONTACT_WORDS[name] for name in contact_field_errors(values)}
     if not values["description"].strip():
         errors["description"] = "Describe what you need help with."
-    elif len(values["description"]) > _MAX_TEXT:
-        errors["description"] = "This is too long; please shorten it."
+    try:
+        check_category(values["category"], rt.settings.categories)
+    except UnknownValue:
+        errors["category"] = _CONTACT_WORDS["category"]
     return errors
 
 

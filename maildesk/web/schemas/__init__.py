@@ -7,7 +7,7 @@ this package re-exports every name, so `from maildesk.web.schemas import X` keep
 
 from maildesk.web.schemas.bulk import BulkChanges, BulkIn, BulkOut, BulkResult
 from maildesk.web.schemas.common import Detail, ErrorOut, errors
-from maildesk.web.schemas.contact import ContactIn, ContactOut
+from maildesk.web.schemas.contact import ContactIn, ContactOut, contact_field_errors
 from maildesk.web.schemas.fields import (
     MAX_ID,
     Email,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from maildesk.web.schemas.fields import Priority, Status, Strict, TicketRef
+from maildesk.tickets.change import TicketChange
+from maildesk.web.schemas.fields import Priority, Status, Strict, TicketRef, change_value
 
 
 class BulkChanges(Strict):
@@ -14,8 +15,8 @@ class BulkChanges(Strict):
     priority: Priority | UnsetType = UNSET
     assigned_to: int | None | UnsetType = UNSET
 
-    def changes(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not UNSET}
+    def changes(self) -> TicketChange:
+        return TicketChange(**{f: change_value(getattr(self, f)) for f in self.__struct_fields__})
 
 
 class BulkIn(Strict):

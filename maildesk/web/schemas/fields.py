@@ -6,9 +6,11 @@ than a silently ignored value.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct
+
+from maildesk.tickets.change import CLEAR
 
 Status = Literal["open", "in_progress", "waiting_on_user", "resolved", "closed"]
 Priority = Literal["urgent", "high", "medium", "low"]
@@ -28,3 +30,10 @@ TicketRef = Annotated[str, Meta(min_length=1, max_length=32)]
 
 class Strict(Struct, forbid_unknown_fields=True):
     """A request body: unknown fields are refused (422 naming the field)."""
+
+
+def change_value(value: Any) -> Any:
+    """A PATCH field as a TicketChange field: absent is unchanged (None), `null` is CLEAR."""
+    if value is UNSET:
+        return None
+    return CLEAR if value is None else value

@@ -13,9 +13,12 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from maildesk.models import Attachment, Ticket, TicketEvent, TicketMessage, utcnow
+from maildesk.tickets.change import TicketChange
 from maildesk.tickets.due import live_breach
 from maildesk.tickets.rules import format_number
-from maildesk.web.schemas.fields import Email, Priority, RowId, Status, Strict, Subject, Text, TicketRef, Version
+from maildesk.web.schemas.fields import (
+    Email, Priority, RowId, Status, Strict, Subject, Text, TicketRef, Version, change_value,
+)
 
 
 class TicketIn(Strict):
@@ -51,9 +54,8 @@ class AdminPatchIn(Strict):
     resolution_notes: Annotated[str, Meta(max_length=20_000)] | None | UnsetType = UNSET
     version: Version | None = None  # not a change: the version the caller saw
 
-    def changes(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__struct_fields__
-                if f != "version" and getattr(self, f) is not UNSET}
+    def changes(self) -> TicketChange:
+        return TicketChange(**{f: change_value(getattr(self, f)) for f in self.__struct_fields__ if f != "version"})
 
 
 class MergeIn(Strict):

@@ -86,7 +86,7 @@ class AdminSupportController(Controller):
         user: NamedDependency[User],
         inbound_id: FromPath[int],
     ) -> InboundOut:
-        """Puts a `failed` or `ignored` message back to `received` (web/inbound.py: any other status 409)."""
+        """Puts a `failed` or `ignored` message back to `received` (pipeline/requeue.py: any other status 409)."""
         async with rt.db.write() as session:
             inbound, number = await requeue_inbound(session, inbound_id, user)
         return InboundOut.of(inbound, number)

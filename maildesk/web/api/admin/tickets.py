@@ -99,9 +99,9 @@ class AdminTicketController(Controller):
             if ticket is None:
                 raise not_found(ref)
             await collisions.check(session, ticket, seen)
-            changes = data.changes()
-            if changes:
-                await rt.service(session).update(ticket, user, changes)
+            change = data.changes()
+            if change:
+                await rt.service(session).update(ticket, user, change)
         async with rt.db.read() as session:
             return await admin_ticket_out(session, ticket)
 

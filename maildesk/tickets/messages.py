@@ -1,0 +1,80 @@
+"""A message joining a ticket's thread, whichever way it arrived: `NewMessage` (what it
+carries) and `add_message` (the row and its attachments, inside the caller's transaction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from maildesk.models import Attachment, Ticket, TicketMessage, User, utcnow
+from maildesk.tickets.desk import SYSTEM, Desk
+
+
+@dataclass
+class NewMessage:
+    """What a message carries into a ticket, whichever way it arrived."""
+
+    body: str
+    full_body: str | None = None
+    body_html: str | None = None
+    source: str = "web"  # email | web | api | system
+    email_message_id: str | None = None
+    inbound_id: int | None = None
+    attachments: Sequence[Any] = field(default_factory=tuple)
+    sender_verified: bool | None = None  # mail only: see mail/senderauth.py
+
+
+_SUBJECT_CHARS = 80
+
+
+def subject_from(description: str) -> str:
+    """No subject given: the first line of the description, shortened on a word boundary."""
+    first = next((line.strip() for line in description.splitlines() if line.strip()), "")
+    if len(first) <= _SUBJECT_CHARS:
+        return first or "Contact form"
+    return first[:_SUBJECT_CHARS].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
+
+
+async def add_message(
+    desk: Desk,
+    ticket: Ticket,
+    author: User | None,
+    role: str,
+    message: NewMessage,
+    *,
+    is_internal: bool = False,
+    created_at: datetime | None = None,
+    sender_email: str | None = None,
+) -> TicketMessage:
+    row = TicketMessage(
+        ticket_id=ticket.id,
+        sender_user_id=author.id if author else None,
+        sender_email=sender_email or (author.email if author else SYSTEM),
+        sender_role=role,
+        body=message.body,
+        full_body=message.full_body,
+        body_html=message.body_html,
+        is_internal=is_internal,
+        source=message.source,
+        email_message_id=message.email_message_id,
+        inbound_id=message.inbound_id,
+        sender_verified=message.sender_verified,
+        created_at=created_at or utcnow(),
+    )
+    desk.session.add(row)
+    await desk.session.flush()
+    for part in message.attachments:
+        desk.session.add(
+            Attachment(
+                message_id=row.id,
+                filename=part.filename,
+                content_type=part.content_type,
+                size=len(part.data),
+                storage_key=desk.attachments.save(part.data),
+                content_id=part.content_id,
+                inline=part.inline,
+                created_at=row.created_at,
+            )
+        )
+    return row
