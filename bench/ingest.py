@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/ingest.py            # 1,000 messages per configuration, 3 rounds
     .venv/bin/python bench/ingest.py --quick    # 300 messages, 1 round
+    .venv/bin/python bench/ingest.py --quick --senders 4 --variants c --profile
+                                                # the daemon under cProfile: top 30 printed
 
 For 1, 4 and 16 concurrent SMTP senders it measures, side by side in each round:
 
@@ -175,11 +177,41 @@ def run_baseline(kind: str, messages: list[corpus.Message], senders: int, figure
     figures.add(kind, senders, result.rate, result.latencies)
 
 
+# The daemon runs under cProfile by way of a sitecustomize module put first on its path: the
+# daemon is started exactly as usual (common.Daemon), and the profile is written when it exits
+# after SIGTERM. Only `serve` is profiled (not `migrate`); only the main thread (the event loop).
+_PROFILE_HOOK = """
+import atexit, cProfile, os, sys
+if sys.argv[1:2] == ["serve"] and os.environ.get("MAILDESK_BENCH_PROFILE"):
+    _profile = cProfile.Profile()
+    _profile.enable()
+    atexit.register(lambda: (_profile.disable(), _profile.dump_stats(os.environ["MAILDESK_BENCH_PROFILE"])))
+"""
+
+
+def profile_env(root: Path, out: Path) -> dict[str, str]:
+    hook = root / "profile-hook"
+    hook.mkdir(parents=True, exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_PROFILE_HOOK)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "MAILDESK_BENCH_PROFILE": str(out)}
+
+
+def print_profile(path: Path, top: int = 30) -> None:
+    import pstats
+
+    for order in ("cumulative", "tottime"):
+        print(f"\n--- daemon profile, top {top} by {order} ---")
+        pstats.Stats(str(path)).strip_dirs().sort_stats(order).print_stats(top)
+
+
 def run_maildesk(messages: list[corpus.Message], senders: int, figures: Figures, sink: common.Sink,
-                 root: Path, timeout: float) -> None:
+                 root: Path, timeout: float, profile: Path | None = None) -> None:
     expected_confirmations = sum(not m.is_reply for m in messages)
     sink.reset()
-    daemon = common.Daemon(root / f"maildesk-{senders}-{time.monotonic_ns()}", relay_port=sink.port).start()
+    extra_env = profile_env(root, profile) if profile is not None else {}
+    daemon = common.Daemon(root / f"maildesk-{senders}-{time.monotonic_ns()}", relay_port=sink.port,
+                           extra_env=extra_env).start()
     try:
         result = common.send_all(daemon.smtp_port, messages, senders)
         deadline = time.monotonic() + timeout
@@ -252,6 +284,9 @@ def main() -> None:
     parser.add_argument("--senders", default="1,4,16", help="concurrent sender counts (default 1,4,16)")
     parser.add_argument("--variants", default="a,b,e,c", help="which to run; c also measures d")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for (d) to finish")
+    parser.add_argument("--profile", metavar="FILE", nargs="?", const="ingest.prof",
+                        help="run the daemon under cProfile, keep the stats in FILE (default ingest.prof) "
+                             "and print the top 30 by cumulative and by own time")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -280,7 +315,8 @@ def main() -> None:
                 for v in chosen:
                     try:
                         if v == "c":
-                            run_maildesk(messages, senders, figures, sink, root, args.timeout)
+                            run_maildesk(messages, senders, figures, sink, root, args.timeout,
+                                         Path(args.profile).resolve() if args.profile else None)
                         elif v in ("a", "b", "e"):
                             run_baseline(v, messages, senders, figures, root)
                     except Exception as exc:  # one failed run (a port taken, a timeout) must not lose the rest
@@ -300,6 +336,8 @@ def main() -> None:
     print(report(figures, sender_counts, shown))
     for note in figures.notes:
         print("note:", note)
+    if args.profile and Path(args.profile).exists():
+        print_profile(Path(args.profile))
     print(f"\n{time.monotonic() - started:.0f}s; {os.cpu_count()} cores; load average now {os.getloadavg()[0]:.2f}")
 
 
