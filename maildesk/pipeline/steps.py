@@ -27,6 +27,7 @@ from maildesk.outbound import tokens
 from maildesk.mime.body import visible_reply
 from maildesk.mime.classify import Classification, Kind, classify
 from maildesk.mime.parse import ParsedMessage, parse_message
+from maildesk.mime.rawlines import header_end
 from maildesk.models import (
     InboundMessage,
     OutboundMessage,
@@ -42,6 +43,7 @@ from maildesk.tickets.service import NewMessage, TicketService
 log = logging.getLogger("maildesk.pipeline")
 
 _PARSE_IN_THREAD_BYTES = 256 * 1024
+_CLASSIFY_HEADER_BYTES = 512 * 1024
 _SUBJECT_TAG = re.compile(r"\[\s*SUP-\d+\s*\]\s*", re.IGNORECASE)
 
 
@@ -106,7 +108,11 @@ def envelope_requester(envelope_from: str | None) -> str | None:
 
 async def classify_step(rt: Runtime, job: Job) -> None:
     assert job.parsed is not None
-    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(job.inbound.raw[: 512 * 1024])
+    # The header block only (found by the feedparser's own rules): a headers-only parse of the
+    # whole message would still split every line of the body, attachments included.
+    raw = job.inbound.raw
+    block = raw[: min(header_end(raw, 0), _CLASSIFY_HEADER_BYTES)]
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(block)
     s = rt.settings
     job.classification = classify(
         headers,
