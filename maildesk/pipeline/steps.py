@@ -66,6 +66,9 @@ class Job:
     sender_auth: senderauth.SenderAuth = senderauth.UNKNOWN
     sender: User | None = None
     ignored: str | None = None  # set when the message is kept but deliberately not acted on
+    # The ticket this message opened. Held here so that the session's identity map (weakly
+    # referencing) keeps it for the outcome, which names it, instead of loading it again.
+    created: Ticket | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -263,6 +266,7 @@ async def _new_ticket(rt: Runtime, job: Job, linked: Ticket | None = None) -> No
         linked_ticket=linked,
     )
     job.inbound.ticket_id = ticket.id
+    job.created = ticket
 
 
 async def _record_automatic(rt: Runtime, job: Job) -> None:
