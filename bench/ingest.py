@@ -158,6 +158,9 @@ class Baseline:
 class Figures:
     rates: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     latencies: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    # CPU milliseconds the server process spent per message: on a shared machine a steadier
+    # figure of the Python work per message than the rates, which other processes slow down.
+    cpu: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def add(self, variant: str, senders: int, rate: float, latencies: list[float] | None = None) -> None:
@@ -169,12 +172,26 @@ class Figures:
         return common.median(self.rates.get((variant, senders), []))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process (all its threads) has used so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_baseline(kind: str, messages: list[corpus.Message], senders: int, figures: Figures, root: Path) -> None:
     with Baseline(kind, root / f"{kind}-{senders}-{time.monotonic_ns()}") as server:
+        assert server.proc is not None
+        before = cpu_seconds(server.proc.pid)
         result = common.send_all(server.port, messages, senders)
+        after = cpu_seconds(server.proc.pid)
     if result.errors:
         figures.notes.append(f"({kind}) {senders} senders: {len(result.errors)} errors, first: {result.errors[0]}")
     figures.add(kind, senders, result.rate, result.latencies)
+    if before is not None and after is not None:
+        figures.cpu.setdefault((kind, senders), []).append((after - before) * 1000 / len(messages))
 
 
 # The daemon runs under cProfile by way of a sitecustomize module put first on its path: the
@@ -213,6 +230,7 @@ def run_maildesk(messages: list[corpus.Message], senders: int, figures: Figures,
     daemon = common.Daemon(root / f"maildesk-{senders}-{time.monotonic_ns()}", relay_port=sink.port,
                            extra_env=extra_env).start()
     try:
+        before = cpu_seconds(daemon.pid)
         result = common.send_all(daemon.smtp_port, messages, senders)
         deadline = time.monotonic() + timeout
         done_at = None
@@ -221,6 +239,9 @@ def run_maildesk(messages: list[corpus.Message], senders: int, figures: Figures,
                 done_at = time.perf_counter()
                 break
             time.sleep(0.02)
+        after = cpu_seconds(daemon.pid)
+        if before is not None and after is not None:
+            figures.cpu.setdefault(("d", senders), []).append((after - before) * 1000 / len(messages))
         statuses = daemon.statuses()
         replies = daemon.query("SELECT count(*) FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id "
                                "WHERE m.email_message_id IS NOT NULL AND m.email_message_id != t.root_message_id")
@@ -273,6 +294,17 @@ def report(figures: Figures, sender_counts: list[int], variants: list[str]) -> s
     out.append("")
     out.append(common.table(["senders", "c/b", "d/e", "c/a", "b/a", "c/b>=0.70 (4 senders)", "d/e>=0.80"],
                             ratio_rows))
+    cpu_rows = []
+    for senders in sender_counts:
+        for v in ("b", "e", "d"):
+            if (v, senders) in figures.cpu:
+                cpu_rows.append([senders, NAMES[v], f"{common.median(figures.cpu[(v, senders)]):.2f}"])
+        e, d = figures.cpu.get(("e", senders)), figures.cpu.get(("d", senders))
+        if e and d:
+            cpu_rows.append([senders, "CPU e/d (d/e if CPU-bound)", f"{common.median(e) / common.median(d):.2f}"])
+    if cpu_rows:
+        out.append("")
+        out.append(common.table(["senders", "server process", "CPU ms per message (median)"], cpu_rows))
     return "\n".join(out)
 
 
