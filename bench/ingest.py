@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/ingest.py            # 1,000 messages per configuration, 3 rounds
     .venv/bin/python bench/ingest.py --quick    # 300 messages, 1 round
+    .venv/bin/python bench/ingest.py --quick --senders 4 --variants c --profile
+                                                # the daemon under cProfile: top 30 printed
 
 For 1, 4 and 16 concurrent SMTP senders it measures, side by side in each round:
 
@@ -156,6 +158,9 @@ class Baseline:
 class Figures:
     rates: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     latencies: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    # CPU milliseconds the server process spent per message: on a shared machine a steadier
+    # figure of the Python work per message than the rates, which other processes slow down.
+    cpu: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def add(self, variant: str, senders: int, rate: float, latencies: list[float] | None = None) -> None:
@@ -167,20 +172,65 @@ class Figures:
         return common.median(self.rates.get((variant, senders), []))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process (all its threads) has used so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_baseline(kind: str, messages: list[corpus.Message], senders: int, figures: Figures, root: Path) -> None:
     with Baseline(kind, root / f"{kind}-{senders}-{time.monotonic_ns()}") as server:
+        assert server.proc is not None
+        before = cpu_seconds(server.proc.pid)
         result = common.send_all(server.port, messages, senders)
+        after = cpu_seconds(server.proc.pid)
     if result.errors:
         figures.notes.append(f"({kind}) {senders} senders: {len(result.errors)} errors, first: {result.errors[0]}")
     figures.add(kind, senders, result.rate, result.latencies)
+    if before is not None and after is not None:
+        figures.cpu.setdefault((kind, senders), []).append((after - before) * 1000 / len(messages))
+
+
+# The daemon runs under cProfile by way of a sitecustomize module put first on its path: the
+# daemon is started exactly as usual (common.Daemon), and the profile is written when it exits
+# after SIGTERM. Only `serve` is profiled (not `migrate`); only the main thread (the event loop).
+_PROFILE_HOOK = """
+import atexit, cProfile, os, sys
+if sys.argv[1:2] == ["serve"] and os.environ.get("MAILDESK_BENCH_PROFILE"):
+    _profile = cProfile.Profile()
+    _profile.enable()
+    atexit.register(lambda: (_profile.disable(), _profile.dump_stats(os.environ["MAILDESK_BENCH_PROFILE"])))
+"""
+
+
+def profile_env(root: Path, out: Path) -> dict[str, str]:
+    hook = root / "profile-hook"
+    hook.mkdir(parents=True, exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_PROFILE_HOOK)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "MAILDESK_BENCH_PROFILE": str(out)}
+
+
+def print_profile(path: Path, top: int = 30) -> None:
+    import pstats
+
+    for order in ("cumulative", "tottime"):
+        print(f"\n--- daemon profile, top {top} by {order} ---")
+        pstats.Stats(str(path)).strip_dirs().sort_stats(order).print_stats(top)
 
 
 def run_maildesk(messages: list[corpus.Message], senders: int, figures: Figures, sink: common.Sink,
-                 root: Path, timeout: float) -> None:
+                 root: Path, timeout: float, profile: Path | None = None) -> None:
     expected_confirmations = sum(not m.is_reply for m in messages)
     sink.reset()
-    daemon = common.Daemon(root / f"maildesk-{senders}-{time.monotonic_ns()}", relay_port=sink.port).start()
+    extra_env = profile_env(root, profile) if profile is not None else {}
+    daemon = common.Daemon(root / f"maildesk-{senders}-{time.monotonic_ns()}", relay_port=sink.port,
+                           extra_env=extra_env).start()
     try:
+        before = cpu_seconds(daemon.pid)
         result = common.send_all(daemon.smtp_port, messages, senders)
         deadline = time.monotonic() + timeout
         done_at = None
@@ -189,6 +239,9 @@ def run_maildesk(messages: list[corpus.Message], senders: int, figures: Figures,
                 done_at = time.perf_counter()
                 break
             time.sleep(0.02)
+        after = cpu_seconds(daemon.pid)
+        if before is not None and after is not None:
+            figures.cpu.setdefault(("d", senders), []).append((after - before) * 1000 / len(messages))
         statuses = daemon.statuses()
         replies = daemon.query("SELECT count(*) FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id "
                                "WHERE m.email_message_id IS NOT NULL AND m.email_message_id != t.root_message_id")
@@ -241,6 +294,17 @@ def report(figures: Figures, sender_counts: list[int], variants: list[str]) -> s
     out.append("")
     out.append(common.table(["senders", "c/b", "d/e", "c/a", "b/a", "c/b>=0.70 (4 senders)", "d/e>=0.80"],
                             ratio_rows))
+    cpu_rows = []
+    for senders in sender_counts:
+        for v in ("b", "e", "d"):
+            if (v, senders) in figures.cpu:
+                cpu_rows.append([senders, NAMES[v], f"{common.median(figures.cpu[(v, senders)]):.2f}"])
+        e, d = figures.cpu.get(("e", senders)), figures.cpu.get(("d", senders))
+        if e and d:
+            cpu_rows.append([senders, "CPU e/d (d/e if CPU-bound)", f"{common.median(e) / common.median(d):.2f}"])
+    if cpu_rows:
+        out.append("")
+        out.append(common.table(["senders", "server process", "CPU ms per message (median)"], cpu_rows))
     return "\n".join(out)
 
 
@@ -252,6 +316,9 @@ def main() -> None:
     parser.add_argument("--senders", default="1,4,16", help="concurrent sender counts (default 1,4,16)")
     parser.add_argument("--variants", default="a,b,e,c", help="which to run; c also measures d")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for (d) to finish")
+    parser.add_argument("--profile", metavar="FILE", nargs="?", const="ingest.prof",
+                        help="run the daemon under cProfile, keep the stats in FILE (default ingest.prof) "
+                             "and print the top 30 by cumulative and by own time")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -280,7 +347,8 @@ def main() -> None:
                 for v in chosen:
                     try:
                         if v == "c":
-                            run_maildesk(messages, senders, figures, sink, root, args.timeout)
+                            run_maildesk(messages, senders, figures, sink, root, args.timeout,
+                                         Path(args.profile).resolve() if args.profile else None)
                         elif v in ("a", "b", "e"):
                             run_baseline(v, messages, senders, figures, root)
                     except Exception as exc:  # one failed run (a port taken, a timeout) must not lose the rest
@@ -300,6 +368,8 @@ def main() -> None:
     print(report(figures, sender_counts, shown))
     for note in figures.notes:
         print("note:", note)
+    if args.profile and Path(args.profile).exists():
+        print_profile(Path(args.profile))
     print(f"\n{time.monotonic() - started:.0f}s; {os.cpu_count()} cores; load average now {os.getloadavg()[0]:.2f}")
 
 

@@ -12,9 +12,12 @@ a signal: humans write those words too.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from email.message import Message
+from typing import Callable
+
 from maildesk.mime.addresses import parse_mailbox_list
 
 __all__ = [
@@ -74,10 +77,12 @@ def classify(
     mail loop cannot be taken back).
     """
     own = frozenset(a.strip().lower() for a in own_addresses if a and a.strip())
+    # Two checks read From; under policy.default each read parses the field again.
+    from_addresses = functools.cache(lambda: _addresses(msg, "From"))
     try:
         return (
-            _check_loop(msg, envelope_from, own, loop_token)
-            or _check_bounce(msg, envelope_from)
+            _check_loop(msg, envelope_from, own, loop_token, from_addresses)
+            or _check_bounce(msg, envelope_from, from_addresses)
             or _check_auto_reply(msg, loop_token)
             or _check_bulk(msg)
             or Classification(Kind.HUMAN, "no automatic-mail signal")
@@ -90,7 +95,8 @@ def classify(
 
 
 def _check_loop(
-    msg: Message, envelope_from: str | None, own: frozenset[str], loop_token: str
+    msg: Message, envelope_from: str | None, own: frozenset[str], loop_token: str,
+    from_addresses: Callable[[], list[str]],
 ) -> Classification | None:
     token = (loop_token or "").strip()
     if token:
@@ -103,7 +109,7 @@ def _check_loop(
         for addr in _loop_addresses(value):
             if _is_own(addr, own):
                 return Classification(Kind.LOOP, _reason("X-Loop names our own address", addr))
-    for addr in _addresses(msg, "From"):
+    for addr in from_addresses():
         if _is_own(addr, own):
             return Classification(Kind.LOOP, _reason("From is our own address", addr))
     if envelope_from and _is_own(_bare(envelope_from), own):
@@ -111,7 +117,8 @@ def _check_loop(
     return None
 
 
-def _check_bounce(msg: Message, envelope_from: str | None) -> Classification | None:
+def _check_bounce(msg: Message, envelope_from: str | None,
+                  from_addresses: Callable[[], list[str]]) -> Classification | None:
     report = _report_type(msg)
     # RFC 8098 3.1: an MDN is sent with a null return path, yet a read receipt
     # is not a delivery failure, so it is decided before the empty sender.
@@ -131,7 +138,7 @@ def _check_bounce(msg: Message, envelope_from: str | None) -> Classification | N
     if path and path.split("@", 1)[0] in _BOUNCE_SENDERS:
         # Some MTAs hand the null sender on as MAILER-DAEMON (Sendmail's mbox "From ").
         return Classification(Kind.BOUNCE, _reason(f"{label} is a mail system", path))
-    for addr in _addresses(msg, "From"):
+    for addr in from_addresses():
         local = addr.rpartition("@")[0] if "@" in addr else addr
         if local in _BOUNCE_SENDERS:
             return Classification(Kind.BOUNCE, _reason("From is a mail system", addr))
@@ -265,6 +272,14 @@ def _keyword(value: str) -> str:
 
 def _report_type(msg: Message) -> str | None:
     """report-type of a top-level multipart/report, or None for other messages."""
+    try:
+        # Reading Content-Type under policy.default parses it (twice below); a message whose
+        # Content-Type fields do not even contain the word cannot be multipart/report.
+        if not any(str(key).lower() == "content-type" and "report" in str(value).lower()
+                   for key, value in msg.raw_items()):
+            return None
+    except Exception:
+        pass
     ctype, report = "", None
     try:
         ctype = msg.get_content_type()

@@ -8,17 +8,15 @@ RFC 3834 headers that keep other robots from answering it.
 
 from __future__ import annotations
 
-import email.policy
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any
 
 import jinja2
 
 from maildesk.config import Settings
-from maildesk.outbound import tokens
+from maildesk.outbound import tokens, wire
 from maildesk.models import Ticket, utcnow
 from maildesk.resources import resource_dir
 
@@ -41,7 +39,9 @@ _SPACE = re.compile(r"\s+")
 
 def header_safe(value: str, limit: int = 200) -> str:
     """One line, no CR/LF or other control characters, bounded: safe inside a header."""
-    value = "".join(ch if ch.isprintable() else " " for ch in value or "")
+    value = value or ""
+    if not value.isprintable():
+        value = "".join(ch if ch.isprintable() else " " for ch in value)
     value = _SPACE.sub(" ", value).strip()
     return value[:limit]
 
@@ -63,15 +63,21 @@ class Composer:
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            auto_reload=False,  # the packaged templates do not change while the daemon runs
         )
         self.loop_token = tokens.loop_token(settings.secret_key)
+        self._templates: dict[str, jinja2.Template | None] = {}
 
     def _render(self, name: str, context: dict[str, Any]) -> str | None:
-        try:
-            template = self._env.get_template(name)
-        except jinja2.TemplateNotFound:
-            return None
-        return template.render(**context)
+        # Looked up once per name, a missing one too (most kinds have no HTML template):
+        # compiled once, and no file system search for each message.
+        if name not in self._templates:
+            try:
+                self._templates[name] = self._env.get_template(name)
+            except jinja2.TemplateNotFound:
+                self._templates[name] = None
+        template = self._templates[name]
+        return template.render(**context) if template is not None else None
 
     def compose(
         self,
@@ -104,25 +110,26 @@ class Composer:
             subject = f"[{ticket.ticket_number}] {subject}"
         message_id = tokens.new_message_id(s.secret_key, s.support_domain)
 
-        msg = EmailMessage(policy=email.policy.SMTP)
-        msg["From"] = formataddr(("Support", s.support_address))
-        msg["To"] = formataddr((header_safe(to_name, 100), to_addr))
-        msg["Subject"] = header_safe(subject, 300)
-        msg["Date"] = format_datetime(utcnow())
-        msg["Message-ID"] = f"<{message_id}>"
-        msg["Reply-To"] = s.support_address
+        subject = header_safe(subject, 300)
+        headers = [
+            ("From", formataddr(("Support", s.support_address))),
+            ("To", formataddr((header_safe(to_name, 100), to_addr))),
+            ("Subject", subject),
+            ("Date", format_datetime(utcnow())),
+            ("Message-ID", f"<{message_id}>"),
+            ("Reply-To", s.support_address),
+        ]
         if ticket is not None and ticket.root_message_id:
-            msg["In-Reply-To"] = f"<{ticket.root_message_id}>"
-            msg["References"] = f"<{ticket.root_message_id}>"
+            headers.append(("In-Reply-To", f"<{ticket.root_message_id}>"))
+            headers.append(("References", f"<{ticket.root_message_id}>"))
         if ticket is not None:
-            msg["X-Maildesk-Ticket"] = ticket.ticket_number or ""
+            headers.append(("X-Maildesk-Ticket", ticket.ticket_number or ""))
         # RFC 3834: mark every message as automatic, and ask robots not to answer.
-        msg["Auto-Submitted"] = auto_submitted
-        msg["X-Auto-Response-Suppress"] = "All"
+        headers.append(("Auto-Submitted", auto_submitted))
+        headers.append(("X-Auto-Response-Suppress", "All"))
         if kind != "update":  # an update carries a person's words; the rest is robot mail
-            msg["Precedence"] = "auto_reply" if auto_submitted == "auto-replied" else "bulk"
-        msg["X-Maildesk-Loop"] = self.loop_token
-        msg.set_content(text)
-        if html is not None:
-            msg.add_alternative(html, subtype="html")
-        return Composed(message_id=message_id, subject=msg["Subject"], raw=msg.as_bytes())
+            headers.append(("Precedence", "auto_reply" if auto_submitted == "auto-replied" else "bulk"))
+        headers.append(("X-Maildesk-Loop", self.loop_token))
+        # Written as EmailMessage + policy.SMTP would write it, without building one (wire.py).
+        return Composed(message_id=message_id, subject=wire.header_text("Subject", subject),
+                        raw=wire.message(headers, text, html))

@@ -16,13 +16,13 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.config import Settings
 from maildesk.outbound import bounces
 from maildesk.outbound.compose import Composer
-from maildesk.models import OutboundMessage, Ticket, utcnow
+from maildesk.models import OutboundMessage, SuppressedAddress, Ticket, utcnow
 
 # Mail whose sending is triggered by someone else's action, not a person writing: budgeted.
 AUTOMATIC_KINDS = frozenset({"confirmation", "magic_link"})
@@ -30,6 +30,29 @@ WAKE_SENDER = "wake:sender"
 _LOCK_TRIES, _LOCK_PAUSE = 200, 0.05  # up to ~10 s for another transaction's budget lock
 
 log = logging.getLogger("maildesk.outbox")
+
+# What an automatic message needs to know before it is queued, in one statement (built once):
+# whether its address is suppressed now (bounces.active_suppressions' test; the address is
+# unique there) and how much of the hour's budget it used. Each statement costs a round of
+# autoflush, compile-cache lookup and result handling; this is on the path of every new ticket.
+_SUPPRESSED_NOW = (
+    SuppressedAddress.email == bindparam("address"),
+    SuppressedAddress.suppressed_at.is_not(None),
+    SuppressedAddress.cleared_at.is_(None),
+)
+_AUTOMATIC_CHECKS = select(
+    select(func.count()).select_from(SuppressedAddress).where(*_SUPPRESSED_NOW).scalar_subquery(),
+    select(SuppressedAddress.reason).where(*_SUPPRESSED_NOW).limit(1).scalar_subquery(),
+    select(func.count())
+    .select_from(OutboundMessage)
+    .where(
+        OutboundMessage.to_addr == bindparam("to_addr"),
+        OutboundMessage.automatic.is_(True),
+        OutboundMessage.status != "suppressed",
+        OutboundMessage.created_at >= bindparam("since"),
+    )
+    .scalar_subquery(),
+)
 
 
 class Outbox:
@@ -57,20 +80,13 @@ class Outbox:
             await asyncio.sleep(_LOCK_PAUSE)
         log.warning("automatic-mail budget of %s: lock busy, counting without it", to_addr)
 
-    async def _over_budget(self, session: AsyncSession, to_addr: str) -> bool:
+    async def _automatic_checks(self, session: AsyncSession, to_addr: str) -> tuple[str | None, bool]:
+        """(why `to_addr` is suppressed or None, whether its hourly budget is used up)."""
         await self._lock_budget(session, to_addr)
-        since = utcnow() - timedelta(hours=1)
-        count = await session.scalar(
-            select(func.count())
-            .select_from(OutboundMessage)
-            .where(
-                OutboundMessage.to_addr == to_addr,
-                OutboundMessage.automatic.is_(True),
-                OutboundMessage.status != "suppressed",
-                OutboundMessage.created_at >= since,
-            )
-        )
-        return (count or 0) >= self.settings.automail_per_hour
+        suppressed, reason, count = (await session.execute(_AUTOMATIC_CHECKS, {
+            "address": to_addr.strip(), "to_addr": to_addr, "since": utcnow() - timedelta(hours=1),
+        })).one()
+        return ((reason or "suppressed") if suppressed else None), (count or 0) >= self.settings.automail_per_hour
 
     async def enqueue(
         self,
@@ -96,11 +112,14 @@ class Outbox:
             status="pending",
             next_attempt_at=utcnow(),
         )
-        suppressed = await bounces.suppression_reason(session, to_addr)
+        if automatic:
+            suppressed, over_budget = await self._automatic_checks(session, to_addr)
+        else:
+            suppressed, over_budget = await bounces.suppression_reason(session, to_addr), False
         if suppressed is not None:
             row.status = "suppressed"
             row.last_error = f"not sent: {to_addr} is suppressed ({suppressed}); an admin can clear it"
-        elif automatic and await self._over_budget(session, to_addr):
+        elif over_budget:
             row.status = "suppressed"
             row.last_error = f"not sent: {to_addr} already got {self.settings.automail_per_hour} automatic emails this hour"
         session.add(row)

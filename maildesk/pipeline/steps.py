@@ -27,6 +27,7 @@ from maildesk.outbound import tokens
 from maildesk.mime.body import visible_reply
 from maildesk.mime.classify import Classification, Kind, classify
 from maildesk.mime.parse import ParsedMessage, parse_message
+from maildesk.mime.rawlines import header_end
 from maildesk.models import (
     InboundMessage,
     OutboundMessage,
@@ -42,6 +43,7 @@ from maildesk.tickets.service import NewMessage, TicketService
 log = logging.getLogger("maildesk.pipeline")
 
 _PARSE_IN_THREAD_BYTES = 256 * 1024
+_CLASSIFY_HEADER_BYTES = 512 * 1024
 _SUBJECT_TAG = re.compile(r"\[\s*SUP-\d+\s*\]\s*", re.IGNORECASE)
 
 
@@ -64,6 +66,9 @@ class Job:
     sender_auth: senderauth.SenderAuth = senderauth.UNKNOWN
     sender: User | None = None
     ignored: str | None = None  # set when the message is kept but deliberately not acted on
+    # The ticket this message opened. Held here so that the session's identity map (weakly
+    # referencing) keeps it for the outcome, which names it, instead of loading it again.
+    created: Ticket | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -106,7 +111,11 @@ def envelope_requester(envelope_from: str | None) -> str | None:
 
 async def classify_step(rt: Runtime, job: Job) -> None:
     assert job.parsed is not None
-    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(job.inbound.raw[: 512 * 1024])
+    # The header block only (found by the feedparser's own rules): a headers-only parse of the
+    # whole message would still split every line of the body, attachments included.
+    raw = job.inbound.raw
+    block = raw[: min(header_end(raw, 0), _CLASSIFY_HEADER_BYTES)]
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(block)
     s = rt.settings
     job.classification = classify(
         headers,
@@ -257,6 +266,7 @@ async def _new_ticket(rt: Runtime, job: Job, linked: Ticket | None = None) -> No
         linked_ticket=linked,
     )
     job.inbound.ticket_id = ticket.id
+    job.created = ticket
 
 
 async def _record_automatic(rt: Runtime, job: Job) -> None:

@@ -46,11 +46,12 @@ def mentioned(text: str, admins: Sequence[User]) -> list[User]:
     return [a for a in admins if a.email.lower() in addresses or handles(a) & words]
 
 
+# Built once: it runs for every new ticket and reply, and building it cost more than running it.
+_ACTIVE_ADMINS = select(User).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id)
+
+
 async def active_admins(session: AsyncSession) -> list[User]:
-    rows = await session.scalars(
-        select(User).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id)
-    )
-    return list(rows)
+    return list(await session.scalars(_ACTIVE_ADMINS))
 
 
 def _label(ticket: Ticket) -> str:

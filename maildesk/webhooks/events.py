@@ -28,6 +28,8 @@ WAKE_WEBHOOKS = "wake:webhooks"
 _TRACKED = {"status": "status", "priority": "priority", "assigned": "assigned_to", "escalated": "escalated"}
 _CHANGES = "webhooks:changes"  # session.info: {ticket id: {field: value before this transaction}}
 _ENDPOINTS = "webhooks:endpoints"  # session.info: the enabled endpoints, read once per transaction
+# Built once: it runs in every transaction that changes a ticket.
+_ENABLED = select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.enabled.is_(True))
 
 
 def track(session: AsyncSession, ticket: Ticket, kind: str, old_value: Any) -> None:
@@ -70,9 +72,7 @@ def _payload(event_type: str, data: dict[str, Any]) -> str:
 async def _endpoints(session: AsyncSession) -> list[tuple[int, tuple[str, ...]]]:
     cached = session.info.get(_ENDPOINTS)
     if cached is None:
-        rows = await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.enabled.is_(True))
-        )
+        rows = await session.execute(_ENABLED)
         cached = [(row[0], tuple(row[1] or ())) for row in rows]
         session.info[_ENDPOINTS] = cached
     return cached
