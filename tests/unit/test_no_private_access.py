@@ -16,8 +16,8 @@ break silently because of that. The scan (ast, over maildesk/) flags:
 - overriding a dependency method known to be undocumented (UNDOCUMENTED_OVERRIDES).
 
 ALLOWED is the explicit list of what is still there, each with why. It must hold only
-maildesk/db.py's accesses, which the lead is removing (issue 14), and smtp.py's stream
-reader, which aiosmtpd is pinned for (pyproject.toml, tests/integration/test_smtp_differential.py).
+maildesk/db.py's accesses, which the lead is removing (issue 14); the SMTP listener reads DATA
+through asyncio.Protocol's data_received instead of aiosmtpd's stream reader.
 """
 
 from __future__ import annotations
@@ -40,10 +40,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("db.py", "_conn"): "issue 14: being removed",
     ("db.py", "_execute"): "issue 14: being removed",
     ("db.py", "_thread"): "issue 14: being removed",
-    # The one private the DATA reader needs: asyncio.StreamReaderProtocol's stream reader,
-    # read by aiosmtpd itself. aiosmtpd is pinned to >=1.4.6,<1.5 and the differential test
-    # proves the reader equal to stock aiosmtpd's DATA on that range.
-    ("intake/smtp.py", "_reader"): "pinned aiosmtpd range, differential test",
 }
 
 
