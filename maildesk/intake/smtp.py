@@ -187,6 +187,7 @@ class _Protocol(SessionCounting, SMTP):
         self.sending_354 = True
         try:
             early = self.lines.take_all()  # sent before the 354: stock aiosmtpd reads it as DATA too
+            self._flow()  # reading may have paused on those bytes
             if early:
                 self._take_message(early)
             await self.push("354 End data with <CR><LF>.<CR><LF>")

@@ -297,3 +297,12 @@ def test_client_closing_mid_data_stores_nothing(servers: Any, cut: str) -> None:
         after = _head("after") + b"next" + END
         assert _session(port, [COMMANDS + b"DATA\r\n", after], 5, pause=0.05) == ["250", "250", "250", "354", "250"]
         assert keeper.stored[before:] == [_head("after") + b"next\r\n"], server
+
+
+def test_megabytes_sent_before_the_354(servers: Any) -> None:
+    """More than the listener holds ahead of the replies (it pauses reading there) sent before
+    the 354: reading resumes once DATA takes the bytes, and the message is read to its end."""
+    data = _head() + (b"m" * 98 + b"\r\n") * 15_000 + END  # 1.5 MB, over SIZE_LIMIT
+    results = _both(servers, [COMMANDS + b"DATA\r\n" + data + b"NOOP\r\n"], 6)
+    assert results["maildesk"] == results["stock"]
+    assert results["maildesk"] == (["250", "250", "250", "354", "552", "250"], [])
