@@ -4,15 +4,23 @@ It accepts mail for the support address and its +tag variants and nothing else, 
 never an open relay. Replies use RFC 3463 enhanced status codes; an internal error is a 451
 (the sender retries) and never shows exception text to the client.
 
-DATA (issue 14, option b): maildesk keeps its own DATA reader (_Protocol._read_data) rather than
-aiosmtpd's line-at-a-time loop, which keeps every line as its own object until the end (+100 MB
-peak and a Python loop turn per line on a 25 MB message, bench/README.md); the peak is already
-at the 200 MB target with this reader. The one private attribute it needs is the session's
-stream reader (`self._reader`, asyncio.StreamReaderProtocol's); everything else is aiosmtpd's
-documented surface (handler hooks, `event_handler`, `envelope`, `session`, `push`,
-`data_size_limit`, `line_length_limit`). So aiosmtpd is pinned to the tested range (<1.5 in
-pyproject.toml), and tests/integration/test_smtp_differential.py feeds the same byte streams to
-stock aiosmtpd and to this reader and compares the stored message and the replies.
+DATA (issue 14): maildesk reads the message itself rather than through aiosmtpd's line-at-a-time
+loop, which keeps every line as its own object until the end (+100 MB peak and a Python loop
+turn per line on a 25 MB message, bench/README.md). It does so through documented APIs only:
+aiosmtpd's SMTP is an asyncio.StreamReaderProtocol, and `data_received` (asyncio.Protocol's
+callback) is overridden. After the 354 the bytes go to smtp_data.DataReader (end of message,
+dot-unstuffing, size and line limits) instead of aiosmtpd's stream reader; the bytes after the
+end (a pipelined command) go back to aiosmtpd. Outside DATA aiosmtpd gets one command line at
+a time (smtp_gate.py), so no byte of a message can be left in its buffer when DATA starts.
+Everything else is aiosmtpd's documented surface (handler hooks, `event_handler`, `envelope`,
+`session`, `transport`, `push`, `data_size_limit`, `line_length_limit`).
+
+aiosmtpd stays pinned to the tested range (<1.5 in pyproject.toml) all the same: the override
+relies on aiosmtpd's documented-by-behaviour contract that its session reads every byte through
+the protocol's stream reader, that every command line gets a reply pushed through `push`, and
+that smtp_DATA is the only place DATA is read; tests/integration/test_smtp_differential.py
+feeds the same byte streams to stock aiosmtpd and to this listener and compares the stored
+message and the replies, and must pass before the pin moves.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 from maildesk.config import Settings, server_tls_context
+from maildesk.intake.smtp_data import LINE_TOO_LONG, TOO_BIG, DataReader
+from maildesk.intake.smtp_gate import CommandGate
 from maildesk.intake.store import Intake
 from maildesk.mime.limits import MessageRefused, MimeLimits, precheck
 from maildesk.metrics import SessionCounting
@@ -35,28 +45,12 @@ OK = "250 2.0.0 Ok: queued as {id}"
 OK_DUPLICATE = "250 2.0.0 Ok: already received as {id}"
 OK_RCPT = "250 2.1.5 Recipient ok"
 NO_SUCH_USER = "550 5.1.1 <{address}>: no such mailbox here; this server only accepts mail for {support}"
-TOO_BIG = "552 5.3.4 Message too big: the limit is {limit} bytes"
 REFUSED = "554 5.6.0 Message refused: {reason}"
-LINE_TOO_LONG = "554 5.6.0 Message refused: a line is longer than {limit} bytes"
 TRY_LATER = "451 4.3.0 Temporary failure storing the message; please try again later"
 INTERNAL = "451 4.3.0 Internal error; please try again later"
 
 MAX_LINE_BYTES = 1024 * 1024
-
-
-def _line_lengths(chunk: bytes, carry: int, limit: int) -> tuple[int, int]:
-    """(bytes after the chunk's last CRLF, longest line ending in it), given `carry` bytes
-    of the current line before it. Lines inside the chunk are measured only when the chunk
-    is longer than `limit` (otherwise none of them can be)."""
-    first = chunk.find(b"\r\n")
-    if first < 0:
-        return carry + len(chunk), carry + len(chunk)
-    last = chunk.rfind(b"\r\n")
-    longest = carry + first + 2
-    if len(chunk) > limit and last > first:
-        longest = max(longest, max(len(line) + 2 for line in chunk[first + 2 : last].split(b"\r\n")))
-    rest = len(chunk) - last - 2
-    return rest, max(longest, rest)
+HOLD_BYTES = MAX_LINE_BYTES  # pipelined bytes kept ahead of the replies before reading pauses
 
 
 def is_support_address(address: str, settings: Settings) -> bool:
@@ -89,6 +83,11 @@ class _Protocol(SessionCounting, SMTP):
         self.client_ip: str | None = None  # set while this session holds a place in the gate
         self.refused = False
         self.idle_timer: asyncio.TimerHandle | None = None
+        self.lines = CommandGate()  # client bytes aiosmtpd has not been given yet
+        self.paused = False  # reading paused by _flow
+        self.message: DataReader | None = None  # set while DATA is being read
+        self.message_done: asyncio.Future[bytes | str | None] | None = None
+        self.sending_354 = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.client_ip is None and not self.refused:  # not the STARTTLS upgrade's second call
@@ -105,6 +104,8 @@ class _Protocol(SessionCounting, SMTP):
                 self.gate.refused(ip, why)
                 return
             self.client_ip = ip
+        elif self.client_ip is not None:
+            self.lines.reset()  # the STARTTLS upgrade: plaintext sent after the command is dropped
         super().connection_made(transport)
         self._idle_check()
 
@@ -117,6 +118,9 @@ class _Protocol(SessionCounting, SMTP):
         if self.client_ip is not None:
             self.gate.release(self.client_ip)
             self.client_ip = None
+        if self.message_done is not None and not self.message_done.done():
+            self.message_done.set_result(None)  # gone mid-message: nothing is stored
+        self.lines.reset()
         super().connection_lost(error)
 
     def _idle_check(self) -> None:
@@ -148,7 +152,7 @@ class _Protocol(SessionCounting, SMTP):
             self.event_handler.end()
 
     async def _data(self, arg: str) -> None:
-        """aiosmtpd's smtp_DATA with the message read by _read_data; same replies and hooks."""
+        """aiosmtpd's smtp_DATA with the message read from data_received; same replies and hooks."""
         if await self.check_helo_needed():
             return
         if await self.check_auth_needed("DATA"):
@@ -160,7 +164,6 @@ class _Protocol(SessionCounting, SMTP):
         if arg:
             await self.push("501 Syntax: DATA")
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
         content = await self._read_data()
         if content is None:  # the client went away mid-message
             return
@@ -177,63 +180,70 @@ class _Protocol(SessionCounting, SMTP):
         await self.push("250 OK" if status is MISSING else status)
 
     async def _read_data(self) -> bytes | str | None:
-        """The message up to the lone dot, dot-unstuffed (RFC 5321 §4.5.2); a refusal reply
-        when it is over the size or line-length limit; None when the connection closed.
+        """Say 354 and take the message from data_received: the bytes (dot-unstuffed), a
+        refusal reply (over the size or line limit), or None when the connection closed."""
+        self.message = DataReader(self.data_size_limit, self.line_length_limit)
+        self.message_done = asyncio.get_running_loop().create_future()
+        self.sending_354 = True
+        try:
+            early = self.lines.take_all()  # sent before the 354: stock aiosmtpd reads it as DATA too
+            self._flow()  # reading may have paused on those bytes
+            if early:
+                self._take_message(early)
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            self.sending_354 = False
+            return await self.message_done
+        except asyncio.CancelledError:
+            # aiosmtpd cancels the session's task on EOF and on connection loss.
+            log.info("connection lost during DATA")
+            if self.transport is not None:
+                self.transport.close()
+            raise
+        finally:
+            self.sending_354 = False
+            self.message = None
+            self.message_done = None
 
-        aiosmtpd reads DATA a line at a time and keeps each line as its own bytearray until
-        the end: a 25 MB message becomes ~340,000 objects (~50 MB) before it is joined, and a
-        Python loop turn per line. Here the stream reader finds ".<CRLF>" in C, and only
-        where that dot starts a line is it the end; the message is joined once.
-        """
-        reader = self._reader
-        size_limit, line_limit = self.data_size_limit, self.line_length_limit
-        pieces: list[bytes] = []
-        tail = b"\r\n"  # the stream's last two bytes so far: DATA starts at a line start
-        size = carry = 0  # bytes so far; bytes since the last CRLF
-        refusal: str | None = None
-        while self.transport is not None:
-            try:
-                piece = await reader.readuntil(b".\r\n")
-                body = piece[:-3]
-                done = (tail + body)[-2:] == b"\r\n"
-                if not done:
-                    body = piece
-            except asyncio.LimitOverrunError as overrun:
-                # No end in the reader's buffer limit: take what is there but the bytes that
-                # may begin the marker (consumed already leaves them).
-                body, done = await reader.readexactly(overrun.consumed), False
-            except asyncio.IncompleteReadError:
-                return None
-            except asyncio.CancelledError:
-                log.info("connection lost during DATA")
-                if self.transport is not None:
-                    self.transport.close()
-                raise
-            if body:
-                size += len(body)
-                carry, longest = _line_lengths(body, carry, line_limit)
-                if refusal is None and longest > line_limit:
-                    refusal = LINE_TOO_LONG.format(limit=line_limit)
-                elif refusal is None and size_limit and size > size_limit:
-                    refusal = TOO_BIG.format(limit=size_limit)
-                if refusal is None:
-                    pieces.append(body)
-                else:
-                    pieces.clear()  # keep reading to the end, keep nothing
-                tail = (tail + body[-2:])[-2:]
-            if done:
-                break
+    def data_received(self, data: bytes) -> None:
+        """asyncio.Protocol's documented callback: during DATA the bytes go to the message,
+        otherwise to aiosmtpd a line at a time (smtp_gate.py says why)."""
+        if self.message is not None:
+            self._take_message(data)
         else:
-            return None
-        if refusal is not None:
-            return refusal
-        content = b"".join(pieces)
-        pieces.clear()
-        if content.startswith(b"."):
-            content = content[1:]
-        if b"\r\n." in content:
-            content = content.replace(b"\r\n.", b"\r\n")
-        return content
+            self._to_aiosmtpd(self.lines.received(data))
+
+    def _take_message(self, data: bytes) -> None:
+        message = self.message
+        assert message is not None
+        rest = message.feed(data)
+        if rest is None:
+            return
+        self.message = None
+        # What follows the end is the next command (pipelined, RFC 2920): it waits until
+        # this message has its reply.
+        self.lines.after_data(data[len(data) - rest :] if rest else b"")
+        self._flow()
+        if self.message_done is not None and not self.message_done.done():
+            self.message_done.set_result(message.result())
+
+    def _to_aiosmtpd(self, data: bytes) -> None:
+        if data:
+            super().data_received(data)
+        self._flow()
+
+    def _flow(self) -> None:
+        """Stop reading from a client that pipelines more than HOLD_BYTES ahead of the replies
+        (asyncio.ReadTransport's pause_reading); go on once the backlog is read."""
+        transport = self.transport
+        if not isinstance(transport, asyncio.ReadTransport) or transport.is_closing():
+            return
+        held = len(self.lines.held)
+        if held > HOLD_BYTES and not self.paused:
+            transport.pause_reading()
+            self.paused = True
+        elif held <= HOLD_BYTES and self.paused:
+            transport.resume_reading()
+            self.paused = False
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
@@ -242,6 +252,8 @@ class _Protocol(SessionCounting, SMTP):
             elif status.startswith("500 Line too long"):
                 status = LINE_TOO_LONG.format(limit=self.line_length_limit)
         await super().push(status)
+        if not self.sending_354:
+            self._to_aiosmtpd(self.lines.reply_sent(status))
         self._idle_check()
 
 

@@ -119,27 +119,32 @@ class Intake:
 
     async def _write_loop(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            size = len(batch[0].raw)
-            while not self._queue.empty() and len(batch) < _MAX_BATCH and size < _MAX_BATCH_BYTES:
-                item = self._queue.get_nowait()
-                batch.append(item)
-                size += len(item.raw)
-            try:
-                results = await self._write(batch)
-            except Exception as exc:
-                if len(batch) > 1:
-                    # One bad message must not fail its neighbours: retry each on its own.
-                    for item in batch:
-                        try:
-                            self._resolve(item, (await self._write([item]))[0])
-                        except Exception as item_exc:
-                            self._fail(item, item_exc)
-                else:
-                    self._fail(batch[0], exc)
-                continue
-            for item, result in zip(batch, results):
-                self._resolve(item, result)
+            # The batch lives in _write_batch's frame, not this one: a local here would keep
+            # the last messages' bytes (25 MB for a big one) while the loop waits for the next.
+            await self._write_batch(await self._queue.get())
+
+    async def _write_batch(self, first: _Item) -> None:
+        batch = [first]
+        size = len(first.raw)
+        while not self._queue.empty() and len(batch) < _MAX_BATCH and size < _MAX_BATCH_BYTES:
+            item = self._queue.get_nowait()
+            batch.append(item)
+            size += len(item.raw)
+        try:
+            results = await self._write(batch)
+        except Exception as exc:
+            if len(batch) > 1:
+                # One bad message must not fail its neighbours: retry each on its own.
+                for item in batch:
+                    try:
+                        self._resolve(item, (await self._write([item]))[0])
+                    except Exception as item_exc:
+                        self._fail(item, item_exc)
+            else:
+                self._fail(batch[0], exc)
+            return
+        for item, result in zip(batch, results):
+            self._resolve(item, result)
 
     def _accepted(self, item: _Item, row: dict[str, object], result: Stored) -> None:
         """One line (and a count) per message taken in, once its commit is done; never the body."""

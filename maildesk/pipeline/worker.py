@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -25,10 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.db import BIG_VALUE_BYTES
 from maildesk.logs import event
-from maildesk.pipeline.steps import STEPS, Discard, Job
 from maildesk.models import InboundMessage, Ticket, utcnow
 from maildesk.runtime import Runtime
 from maildesk.workers import run_worker
+
+if TYPE_CHECKING:
+    from maildesk.pipeline.steps import Job
 
 log = logging.getLogger("maildesk.pipeline")
 
@@ -73,8 +76,15 @@ class Outcome:
                      f"; {self.reason}" if self.reason else "", extra=fields)
 
 
-async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -> Outcome | None:
-    """Run every step on one claimed message and record the outcome on it (None: left to retry)."""
+async def process(
+    rt: Runtime, session: AsyncSession, inbound: InboundMessage, raw: bytes | None = None
+) -> Outcome | None:
+    """Run every step on one claimed message and record the outcome on it (None: left to retry).
+    `raw`: its bytes when already loaded (small messages are, in one query per pass)."""
+    # Imported on the first message, not at start: the steps pull in the MIME parser, the
+    # HTML sanitiser (nh3) and the reply splitter, ~3-4 MB an idle daemon need not hold.
+    from maildesk.pipeline.steps import STEPS, Discard, Job
+
     job = Job(inbound=inbound, session=session, service=rt.service(session))
     started, inbound_id, source = time.monotonic(), inbound.id, inbound.source
     inbound.attempts += 1
@@ -86,17 +96,31 @@ async def process(rt: Runtime, session: AsyncSession, inbound: InboundMessage) -
         inbound.reason = f"already applied to {number or 'a ticket'}; not applied again"
         inbound.processed_at = utcnow()
         return
+    # On SQLite an UPDATE rewrites the whole row, raw included, in SQLite's own buffers (twice
+    # its size for a moment): the attempt is written before the raw bytes are loaded, and
+    # they go again before the outcome is written (below), not on top of that.
+    await session.flush()
+    if raw is None:
+        raw = await rt.db.read_blob(session, InboundMessage.__table__.c.raw, inbound.id)
+    set_committed_value(inbound, "raw", raw)
+    del raw
     step_name = STEPS[0][0]
     try:
         async with session.begin_nested():
             for step_name, step in STEPS:
                 await step(rt, job)
+            left_out = job.parsed.left_out if job.parsed is not None else ()
+            job.parsed = None
+            session.expire(inbound, ["raw"])
+            # The loop's running handle still holds the parse's thread future (and so the
+            # parsed attachments) until this task next suspends: let it, before the flush.
+            await asyncio.sleep(0)
         if job.ignored is not None:
             inbound.status, inbound.reason = "ignored", job.ignored
         else:
             inbound.status = "processed"
-            if job.parsed is not None and job.parsed.left_out:  # what the ticket does not show
-                job.notes.append("truncated: " + ", ".join(job.parsed.left_out))
+            if left_out:  # what the ticket does not show
+                job.notes.append("truncated: " + ", ".join(left_out))
             inbound.reason = "; ".join(job.notes) or None
     except Discard as discard:
         inbound.status = "ignored"
@@ -184,12 +208,7 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
         deadline = time.monotonic() + (_SLICE_SECONDS if yield_to_clients else _FORCED_SLICE_SECONDS)
         done = 0
         for inbound in claimed:
-            raw = raws.pop(inbound.id, None)
-            if raw is None:
-                raw = await rt.db.read_blob(session, InboundMessage.__table__.c.raw, inbound.id)
-            set_committed_value(inbound, "raw", raw)
-            del raw
-            outcome = await process(rt, session, inbound)
+            outcome = await process(rt, session, inbound, raws.pop(inbound.id, None))
             if outcome is not None:
                 outcomes.append(outcome)
             session.expire(inbound, ["raw"])  # unchanged; frees the bytes before the next one

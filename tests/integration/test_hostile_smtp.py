@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import httpx
 
@@ -216,6 +216,39 @@ def test_starttls_is_offered_and_mail_sent_over_it_becomes_a_ticket(
     with smtplib.SMTP("127.0.0.1", plain.smtp_port, timeout=30) as client:
         client.ehlo("plain.example")
         assert not client.has_extn("starttls") and client.has_extn("size")
+
+
+def test_plaintext_behind_starttls_is_not_run_after_the_upgrade(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """RFC 3207 §4.2: commands pipelined in plaintext behind STARTTLS are dropped, not run
+    once TLS is up (the CVE-2011-0411 injection). maildesk hands aiosmtpd one line at a time,
+    so it must drop the lines it still holds too."""
+    cert, key = _self_signed(tmp_path)
+    daemon = daemon_factory(MAILDESK_SMTP_TLS_CERT=str(cert), MAILDESK_SMTP_TLS_KEY=str(key))
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    with socket.create_connection(("127.0.0.1", daemon.smtp_port), timeout=30) as raw:
+        reader = raw.makefile("rb")
+
+        def reply(stream: Any) -> bytes:
+            while True:
+                line = stream.readline()
+                assert line, "connection closed"
+                if line[3:4] != b"-":
+                    return line
+
+        assert reply(reader).startswith(b"220")
+        raw.sendall(b"EHLO inject.example\r\n")
+        assert reply(reader).startswith(b"250")
+        raw.sendall(b"STARTTLS\r\nXYZZY\r\nXYZZY\r\nXYZZY\r\n")
+        assert reply(reader).startswith(b"220")
+        with context.wrap_socket(raw, server_hostname="example.com") as tls:
+            secure = tls.makefile("rb")
+            tls.sendall(b"NOOP\r\n")
+            assert reply(secure).startswith(b"250")
+            tls.sendall(b"QUIT\r\n")
+            assert reply(secure).startswith(b"221")  # not a 500 for an injected XYZZY
 
 
 def test_tls_settings_are_checked_at_start(daemon_factory: Callable[..., Daemon], tmp_path: Path) -> None:

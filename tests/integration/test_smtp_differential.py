@@ -197,3 +197,112 @@ def test_random_streams_match_stock_aiosmtpd(servers: Any) -> None:
             results[server] = (data_reply[:3], keeper.stored[before:])
         assert results["maildesk"][0] == SAME_REPLY.get(results["stock"][0], results["stock"][0]), body
         assert results["maildesk"][1] == results["stock"][1], body
+
+
+# --- Byte streams that matter to a reader fed by data_received (issue 14) ---------------------
+
+COMMANDS = b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<support@example.test>\r\n"
+
+
+def _session(port: int, writes: list[bytes], replies: int, pause: float = 0.0) -> list[str]:
+    """Send `writes` one send() each (with `pause` between, so the server reads them apart),
+    then read `replies` replies after the greeting; their codes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buffer = bytearray()
+        assert _reply(sock, buffer).startswith("220")
+        for data in writes:
+            sock.sendall(data)
+            if pause:
+                time.sleep(pause)
+        return [_reply(sock, buffer)[:3] for _ in range(replies)]
+
+
+def _both(servers: Any, writes: list[bytes], replies: int, pause: float = 0.0) -> dict[str, tuple[list[str], list[bytes]]]:
+    results = {}
+    for server, (port, keeper) in servers.items():
+        before = len(keeper.stored)
+        codes = _session(port, writes, replies, pause)
+        results[server] = ([SAME_REPLY.get(c, c) for c in codes], keeper.stored[before:])
+    return results
+
+
+def test_one_byte_writes(servers: Any) -> None:
+    """Every byte of the message in its own write: the end, stuffed dots and CRLFs all split."""
+    data = stuffed(_head() + b".a\r\n..\r\nb\r\n.\rc\n.\nd") + END
+    for server, (port, keeper) in servers.items():
+        before = len(keeper.stored)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            buffer = bytearray()
+            assert _reply(sock, buffer).startswith("220")
+            for command in COMMANDS.split(b"\r\n")[:-1] + [b"DATA"]:
+                sock.sendall(command + b"\r\n")
+                assert _reply(sock, buffer)[:1] in ("2", "3")
+            for at in range(len(data)):
+                sock.sendall(data[at : at + 1])
+            assert _reply(sock, buffer).startswith("250"), server
+        assert keeper.stored[before:] == [_head() + b".a\r\n..\r\nb\r\n.\rc\n.\nd\r\n"], server
+
+
+@pytest.mark.parametrize("split", range(1, 6))
+def test_end_marker_split_across_writes(servers: Any, split: int) -> None:
+    """The CRLF "." CRLF cut after each of its bytes, the two writes read apart."""
+    data = _head() + b"body\r\n.." + END
+    writes = [COMMANDS + b"DATA\r\n", data[: len(data) - 5 + split], data[len(data) - 5 + split :] + b"NOOP\r\n"]
+    results = _both(servers, writes, 6, pause=0.05)
+    assert results["maildesk"] == results["stock"]
+    assert results["maildesk"] == (["250", "250", "250", "354", "250", "250"], [_head() + b"body\r\n.\r\n"])
+
+
+def test_pipelined_commands_after_the_end(servers: Any) -> None:
+    """The next transaction sent right behind the end marker, in the same write (RFC 2920):
+    the bytes after the dot are commands again, and the second message is read too."""
+    first, second = _head("one") + b"first" + END, _head("two") + b"second" + END
+    writes = [COMMANDS + b"DATA\r\n", first + b"MAIL FROM:<b@client.test>\r\nRCPT TO:<support@example.test>\r\nDATA\r\n",
+              second + b"RSET\r\nNOOP\r\n"]
+    results = _both(servers, writes, 10, pause=0.05)
+    assert results["maildesk"] == results["stock"]
+    assert results["maildesk"] == (["250", "250", "250", "354", "250", "250", "250", "354", "250", "250"],
+                                   [_head("one") + b"first\r\n", _head("two") + b"second\r\n"])
+
+
+def test_message_sent_before_the_354(servers: Any) -> None:
+    """A client that does not wait for the 354 (the whole session in one write): stock
+    aiosmtpd reads what follows DATA as the message, and so does maildesk; nothing of it is
+    taken for a command."""
+    data = _head() + b"MAIL FROM:<evil@x>\r\nRSET\r\nbody" + END
+    results = _both(servers, [COMMANDS + b"DATA\r\n" + data + b"NOOP\r\n"], 6)
+    assert results["maildesk"] == results["stock"]
+    assert results["maildesk"] == (["250", "250", "250", "354", "250", "250"],
+                                   [_head() + b"MAIL FROM:<evil@x>\r\nRSET\r\nbody\r\n"])
+
+
+@pytest.mark.parametrize("cut", ["mid-line", "before the final dot", "after the final dot"])
+def test_client_closing_mid_data_stores_nothing(servers: Any, cut: str) -> None:
+    """The client goes away inside DATA: nothing is stored, and the listener goes on (the next
+    session's message is the only one stored)."""
+    body = _head() + b"some text\r\nmore"
+    partial = {"mid-line": body, "before the final dot": body + b"\r\n", "after the final dot": body + b"\r\n."}[cut]
+    for server, (port, keeper) in servers.items():
+        before = len(keeper.stored)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            buffer = bytearray()
+            assert _reply(sock, buffer).startswith("220")
+            sock.sendall(COMMANDS + b"DATA\r\n")
+            assert [_reply(sock, buffer)[:3] for _ in range(4)] == ["250", "250", "250", "354"]
+            sock.sendall(partial)
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(100) == b""  # the server closes its side too: the session is over
+        after = _head("after") + b"next" + END
+        assert _session(port, [COMMANDS + b"DATA\r\n", after], 5, pause=0.05) == ["250", "250", "250", "354", "250"]
+        assert keeper.stored[before:] == [_head("after") + b"next\r\n"], server
+
+
+def test_megabytes_sent_before_the_354(servers: Any) -> None:
+    """More than the listener holds ahead of the replies (it pauses reading there) sent before
+    the 354: reading resumes once DATA takes the bytes, and the message is read to its end."""
+    data = _head() + (b"m" * 98 + b"\r\n") * 15_000 + END  # 1.5 MB, over SIZE_LIMIT
+    results = _both(servers, [COMMANDS + b"DATA\r\n" + data + b"NOOP\r\n"], 6)
+    assert results["maildesk"] == results["stock"]
+    assert results["maildesk"] == (["250", "250", "250", "354", "552", "250"], [])

@@ -15,9 +15,11 @@ break silently because of that. The scan (ast, over maildesk/) flags:
 - underscore names that are documented API (namedtuple's `_replace`...) are not private.
 - overriding a dependency method known to be undocumented (UNDOCUMENTED_OVERRIDES).
 
-ALLOWED is the explicit list of what is still there, each with why. It holds only smtp.py's
-stream reader, which aiosmtpd is pinned for (pyproject.toml, tests/integration/test_smtp_differential.py).
-(db.py's SQLite connection no longer derives from aiosqlite's: maildesk/sqlite_conn.py, issue 14.)
+ALLOWED is the explicit list of what is still there, each with why: it is empty (issue 14).
+db.py's SQLite connection no longer derives from aiosqlite's (maildesk/sqlite_conn.py, on the
+public sqlite3 API), and the SMTP listener reads DATA through asyncio.Protocol's documented
+data_received instead of aiosmtpd's stream reader (maildesk/intake/smtp_data.py). A new entry
+needs a reason, a pinned version range and a differential test.
 """
 
 from __future__ import annotations
@@ -36,10 +38,7 @@ DOCUMENTED_UNDERSCORE = {"_replace", "_asdict", "_fields", "_make", "_field_defa
 
 # (file relative to maildesk/, attribute): why it is still allowed.
 ALLOWED: dict[tuple[str, str], str] = {
-    # The one private the DATA reader needs: asyncio.StreamReaderProtocol's stream reader,
-    # read by aiosmtpd itself. aiosmtpd is pinned to >=1.4.6,<1.5 and the differential test
-    # proves the reader equal to stock aiosmtpd's DATA on that range.
-    ("intake/smtp.py", "_reader"): "pinned aiosmtpd range, differential test",
+    # Empty on purpose: see the docstring.
 }
 
 
