@@ -24,6 +24,9 @@ Rules for handlers:
 - Code that opens its own `rt.db.write()` must not run inside a handler holding `db_write`
   (the lock is not re-entrant). Handlers that must do slow work between reading and writing
   (argon2 at sign-in, resolving a webhook URL) keep explicit, separate transactions.
+- A handler that answers a refused change with a page (the form again, with its error) tries
+  the change in a savepoint (`db_write.begin_nested()`): the refusal rolls back alone, then
+  the page is read in the same transaction, as it stood before the attempt.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ internal notes marked, timeline, changes, replies and notes).
 Admins only: a signed-in non-admin gets a 403 page, an anonymous visitor is sent to /login.
 The queue runs the same query as GET /admin/support/tickets; changes and replies go through
 TicketService as PATCH /admin/support/tickets/{id} and POST .../messages do.
+
+A form the service refuses (a collision, an illegal status change) is answered with the page
+and its error: the change is tried in a savepoint of the handler's `db_write`, rolled back
+alone, and the page is read in the same transaction, as it was before the attempt.
 """
 
 from __future__ import annotations
@@ -71,13 +75,14 @@ def _user_id(value: str) -> int | None:
 
 
 @page_get("/admin/support")
-async def queue(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[str]:
-    return await _queue_page(request, rt, [])
+async def queue(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                db_session: NamedDependency[AsyncSession]) -> Response[str]:
+    return await _queue_page(request, rt, db_session, [])
 
 
 async def _queue_page(
-    request: Request[Any, Any, Any], rt: Runtime, notices: list[str], *, done: list[str] | None = None,
-    status_code: int = 200,
+    request: Request[Any, Any, Any], rt: Runtime, session: AsyncSession, notices: list[str], *,
+    done: list[str] | None = None, status_code: int = 200,
 ) -> Response[str]:
     me = admin_user(request)
     params = request.query_params
@@ -100,9 +105,8 @@ async def _queue_page(
         q=chosen["q"] or None,
         sort=chosen["sort"],
     )
-    async with rt.db.read() as session:
-        rows, total = await queries.ticket_page(session, f, page=page, page_size=PAGE_SIZE)
-        admins = await _admins(session)
+    rows, total = await queries.ticket_page(session, f, page=page, page_size=PAGE_SIZE)
+    admins = await _admins(session)
     now = utcnow()
     due = {t.id: due_text(t.first_response_due_at, t.resolution_due_at, now) for t in rows}
     pages = max(1, -(-total // PAGE_SIZE))
@@ -117,7 +121,8 @@ async def _queue_page(
 
 
 @page_post("/admin/support/bulk")
-async def queue_bulk(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[Any]:
+async def queue_bulk(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                     db_write: NamedDependency[AsyncSession]) -> Response[Any]:
     """The queue's "Apply to selected" form: the same per-ticket changes as the bulk API."""
     me = admin_user(request)
     csrf_values = await posted_form(request)  # checks the CSRF token; single values only
@@ -142,11 +147,11 @@ async def queue_bulk(request: Request[Any, Any, Any], rt: NamedDependency[Runtim
     elif not change:
         notices.append("Choose a status, priority or assignee to apply.")
     if notices:
-        return await _queue_page(request, rt, notices, status_code=422)
-    results = await bulk_change(rt, me, refs, change)
+        return await _queue_page(request, rt, db_write, notices, status_code=422)
+    results = await bulk_change(rt, db_write, me, refs, change)
     done = [f"{r.ticket}: updated." for r in results if r.ok]
     failed = [f"{r.ticket}: not changed. {sentence(r.detail or '')}" for r in results if not r.ok]
-    return await _queue_page(request, rt, failed, done=done, status_code=200 if not failed else 409)
+    return await _queue_page(request, rt, db_write, failed, done=done, status_code=200 if not failed else 409)
 
 
 def due_text(first_response: datetime | None, resolution: datetime | None,
@@ -162,20 +167,19 @@ def due_text(first_response: datetime | None, resolution: datetime | None,
 
 
 async def _ticket_page(
-    request: Request[Any, Any, Any], rt: Runtime, ref: str, *, errors: dict[str, str] | None = None,
+    request: Request[Any, Any, Any], session: AsyncSession, ref: str, *, errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None, status_code: int = 200, version: int | None = None,
 ) -> Response[str]:
     """`version`: the version the posted form was made from, kept in its hidden fields (so an
     Insert does not silently accept changes made since the page was first opened)."""
     admin_user(request)
-    async with rt.db.read() as session:
-        ticket = await queries.ticket_by_ref(session, ref)
-        if ticket is None:
-            raise NotFoundException(f"no ticket {ref}")
-        shown = await admin_ticket_out(session, ticket)
-        admins = await _admins(session)
-        merged_from = [rules.format_number(i) for i in await merging.thread_ids(session, ticket.id) if i != ticket.id]
-        replies, _total = await saved.list_replies(session)
+    ticket = await queries.ticket_by_ref(session, ref)
+    if ticket is None:
+        raise NotFoundException(f"no ticket {ref}")
+    shown = await admin_ticket_out(session, ticket)
+    admins = await _admins(session)
+    merged_from = [rules.format_number(i) for i in await merging.thread_ids(session, ticket.id) if i != ticket.id]
+    replies, _total = await saved.list_replies(session)
     done = DONE.get(request.query_params.get("done", "")) if status_code == 200 else None
     return render(request, "admin_ticket.html", {
         "ticket": shown,
@@ -194,8 +198,9 @@ async def _ticket_page(
 
 
 @page_get("/admin/support/{ref:str}")
-async def ticket_page(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[str]:
-    return await _ticket_page(request, rt, ref)
+async def ticket_page(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession],
+                      ref: FromPath[str]) -> Response[str]:
+    return await _ticket_page(request, db_session, ref)
 
 
 def _changes(form: dict[str, str], ticket: Any) -> tuple[TicketChange, dict[str, str]]:
@@ -227,35 +232,36 @@ def _changes(form: dict[str, str], ticket: Any) -> tuple[TicketChange, dict[str,
 
 
 @page_post("/admin/support/{ref:str}/update")
-async def ticket_update(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+async def ticket_update(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                        db_write: NamedDependency[AsyncSession], ref: FromPath[str]) -> Response[Any]:
     me = admin_user(request)
     form = await posted_form(request)
     keep = {k: form.get(k, "") for k in ("status", "priority", "assigned_to", "resolution_notes", "escalated")}
     try:
-        async with rt.db.write() as session:
-            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+        async with db_write.begin_nested():  # a refused change rolls back before the page is read
+            ticket = await queries.ticket_by_ref(db_write, ref, for_update=True)
             if ticket is None:
                 raise NotFoundException(f"no ticket {ref}")
-            await collisions.check(session, ticket, _form_version(form))
+            await collisions.check(db_write, ticket, _form_version(form))
             change, errors = _changes(form, ticket)
             if errors:
                 raise _FormErrors(errors)
             if change:
-                await rt.service(session).update(ticket, me, change)
+                await rt.service(db_write).update(ticket, me, change)
             number = ticket.ticket_number or str(ticket.id)
     except _FormErrors as exc:
-        return await _ticket_page(request, rt, ref, errors=exc.errors, values=keep, status_code=422)
+        return await _ticket_page(request, db_write, ref, errors=exc.errors, values=keep, status_code=422)
     except collisions.StaleVersion as exc:
-        return await _ticket_page(request, rt, ref, errors={"collision": _collision(exc, "changes were")},
+        return await _ticket_page(request, db_write, ref, errors={"collision": _collision(exc, "changes were")},
                                   values=keep, status_code=409)
     except IllegalTransition as exc:
-        return await _ticket_page(request, rt, ref, errors={"status": sentence(exc)},
+        return await _ticket_page(request, db_write, ref, errors={"status": sentence(exc)},
                                   values=keep, status_code=409)
     except UnknownValue as exc:
-        return await _ticket_page(request, rt, ref, errors={exc.field: sentence(exc)},
+        return await _ticket_page(request, db_write, ref, errors={exc.field: sentence(exc)},
                                   values=keep, status_code=422)
     except ServiceError as exc:
-        return await _ticket_page(request, rt, ref, errors={"status": sentence(exc)},
+        return await _ticket_page(request, db_write, ref, errors={"status": sentence(exc)},
                                   values=keep, status_code=409)
     return redirect(f"/admin/support/{number}", done="updated")
 
@@ -267,7 +273,8 @@ class _FormErrors(Exception):
 
 
 @page_post("/admin/support/{ref:str}/reply")
-async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                       db_write: NamedDependency[AsyncSession], ref: FromPath[str]) -> Response[Any]:
     me = admin_user(request)
     form = await posted_form(request)
     body = form.get("body", "")
@@ -275,27 +282,28 @@ async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runt
     keep = {"body": body, "is_internal": "1" if internal else ""}
     if not body.strip() or len(body) > 200_000:
         message = "Write the message first." if not body.strip() else "This message is too long."
-        return await _ticket_page(request, rt, ref, errors={"body": message}, values=keep, status_code=422)
+        return await _ticket_page(request, db_write, ref, errors={"body": message}, values=keep, status_code=422)
     try:
-        async with rt.db.write() as session:
-            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
+        async with db_write.begin_nested():  # a refused reply rolls back before the page is read
+            ticket = await queries.ticket_by_ref(db_write, ref, for_update=True)
             if ticket is None:
                 raise NotFoundException(f"no ticket {ref}")
-            await collisions.check(session, ticket, _form_version(form))
-            await rt.service(session).admin_reply(ticket, me, NewMessage(body=body, source="web"), is_internal=internal)
+            await collisions.check(db_write, ticket, _form_version(form))
+            await rt.service(db_write).admin_reply(ticket, me, NewMessage(body=body, source="web"),
+                                                   is_internal=internal)
             number = ticket.ticket_number or str(ticket.id)
     except collisions.StaleVersion as exc:
         what = "note was" if internal else "reply was"
-        return await _ticket_page(request, rt, ref, errors={"collision": _collision(exc, what)},
+        return await _ticket_page(request, db_write, ref, errors={"collision": _collision(exc, what)},
                                   values=keep, status_code=409)
     except ServiceError as exc:
-        return await _ticket_page(request, rt, ref, errors={"body": sentence(exc)},
+        return await _ticket_page(request, db_write, ref, errors={"body": sentence(exc)},
                                   values=keep, status_code=409)
     return redirect(f"/admin/support/{number}", done="note" if internal else "reply")
 
 
 @page_post("/admin/support/{ref:str}/insert-reply")
-async def ticket_insert_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+async def ticket_insert_reply(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession],
                               ref: FromPath[str]) -> Response[Any]:
     """The reply form's "Insert" button (formaction, no JavaScript): the page again with the
     chosen saved reply, rendered for this ticket, added to what was already typed. Nothing is
@@ -306,21 +314,20 @@ async def ticket_insert_reply(request: Request[Any, Any, Any], rt: NamedDependen
     keep = {"body": body, "is_internal": "1" if form.get("is_internal", "") in _TRUE else "",
             "saved_reply": form.get("saved_reply", "")}
     reply_id = _user_id(form.get("saved_reply", "").strip())
-    async with rt.db.read() as session:
-        ticket = await queries.ticket_by_ref(session, ref)
-        if ticket is None:
-            raise NotFoundException(f"no ticket {ref}")
-        reply = await session.get(SavedReply, reply_id) if reply_id is not None else None
-        if reply is None:
-            return await _ticket_page(request, rt, ref, errors={"saved_reply": "Choose a saved reply from the list."},
-                                      values=keep, status_code=422, version=_form_version(form))
-        try:
-            text = await saved.render_for(session, reply, ticket, me)
-        except InvalidTemplate as exc:
-            return await _ticket_page(request, rt, ref, errors={"saved_reply": sentence(exc)}, values=keep,
-                                      status_code=422, version=_form_version(form))
+    ticket = await queries.ticket_by_ref(db_session, ref)
+    if ticket is None:
+        raise NotFoundException(f"no ticket {ref}")
+    reply = await db_session.get(SavedReply, reply_id) if reply_id is not None else None
+    if reply is None:
+        return await _ticket_page(request, db_session, ref, errors={"saved_reply": "Choose a saved reply from the list."},
+                                  values=keep, status_code=422, version=_form_version(form))
+    try:
+        text = await saved.render_for(db_session, reply, ticket, me)
+    except InvalidTemplate as exc:
+        return await _ticket_page(request, db_session, ref, errors={"saved_reply": sentence(exc)}, values=keep,
+                                  status_code=422, version=_form_version(form))
     keep["body"] = f"{body.rstrip()}\n\n{text}" if body.strip() else text
-    return await _ticket_page(request, rt, ref, values=keep, version=_form_version(form))
+    return await _ticket_page(request, db_session, ref, values=keep, version=_form_version(form))
 
 
 def _form_version(form: dict[str, str]) -> int | None:
@@ -335,29 +342,30 @@ def _collision(exc: collisions.StaleVersion, what: str) -> str:
 
 
 @page_post("/admin/support/{ref:str}/merge")
-async def ticket_merge(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+async def ticket_merge(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                       db_write: NamedDependency[AsyncSession], ref: FromPath[str]) -> Response[Any]:
     """The "Merge into" form: this ticket is closed into the one named; shows the target."""
     me = admin_user(request)
     form = await posted_form(request)
     into = form.get("into", "").strip()
     keep = {"into": into}
     if rules.parse_ticket_ref(into) is None:
-        return await _ticket_page(request, rt, ref, errors={"into": "Enter a ticket number like SUP-00042."},
+        return await _ticket_page(request, db_write, ref, errors={"into": "Enter a ticket number like SUP-00042."},
                                   values=keep, status_code=422)
     try:
-        async with rt.db.write() as session:
-            source = await queries.ticket_by_ref(session, ref, for_update=True)
+        async with db_write.begin_nested():  # a refused merge rolls back before the page is read
+            source = await queries.ticket_by_ref(db_write, ref, for_update=True)
             if source is None:
                 raise NotFoundException(f"no ticket {ref}")
-            target = await queries.ticket_by_ref(session, into, for_update=True)
+            target = await queries.ticket_by_ref(db_write, into, for_update=True)
             if target is None:
                 raise _FormErrors({"into": f"There is no ticket {into}."})
-            await rt.service(session).merge(source, target, me)
+            await rt.service(db_write).merge(source, target, me)
             number = target.ticket_number or str(target.id)
     except _FormErrors as exc:
-        return await _ticket_page(request, rt, ref, errors=exc.errors, values=keep, status_code=422)
+        return await _ticket_page(request, db_write, ref, errors=exc.errors, values=keep, status_code=422)
     except ServiceError as exc:
-        return await _ticket_page(request, rt, ref, errors={"into": sentence(exc)}, values=keep, status_code=409)
+        return await _ticket_page(request, db_write, ref, errors={"into": sentence(exc)}, values=keep, status_code=409)
     return redirect(f"/admin/support/{number}", done="merged")
 
 

@@ -15,6 +15,7 @@ from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.runtime import Runtime
 from maildesk.tickets import queries
@@ -91,18 +92,18 @@ def _contact_errors(rt: Runtime, values: dict[str, str]) -> dict[str, str]:
 
 
 @page_post("/help/contact/send")
-async def contact_submit(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[Any]:
+async def contact_submit(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                         db_write: NamedDependency[AsyncSession]) -> Response[Any]:
     form = await posted_form(request)
     values = {k: form.get(k, "") for k in ("email", "name", "category", "subject", "description")}
     values = {k: (v if k == "description" else v.strip()) for k, v in values.items()}
     errors = _contact_errors(rt, values)
     if errors:
         return _contact_page(request, rt, values=values, errors=errors, status_code=422)
-    async with rt.db.write() as session:
-        ticket, _requester = await rt.service(session).open_contact_ticket(
-            email=values["email"], name=values["name"], subject=values["subject"],
-            description=values["description"], category=values["category"],
-        )
+    ticket, _requester = await rt.service(db_write).open_contact_ticket(
+        email=values["email"], name=values["name"], subject=values["subject"],
+        description=values["description"], category=values["category"],
+    )
     return redirect("/help/contact", sent=ticket.ticket_number or str(ticket.id))
 
 
@@ -110,26 +111,24 @@ async def contact_submit(request: Request[Any, Any, Any], rt: NamedDependency[Ru
 
 
 @page_get("/help/tickets")
-async def my_tickets(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[str]:
+async def my_tickets(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Response[str]:
     user = signed_in(request)
     page = page_number(request)
-    async with rt.db.read() as session:
-        rows, total = await queries.ticket_page(
-            session, queries.QueueFilter(user_id=user.id), page=page, page_size=PAGE_SIZE
-        )
+    rows, total = await queries.ticket_page(
+        db_session, queries.QueueFilter(user_id=user.id), page=page, page_size=PAGE_SIZE
+    )
     pages = max(1, -(-total // PAGE_SIZE))
     return render(request, "my_tickets.html",
                   {"tickets": rows, "total": total, "page": page, "pages": pages, "query": {}})
 
 
 async def _ticket_page(
-    request: Request[Any, Any, Any], rt: Runtime, ref: str, *, errors: dict[str, str] | None = None,
+    request: Request[Any, Any, Any], session: AsyncSession, ref: str, *, errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None, status_code: int = 200,
 ) -> Response[str]:
     user = signed_in(request)
-    async with rt.db.read() as session:
-        ticket = await load_visible(session, ref, user)
-        shown = await ticket_out(session, ticket, user)
+    ticket = await load_visible(session, ref, user)
+    shown = await ticket_out(session, ticket, user)
     # This is the requester's view: only what the requester sees, whoever looks.
     messages = [m for m in shown.messages if not m.is_internal]
     done = DONE.get(request.query_params.get("done", "")) if status_code == 200 else None
@@ -142,22 +141,25 @@ async def _ticket_page(
 
 
 @page_get("/help/tickets/{ref:str}")
-async def ticket_page(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[str]:
-    return await _ticket_page(request, rt, ref)
+async def ticket_page(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession],
+                      ref: FromPath[str]) -> Response[str]:
+    return await _ticket_page(request, db_session, ref)
 
 
 @page_post("/help/tickets/{ref:str}/reply")
-async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                       db_write: NamedDependency[AsyncSession], ref: FromPath[str]) -> Response[Any]:
     user = signed_in(request)
     form = await posted_form(request)
     body = form.get("body", "")
     if not body.strip() or len(body) > _MAX_TEXT:
         message = "Write your reply first." if not body.strip() else "This reply is too long."
-        return await _ticket_page(request, rt, ref, errors={"body": message}, values={"body": body}, status_code=422)
+        return await _ticket_page(request, db_write, ref, errors={"body": message}, values={"body": body},
+                                  status_code=422)
     try:
-        async with rt.db.write() as session:
-            ticket = await load_visible(session, ref, user, for_update=True)
-            service = rt.service(session)
+        async with db_write.begin_nested():  # a refused reply rolls back before the page is read
+            ticket = await load_visible(db_write, ref, user, for_update=True)
+            service = rt.service(db_write)
             message = NewMessage(body=body, source="web")
             if ticket.user_id == user.id:
                 await service.requester_reply(ticket, user, message)
@@ -165,25 +167,26 @@ async def ticket_reply(request: Request[Any, Any, Any], rt: NamedDependency[Runt
                 await service.admin_reply(ticket, user, message)
             number = ticket.ticket_number or str(ticket.id)
     except ServiceError as exc:
-        return await _ticket_page(request, rt, ref, errors={"body": sentence(exc)},
+        return await _ticket_page(request, db_write, ref, errors={"body": sentence(exc)},
                                   values={"body": body}, status_code=409)
     return redirect(f"/help/tickets/{number}", done="reply")
 
 
 @page_post("/help/tickets/{ref:str}/close")
-async def ticket_close(request: Request[Any, Any, Any], rt: NamedDependency[Runtime], ref: FromPath[str]) -> Response[Any]:
+async def ticket_close(request: Request[Any, Any, Any], rt: NamedDependency[Runtime],
+                       db_write: NamedDependency[AsyncSession], ref: FromPath[str]) -> Response[Any]:
     user = signed_in(request)
     await posted_form(request)
     try:
-        async with rt.db.write() as session:
-            ticket = await load_visible(session, ref, user, for_update=True)
+        async with db_write.begin_nested():  # a refused close rolls back before the page is read
+            ticket = await load_visible(db_write, ref, user, for_update=True)
             if ticket.user_id != user.id:
                 raise PermissionDeniedException("Only the person who asked can confirm this request is resolved.")
-            await rt.service(session).confirm_closed(ticket, user)
+            await rt.service(db_write).confirm_closed(ticket, user)
             number = ticket.ticket_number or str(ticket.id)
     except IllegalTransition:
         return await _ticket_page(
-            request, rt, ref, status_code=409,
+            request, db_write, ref, status_code=409,
             errors={"close": "This request is not marked resolved, so it cannot be closed yet."},
         )
     return redirect(f"/help/tickets/{number}", done="closed")

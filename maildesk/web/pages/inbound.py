@@ -11,8 +11,8 @@ from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.runtime import Runtime
 from maildesk.tickets import queries
 from maildesk.web.inbound import INBOUND_STATUSES, REPROCESSABLE, requeue
 from maildesk.web.pages.help import PAGE_SIZE, page_number
@@ -22,7 +22,7 @@ STATUS_WORDS = {"received": "Received (waiting)", "processed": "Processed", "fai
 
 
 @page_get("/admin/inbound")
-async def inbound_page(request: Request[Any, Any, Any], rt: NamedDependency[Runtime]) -> Response[str]:
+async def inbound_page(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Response[str]:
     admin_user(request)
     status = request.query_params.get("status", "").strip()
     notices = []
@@ -30,8 +30,7 @@ async def inbound_page(request: Request[Any, Any, Any], rt: NamedDependency[Runt
         notices.append(f"Unknown status {status!r} was ignored.")
         status = ""
     number = page_number(request)
-    async with rt.db.read() as session:
-        rows, total = await queries.inbound_page(session, status=status or None, page=number, page_size=PAGE_SIZE)
+    rows, total = await queries.inbound_page(db_session, status=status or None, page=number, page_size=PAGE_SIZE)
     done = None
     if request.query_params.get("done") == "requeued":
         done = f"Message {request.query_params.get('id', '')} is queued to be processed again."
@@ -44,19 +43,18 @@ async def inbound_page(request: Request[Any, Any, Any], rt: NamedDependency[Runt
 
 @page_post("/admin/inbound/{inbound_id:int}/reprocess")
 async def inbound_reprocess(
-    request: Request[Any, Any, Any], rt: NamedDependency[Runtime], inbound_id: FromPath[int]
+    request: Request[Any, Any, Any], db_write: NamedDependency[AsyncSession], inbound_id: FromPath[int]
 ) -> Response[Any]:
     me = admin_user(request)
     await posted_form(request)
     try:
-        async with rt.db.write() as session:
-            await requeue(session, inbound_id, me)
+        await requeue(db_write, inbound_id, me)
     except HTTPException as exc:
         if exc.status_code != 409:
             raise
-        # Refused (already processed, or still waiting): the list again, saying why, with 409.
-        async with rt.db.read() as session:
-            rows, total = await queries.inbound_page(session, status=None, page=1, page_size=PAGE_SIZE)
+        # Refused (already processed, or still waiting) before anything was changed: the list
+        # again, saying why, with 409.
+        rows, total = await queries.inbound_page(db_write, status=None, page=1, page_size=PAGE_SIZE)
         return render(request, "inbound.html", {
             "rows": rows, "total": total, "page": 1, "pages": max(1, -(-total // PAGE_SIZE)),
             "statuses": STATUS_WORDS, "chosen": "", "query": {}, "reprocessable": REPROCESSABLE,

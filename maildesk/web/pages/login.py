@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
+from maildesk.tickets.users import normal_email
 from maildesk.web.auth import (
     SESSION_COOKIE,
     check_rate,
@@ -114,7 +115,7 @@ async def link_submit(
     if "@" not in email or len(email) > 320:
         return _login_page(request, link_values={"email": email}, status_code=422,
                            link_errors={"email": "Enter your email address, like name@example.com."})
-    address = email.lower()
+    address = normal_email(email)
     try:
         check_rate(limiter, "magic", address, client_ip(request))
     except HTTPException as exc:

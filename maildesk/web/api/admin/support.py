@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, Parameter, QueryParameter
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.outbound import bounces
 from maildesk.models import InboundMessage, User
@@ -64,7 +65,7 @@ class AdminSupportController(Controller):
     @get("/inbound", summary="Received messages, newest first", responses=errors(401, 403, 422))
     async def inbound(
         self,
-        rt: NamedDependency[Runtime],
+        db_session: NamedDependency[AsyncSession],
         status: Annotated[str | None, Parameter(description="received, processed, failed or ignored")] = None,
         page: Page = 1,
         page_size: PageSize = 20,
@@ -72,34 +73,30 @@ class AdminSupportController(Controller):
         wanted = choices("status", status, INBOUND_STATUSES)
         if len(wanted) > 1:
             raise FieldError("status", "give one status")
-        async with rt.db.read() as session:
-            rows, total = await queries.inbound_page(
-                session, status=wanted[0] if wanted else None, page=page, page_size=page_size
-            )
+        rows, total = await queries.inbound_page(
+            db_session, status=wanted[0] if wanted else None, page=page, page_size=page_size
+        )
         return InboundPage(items=[InboundOut.of(m, n) for m, n in rows], total=total, page=page, page_size=page_size)
 
     @post("/inbound/{inbound_id:int}/reprocess", status_code=202, summary="Run the pipeline again on a message",
           responses=errors(401, 403, 404, 409))
     async def reprocess(
         self,
-        rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         inbound_id: FromPath[int],
     ) -> InboundOut:
         """Puts a `failed` or `ignored` message back to `received` (pipeline/requeue.py: any other status 409)."""
-        async with rt.db.write() as session:
-            inbound, number = await requeue_inbound(session, inbound_id, user)
+        inbound, number = await requeue_inbound(db_write, inbound_id, user)
         return InboundOut.of(inbound, number)
-
 
     @get("/inbound/{inbound_id:int}/raw", summary="The message exactly as received", media_type="message/rfc822",
          responses=errors(401, 403, 404))
-    async def inbound_raw(self, rt: NamedDependency[Runtime], inbound_id: FromPath[int]) -> Response[bytes]:
+    async def inbound_raw(self, db_session: NamedDependency[AsyncSession], inbound_id: FromPath[int]) -> Response[bytes]:
         """The stored raw bytes, as a download (never rendered by the browser)."""
         if not 0 < inbound_id <= MAX_ID:
             raise NotFoundException(f"no inbound message {inbound_id}")
-        async with rt.db.read() as session:
-            raw = await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
+        raw = await db_session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
         if raw is None:
             raise NotFoundException(f"no inbound message {inbound_id}")
         return Response(
@@ -114,20 +111,18 @@ class AdminSupportController(Controller):
     @get("/suppressed", summary="Addresses not mailed after hard bounces", responses=errors(401, 403))
     async def suppressed(
         self,
-        rt: NamedDependency[Runtime],
+        db_session: NamedDependency[AsyncSession],
         include_cleared: Annotated[bool, Parameter(description="also list cleared entries")] = False,
     ) -> list[SuppressedOut]:
-        async with rt.db.read() as session:
-            rows = await bounces.suppressed_addresses(session, include_cleared=include_cleared)
+        rows = await bounces.suppressed_addresses(db_session, include_cleared=include_cleared)
         return [SuppressedOut.of(r) for r in rows]
 
     @delete("/suppressed/{email:str}", status_code=200, summary="Mail an address again",
             responses=errors(401, 403, 404))
     async def clear_suppressed(
-        self, rt: NamedDependency[Runtime], user: NamedDependency[User], email: FromPath[str]
+        self, db_write: NamedDependency[AsyncSession], user: NamedDependency[User], email: FromPath[str]
     ) -> SuppressedOut:
-        async with rt.db.write() as session:
-            row = await bounces.clear_suppression(session, email, user)
-            if row is None:
-                raise NotFoundException(f"{email} is not suppressed")
-            return SuppressedOut.of(row)
+        row = await bounces.clear_suppression(db_write, email, user)
+        if row is None:
+            raise NotFoundException(f"{email} is not suppressed")
+        return SuppressedOut.of(row)

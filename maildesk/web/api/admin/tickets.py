@@ -11,6 +11,7 @@ from typing import Annotated
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import User
 from maildesk.runtime import Runtime
@@ -45,6 +46,7 @@ class AdminTicketController(Controller):
     async def queue(
         self,
         rt: NamedDependency[Runtime],
+        db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         status: Annotated[str | None, Parameter(description="comma-separated statuses")] = None,
         priority: Annotated[str | None, Parameter(description="comma-separated priorities")] = None,
@@ -68,23 +70,22 @@ class AdminTicketController(Controller):
             q=q,
             sort=sort,
         )
-        async with rt.db.read() as session:
-            rows, total = await queries.ticket_page(session, f, page=page, page_size=page_size)
+        rows, total = await queries.ticket_page(db_session, f, page=page, page_size=page_size)
         return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="A ticket with all messages and its timeline", responses=errors(401, 403, 404))
-    async def detail(self, rt: NamedDependency[Runtime], ref: FromPath[str]) -> AdminTicketOut:
-        async with rt.db.read() as session:
-            ticket = await queries.ticket_by_ref(session, ref)
-            if ticket is None:
-                raise not_found(ref)
-            return await admin_ticket_out(session, ticket)
+    async def detail(self, db_session: NamedDependency[AsyncSession], ref: FromPath[str]) -> AdminTicketOut:
+        ticket = await queries.ticket_by_ref(db_session, ref)
+        if ticket is None:
+            raise not_found(ref)
+        return await admin_ticket_out(db_session, ticket)
 
     @patch("/{ref:str}", summary="Change status, priority, assignee, escalation, resolution notes",
            responses=errors(400, 401, 403, 404, 409, 422))
     async def update(
         self,
         rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[AdminPatchIn],
@@ -94,22 +95,21 @@ class AdminTicketController(Controller):
         statuses; an assignee who is not an active admin is 422 naming assigned_to. With
         If-Match (or "version"), a ticket changed since that version is 409 naming the changes."""
         seen = seen_version(if_match, data.version)
-        async with rt.db.write() as session:
-            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
-            if ticket is None:
-                raise not_found(ref)
-            await collisions.check(session, ticket, seen)
-            change = data.changes()
-            if change:
-                await rt.service(session).update(ticket, user, change)
-        async with rt.db.read() as session:
-            return await admin_ticket_out(session, ticket)
+        ticket = await queries.ticket_by_ref(db_write, ref, for_update=True)
+        if ticket is None:
+            raise not_found(ref)
+        await collisions.check(db_write, ticket, seen)
+        change = data.changes()
+        if change:
+            await rt.service(db_write).update(ticket, user, change)
+        return await admin_ticket_out(db_write, ticket)
 
     @post("/{ref:str}/messages", status_code=201, summary="Reply to the requester or add an internal note",
           responses=errors(400, 401, 403, 404, 409, 422))
     async def reply(
         self,
         rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[AdminReplyIn],
@@ -120,14 +120,13 @@ class AdminTicketController(Controller):
         address in a note notifies that admin. If-Match as for PATCH."""
         nonblank("body", data.body)
         seen = seen_version(if_match, data.version)
-        async with rt.db.write() as session:
-            ticket = await queries.ticket_by_ref(session, ref, for_update=True)
-            if ticket is None:
-                raise not_found(ref)
-            await collisions.check(session, ticket, seen)
-            row = await rt.service(session).admin_reply(
-                ticket, user, NewMessage(body=data.body, source="api"), is_internal=data.is_internal
-            )
+        ticket = await queries.ticket_by_ref(db_write, ref, for_update=True)
+        if ticket is None:
+            raise not_found(ref)
+        await collisions.check(db_write, ticket, seen)
+        row = await rt.service(db_write).admin_reply(
+            ticket, user, NewMessage(body=data.body, source="api"), is_internal=data.is_internal
+        )
         return MessageOut.of(row)
 
     @post("/{ref:str}/merge", status_code=200, summary="Merge this ticket into another one",
@@ -135,6 +134,7 @@ class AdminTicketController(Controller):
     async def merge(
         self,
         rt: NamedDependency[Runtime],
+        db_write: NamedDependency[AsyncSession],
         user: NamedDependency[User],
         ref: FromPath[str],
         data: JSONBody[MergeIn],
@@ -143,22 +143,23 @@ class AdminTicketController(Controller):
         the target's thread, its requester and CCs become the target's participants, and later
         mail to it lands in the target. Into itself, a closed ticket or a loop: 409. Answers
         the target."""
-        async with rt.db.write() as session:
-            source = await queries.ticket_by_ref(session, ref, for_update=True)
-            if source is None:
-                raise not_found(ref)
-            target = await queries.ticket_by_ref(session, data.into, for_update=True)
-            if target is None:
-                raise FieldError("into", f"no ticket {data.into}")
-            await rt.service(session).merge(source, target, user)
-        async with rt.db.read() as session:
-            return await admin_ticket_out(session, target)
+        source = await queries.ticket_by_ref(db_write, ref, for_update=True)
+        if source is None:
+            raise not_found(ref)
+        target = await queries.ticket_by_ref(db_write, data.into, for_update=True)
+        if target is None:
+            raise FieldError("into", f"no ticket {data.into}")
+        await rt.service(db_write).merge(source, target, user)
+        return await admin_ticket_out(db_write, target)
 
     @post("/bulk", status_code=200, summary="Change several tickets at once", responses=errors(400, 401, 403, 422))
     async def bulk(
-        self, rt: NamedDependency[Runtime], user: NamedDependency[User], data: JSONBody[BulkIn]
+        self, rt: NamedDependency[Runtime], db_write: NamedDependency[AsyncSession], user: NamedDependency[User],
+        data: JSONBody[BulkIn],
     ) -> BulkOut:
         """Applies `changes` to each ticket as PATCH would, each on its own: a ticket the rules
         refuse (illegal status change: 409) or that does not exist (404) is reported in its
         result and the others still change."""
-        return BulkOut(results=await bulk_change(rt, user, [str(t) for t in data.tickets], data.changes.changes()))
+        return BulkOut(results=await bulk_change(
+            rt, db_write, user, [str(t) for t in data.tickets], data.changes.changes()
+        ))
