@@ -19,6 +19,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from maildesk.tickets.users import normal_email
 from maildesk.models import Ticket, User
 from maildesk.runtime import Runtime
 from maildesk.tickets import collisions, csat, queries
@@ -107,7 +108,7 @@ class SupportTicketController(Controller):
             if not data.user_email:
                 raise FieldError("user_email", "required when not signed in")
             email = data.user_email
-        elif data.user_email and data.user_email.strip().lower() != viewer.email and not viewer.is_admin:
+        elif data.user_email and normal_email(data.user_email) != viewer.email and not viewer.is_admin:
             raise PermissionDeniedException("user_email: signed-in users open tickets under their own address")
         else:
             email = data.user_email or viewer.email
