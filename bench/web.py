@@ -4,7 +4,7 @@
     python bench/web.py --tickets 20000 # smaller
 
 Seeds a fresh SQLite database with bulk inserts (SQLAlchemy core executemany, not the ticket
-service; the full-text triggers of migration 0002 index every row as it goes in), starts a
+service; the full-text triggers (migration 0011's search_fts) index every row as it goes in), starts a
 real `maildesk serve` on it, signs in over HTTP, then measures each endpoint with an async
 httpx client at a fixed concurrency and prints p50/p99 latency and requests per second.
 
@@ -240,9 +240,11 @@ async def measure(
 
 async def run_measurements(base: str, info: dict[str, Any], requests: int, concurrency: int) -> list[tuple[str, str, dict[str, float]]]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as anon:
-        tokens = {}
-        for email in (ADMIN, REQUESTER):
+    tokens = {}
+    for email in (ADMIN, REQUESTER):
+        # A client of its own per sign-in: a second POST carrying the first one's session
+        # cookie (and no Origin) is refused as cross-site (web/sameorigin.py).
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as anon:
             r = await anon.post("/auth/login", json={"email": email, "password": PASSWORD})
             r.raise_for_status()
             tokens[email] = r.json()["token"]
