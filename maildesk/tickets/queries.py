@@ -127,7 +127,9 @@ def _ticket_has_hit(words: list[str]) -> Any:
     ).bindparams(fts_probe=_fts_match(words))
 
 
-def _filtered(stmt: Select[Any], f: QueueFilter, dialect: str, hit: Any = None, *, walk: bool = False) -> Select[Any]:
+def _filtered(
+    stmt: Select[Any], f: QueueFilter, dialect: str, hit: Any = None, *, walk: bool = False
+) -> Select[Any]:
     """stmt narrowed by the filter; `hit`, when given, is the search condition to use.
 
     walk (SQLite): mark each filter condition as likely true, so the planner reads the tickets
