@@ -151,7 +151,8 @@ def _filtered(
     if f.escalated is not None:
         conditions.append(Ticket.escalated.is_(f.escalated))
     if walk:
-        conditions = [func.likelihood(c, literal_column("0.9")) for c in conditions]  # a literal: SQLite wants a constant
+        # The probability as a literal: SQLite's likelihood() takes a constant, not a parameter.
+        conditions = [func.likelihood(c, literal_column("0.9")) for c in conditions]
     if hit is not None:
         conditions.append(hit)
     elif words := search_words(f.q):
