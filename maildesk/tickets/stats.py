@@ -267,7 +267,7 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
 
     first, resolution = blank(settings.sla_hours), blank(settings.resolution_hours)
     opened_on: Counter[date] = Counter()
-    # Outcomes tallied by (priority, category, first response met, resolution met), folded
+    # Outcomes tallied by (priority, category, first response missed, resolution missed), folded
     # into the Compliance buckets once at the end: thousands of tickets, a handful of keys.
     outcomes: Counter[tuple[str, str, bool, bool]] = Counter()
     calendar, fr_hours, res_hours = settings.calendar, settings.sla_hours, settings.resolution_hours
