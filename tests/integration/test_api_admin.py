@@ -72,6 +72,42 @@ def test_queue_filters_search_sort_and_paging(daemon: Daemon) -> None:
         assert "escalated" in error(admin.get("/admin/support/tickets", params={"escalated": "perhaps"}), 422)
 
 
+def test_search_total_and_pages_when_most_tickets_match(daemon: Daemon) -> None:
+    """A word in nearly every ticket: the exact total, and every page in order, whichever way
+    the page is read (on SQLite: walking the sort index for the dense first page, collecting
+    the hits for the later ones; tickets/queries.py)."""
+    add_user(daemon, "lead@example.com", admin=True)
+    with user_client(daemon, "kim@example.org") as kim, login(daemon, "lead@example.com") as admin:
+        numbers = []
+        for i in range(14):
+            text = "Nothing arrived." if i in (2, 6) else f"Where is my parcel number {i}?"
+            numbers.append(new_ticket(kim, f"Question {i}", text)["ticket_number"])
+        # Ticket 2 mentions the word only in a later reply; ticket 6 never does.
+        kim.post(f"/support/tickets/{numbers[2]}/messages", json={"body": "The parcels never came."})
+        assert admin.patch(f"/admin/support/tickets/{numbers[5]}", json={"status": "in_progress"}).status_code == 200
+        matching = [n for i, n in enumerate(numbers) if i != 6]
+        newest_first = matching[::-1]
+
+        def search(**params: object) -> dict:
+            r = admin.get("/admin/support/tickets", params={"q": "parcel", **params})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        first = search(page_size=1)
+        assert (first["total"], _numbers(first)) == (13, newest_first[:1])
+        assert (search(page_size=1, page=2)["total"], _numbers(search(page_size=1, page=2))) == (13, newest_first[1:2])
+        assert _numbers(search(page_size=1, page=13)) == [matching[0]]
+        past = search(page_size=1, page=14)
+        assert (past["total"], past["items"]) == (13, [])
+        assert [n for p in (1, 2, 3) for n in _numbers(search(page_size=5, page=p))] == newest_first
+        assert _numbers(search(page_size=5, sort="created_at")) == matching[:5]
+        by_priority = search(page_size=50, sort="priority")
+        assert by_priority["total"] == 13 and sorted(_numbers(by_priority)) == sorted(matching)
+        in_progress = search(status="in_progress")
+        assert (in_progress["total"], _numbers(in_progress)) == (1, [numbers[5]])
+        assert search(q="parcel number", page_size=1)["total"] == 12  # both words in one text
+
+
 def test_update_assign_and_illegal_transitions(daemon: Daemon) -> None:
     lead_id = add_user(daemon, "lead@example.com", admin=True, name="Lead")
     with user_client(daemon, "lou@example.org") as lou, login(daemon, "lead@example.com") as admin:
