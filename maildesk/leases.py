@@ -57,6 +57,14 @@ async def still_claimed(session: AsyncSession, model: type[Row], row_id: int) ->
     return row
 
 
+async def still_claimed_many(session: AsyncSession, model: type[Row], row_ids: Sequence[int]) -> dict[int, Row]:
+    """`still_claimed` for a batch, in one query: the rows whose claim still holds, by id."""
+    if not row_ids:
+        return {}
+    rows = await session.scalars(select(model).where(model.id.in_(list(row_ids))))  # type: ignore[attr-defined]
+    return {row.id: row for row in rows if row.status == SENDING}  # type: ignore[attr-defined]
+
+
 def settle(row: Any, attempt: int, now: datetime, *, ok: bool, done: str, retry_in: float | None) -> str:
     """Record attempt number `attempt` on a claimed row and return its new status: `done` when
     it succeeded; otherwise `pending` again in `retry_in` seconds, or `failed` when None."""

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.config import Settings
 from maildesk.models import User
+
+
+def admin_addresses(settings: Settings, active_admin_emails: Iterable[str]) -> list[str]:
+    """MAILDESK_ADMIN_NOTIFY when set, else these addresses (the active admins, oldest account
+    first): for a change that has read the admins already (tickets/notify.active_admins)."""
+    if settings.admin_notify is not None:
+        return list(settings.admin_notify)
+    return list(active_admin_emails)
 
 
 async def admin_recipients(session: AsyncSession, settings: Settings) -> list[str]:
@@ -16,4 +26,4 @@ async def admin_recipients(session: AsyncSession, settings: Settings) -> list[st
     rows = await session.scalars(
         select(User.email).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id)
     )
-    return list(rows)
+    return admin_addresses(settings, rows)

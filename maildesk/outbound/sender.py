@@ -94,8 +94,9 @@ class Sender:
         now = utcnow()
         attempts: list[tuple[_Job, _Result, str, object]] = []  # reported once committed
         async with self.rt.db.write() as session:
+            held = await leases.still_claimed_many(session, OutboundMessage, [job.id for job in jobs])
             for job, result in zip(jobs, results):
-                row = await leases.still_claimed(session, OutboundMessage, job.id)
+                row = held.get(job.id)
                 if row is None:
                     continue
                 attempt = job.attempts + 1

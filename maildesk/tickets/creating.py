@@ -1,5 +1,5 @@
 """Opening tickets: from mail, the API, the pages and the contact form. A new ticket gets its
-number from its row id, its first message, its CC'd participants, a "created" event, and the
+number from its row id (known before the INSERT, numbering.py), its first message, its CC'd participants, a "created" event, and the
 mail it causes (the requester's confirmation, the admins' notice)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from maildesk.models import Ticket, TicketParticipant, User, utcnow
 from maildesk.outbound import tokens
-from maildesk.tickets import notify, rules, users
+from maildesk.tickets import due, notify, numbering, rules, users
 from maildesk.tickets.desk import Desk
 from maildesk.tickets.errors import UnknownValue
 from maildesk.tickets.messages import NewMessage, add_message, subject_from
@@ -56,8 +56,16 @@ async def create_ticket(
     check_category(category, desk.settings.categories)
     if priority not in rules.PRIORITIES:
         raise UnknownValue("priority", f"unknown priority {priority!r}")
+    session = desk.session
+    # Reads first (with whatever the caller left pending flushed by the first): the ticket then
+    # goes out in one INSERT with its number and due times, and the rest of the change in one
+    # more flush.
+    ticket_id = await numbering.next_ticket_id(session)
+    admins = await desk.active_admins()
     now = utcnow()
     ticket = Ticket(
+        id=ticket_id,
+        ticket_number=None if ticket_id is None else rules.format_number(ticket_id),
         user_id=requester.id,
         user_email=requester.email,
         category=category,
@@ -72,25 +80,33 @@ async def create_ticket(
         root_message_id=message.email_message_id
         or tokens.new_message_id(desk.settings.secret_key, desk.settings.support_domain),
         linked_ticket_id=linked_ticket.id if linked_ticket else None,
+        escalated=False,
+        version=1,
     )
-    desk.session.add(ticket)
-    await desk.session.flush()  # the row id is the ticket number, inside this transaction
-    ticket.ticket_number = rules.format_number(ticket.id)
-    ticket.version = 1
-    await add_message(desk, ticket, requester, "user", message, created_at=now)
-    for address in dict.fromkeys(a.lower() for a in cc):
-        if address and address != requester.email:
-            desk.session.add(TicketParticipant(ticket_id=ticket.id, email=address))
-    with desk.change(ticket, new=True):
-        desk.event(ticket, requester, "created", new_value="open", detail={"source": source})
-        if linked_ticket is not None:
-            desk.event(ticket, None, "linked", new_value=linked_ticket.ticket_number,
-                       detail={"reason": "reply to a closed ticket"})
-    await notify.new_ticket(desk.session, ticket, requester)
-    if send_confirmation:
-        await desk.outbox.enqueue(desk.session, "confirmation", requester.email, ticket, to_name=requester.name)
-    for admin in await desk.admin_recipients():
-        await desk.outbox.enqueue(desk.session, "new_ticket", admin, ticket, context={"body": message.body})
-    await desk.refresh_clocks(ticket)
-    await webhooks.publish(desk.session, ticket, created=True)
+    due.start(ticket, desk.settings, now)
+    session.add(ticket)
+    # On its own first: the rows below refer to it, and the unit of work orders inserts by
+    # relationships, not by foreign keys alone.
+    await session.flush()
+    if ticket_id is None:  # a database numbering.py does not know: the INSERT picked the id
+        ticket.ticket_number = rules.format_number(ticket.id)
+    # The outbox's checks below read suppressions and this hour's automatic mail to the
+    # requester, which nothing pending in this change touches: no flush before each of them.
+    with session.no_autoflush:
+        await add_message(desk, ticket, requester, "user", message, created_at=now, need_id=False)
+        for address in dict.fromkeys(a.lower() for a in cc):
+            if address and address != requester.email:
+                session.add(TicketParticipant(ticket_id=ticket.id, email=address))
+        with desk.change(ticket, new=True):
+            desk.event(ticket, requester, "created", new_value="open", detail={"source": source})
+            if linked_ticket is not None:
+                desk.event(ticket, None, "linked", new_value=linked_ticket.ticket_number,
+                           detail={"reason": "reply to a closed ticket"})
+        notify.new_ticket(session, ticket, requester, admins)
+        if send_confirmation:
+            await desk.outbox.enqueue(session, "confirmation", requester.email, ticket, to_name=requester.name)
+        for admin in desk.admin_mail_to(admins):
+            await desk.outbox.enqueue(session, "new_ticket", admin, ticket, context={"body": message.body})
+    await session.flush()
+    await webhooks.publish(session, ticket, created=True)
     return ticket

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,8 +18,8 @@ from maildesk.attachments import AttachmentStore
 from maildesk.config import Settings
 from maildesk.models import Ticket, TicketEvent, User, utcnow
 from maildesk.outbound.outbox import Outbox
-from maildesk.outbound.recipients import admin_recipients
-from maildesk.tickets import due, rules
+from maildesk.outbound.recipients import admin_addresses, admin_recipients
+from maildesk.tickets import due, notify, rules
 from maildesk.webhooks import events as webhooks
 
 SYSTEM = "system"
@@ -36,6 +36,15 @@ class Desk:
 
     async def admin_recipients(self) -> list[str]:
         return await admin_recipients(self.session, self.settings)
+
+    async def active_admins(self) -> list[User]:
+        """The active admins, oldest account first. A change that both notifies them in the app
+        and mails the team reads them once and passes them to both (`admin_mail_to`)."""
+        return await notify.active_admins(self.session)
+
+    def admin_mail_to(self, admins: Sequence[User]) -> list[str]:
+        """Where the team's mail goes (MAILDESK_ADMIN_NOTIFY, else these admins' addresses)."""
+        return admin_addresses(self.settings, (a.email for a in admins))
 
     @contextmanager
     def change(self, ticket: Ticket, *, new: bool = False) -> Iterator[None]:

@@ -80,13 +80,31 @@ def store(ticket: Ticket, clocks: Clocks) -> bool:
     return changed
 
 
+def _unflushed(session: AsyncSession, ticket_id: int) -> list[StatusChange]:
+    """The status changes this transaction has added but not yet written (session.new)."""
+    return [
+        StatusChange(row.created_at, row.new_value)
+        for row in session.new
+        if isinstance(row, TicketEvent) and row.ticket_id == ticket_id
+        and row.kind in _STATUS_KINDS and row.new_value
+    ]
+
+
 async def refresh(session: AsyncSession, ticket: Ticket, settings: Settings, now: datetime) -> Clocks:
-    """Recompute one ticket's clocks from its event log and store the due times."""
-    await session.flush()  # the status event of the change being made is part of the log
-    changes = (await status_changes(session, [ticket.id])).get(ticket.id, [])
-    clocks = clocks_of(ticket, changes, settings, now)
+    """Recompute one ticket's clocks from its event log and store the due times.
+
+    The log is what is written plus the status events of the change being made that are still
+    pending: read without flushing them first, so the change's rows go out in one flush."""
+    with session.no_autoflush:
+        changes = (await status_changes(session, [ticket.id])).get(ticket.id, [])
+    clocks = clocks_of(ticket, changes + _unflushed(session, ticket.id), settings, now)
     store(ticket, clocks)
     return clocks
+
+
+def start(ticket: Ticket, settings: Settings, now: datetime) -> None:
+    """A new ticket's due times, set before its INSERT: its log is its "created" event only."""
+    store(ticket, clocks_of(ticket, [], settings, now))
 
 
 def live_breach(breached: str | None, first_response_due_at: datetime | None,

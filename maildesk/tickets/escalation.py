@@ -21,6 +21,7 @@ async def escalate(
     it escalates each target once): the admins are told even when the flag is already up."""
     if ticket.escalated and not missed:
         return False
+    admins = await desk.active_admins()  # read before the change's writes, once for both uses
     now, was = utcnow(), ticket.escalated
     if not ticket.escalated:
         ticket.escalated = True
@@ -34,8 +35,8 @@ async def escalate(
         "reason": reason,
         "missed": [{"target": clocks.TARGET_WORDS[t], "overdue": duration_words(s)} for t, s in missed],
     }
-    for admin in await desk.admin_recipients():
+    for admin in desk.admin_mail_to(admins):
         await desk.outbox.enqueue(desk.session, "escalation", admin, ticket, context=context)
     await webhooks.publish(desk.session, ticket)
-    await notify.escalation(desk.session, ticket, actor, reason)
+    notify.escalation(desk.session, ticket, actor, reason, admins)
     return True

@@ -46,7 +46,24 @@ async def add_message(
     is_internal: bool = False,
     created_at: datetime | None = None,
     sender_email: str | None = None,
+    need_id: bool = True,
 ) -> TicketMessage:
+    """The message row and its attachments (written with it: the relationship gives them its id).
+    `need_id`: flush now, because the caller records the new row's id; otherwise the row goes
+    out with the rest of the change."""
+    created_at = created_at or utcnow()
+    attachments = [
+        Attachment(
+            filename=part.filename,
+            content_type=part.content_type,
+            size=len(part.data),
+            storage_key=desk.attachments.save(part.data),
+            content_id=part.content_id,
+            inline=part.inline,
+            created_at=created_at,
+        )
+        for part in message.attachments
+    ]
     row = TicketMessage(
         ticket_id=ticket.id,
         sender_user_id=author.id if author else None,
@@ -60,21 +77,10 @@ async def add_message(
         email_message_id=message.email_message_id,
         inbound_id=message.inbound_id,
         sender_verified=message.sender_verified,
-        created_at=created_at or utcnow(),
+        created_at=created_at,
+        attachments=attachments,
     )
     desk.session.add(row)
-    await desk.session.flush()
-    for part in message.attachments:
-        desk.session.add(
-            Attachment(
-                message_id=row.id,
-                filename=part.filename,
-                content_type=part.content_type,
-                size=len(part.data),
-                storage_key=desk.attachments.save(part.data),
-                content_id=part.content_id,
-                inline=part.inline,
-                created_at=row.created_at,
-            )
-        )
+    if need_id:
+        await desk.session.flush()
     return row

@@ -70,20 +70,21 @@ def _add(session: AsyncSession, users: Iterable[User], kind: str, ticket: Ticket
                                  created_at=now))
 
 
-async def new_ticket(session: AsyncSession, ticket: Ticket, actor: User | None) -> None:
-    _add(session, await active_admins(session), "new_ticket", ticket,
-         f"New ticket {_label(ticket)} from {ticket.user_email}", actor)
+def new_ticket(session: AsyncSession, ticket: Ticket, actor: User | None, admins: Sequence[User]) -> None:
+    """`admins`: the active admins, read once by the change (active_admins)."""
+    _add(session, admins, "new_ticket", ticket, f"New ticket {_label(ticket)} from {ticket.user_email}", actor)
 
 
-async def requester_reply(session: AsyncSession, ticket: Ticket, author: User) -> None:
-    admins = await active_admins(session)
+def requester_reply(session: AsyncSession, ticket: Ticket, author: User, admins: Sequence[User]) -> None:
+    """`admins`: the active admins, read once by the change (active_admins)."""
     assignee = [a for a in admins if a.id == ticket.assigned_to]
     _add(session, assignee or admins, "reply", ticket, f"{author.email} replied on {_label(ticket)}", author)
 
 
-async def escalation(session: AsyncSession, ticket: Ticket, actor: User | None, reason: str) -> None:
-    _add(session, await active_admins(session), "escalation", ticket,
-         f"{_label(ticket)} was escalated: {reason}", actor)
+def escalation(session: AsyncSession, ticket: Ticket, actor: User | None, reason: str,
+               admins: Sequence[User]) -> None:
+    """`admins`: the active admins, read once by the change (active_admins)."""
+    _add(session, admins, "escalation", ticket, f"{_label(ticket)} was escalated: {reason}", actor)
 
 
 def assigned(session: AsyncSession, ticket: Ticket, assignee: User, actor: User | None) -> None:

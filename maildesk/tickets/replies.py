@@ -17,19 +17,23 @@ async def requester_reply(desk: Desk, ticket: Ticket, author: User, message: New
     """The requester (or a participant) adds to their ticket; the ball is back with support."""
     if ticket.status == "closed":
         raise ServiceError("this ticket is closed; write a new request instead")
+    admins = await desk.active_admins()  # read before the change's writes (no flush of its own)
+    assignee = None
+    if ticket.assigned_to is not None:
+        assignee = next((a for a in admins if a.id == ticket.assigned_to), None)
+        if assignee is None:  # not an active admin (any more): looked up, then not mailed
+            assignee = await desk.session.get(User, ticket.assigned_to)
     row = await add_message(desk, ticket, author, "user", message)
     with desk.change(ticket):
         desk.event(ticket, author, "reply", detail={"message_id": row.id, "source": message.source})
         if ticket.status in rules.REOPENED_BY_REPLY:
             desk.set_status(ticket, author, "in_progress")
     ticket.updated_at = utcnow()
-    await notify.requester_reply(desk.session, ticket, author)
-    if ticket.assigned_to is not None:
-        assignee = await desk.session.get(User, ticket.assigned_to)
-        if assignee is not None and assignee.is_active:
-            await desk.outbox.enqueue(
-                desk.session, "requester_reply", assignee.email, ticket, context={"body": message.body}
-            )
+    notify.requester_reply(desk.session, ticket, author, admins)
+    if assignee is not None and assignee.is_active:
+        await desk.outbox.enqueue(
+            desk.session, "requester_reply", assignee.email, ticket, context={"body": message.body}
+        )
     await desk.refresh_clocks(ticket)
     await webhooks.publish(desk.session, ticket, message=row)
     return row

@@ -54,14 +54,18 @@ async def get_or_create_user(session: AsyncSession, email: str, name: str = "") 
     created = False
     if user is None:
         insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
-        result = await session.execute(
+        # RETURNING gives the new row (nothing when another transaction's insert won: read it).
+        inserted = await session.scalars(
             insert(User)
             .values(email=email, name=name, role="user", is_active=True, created_at=utcnow())
             .on_conflict_do_nothing(index_elements=["email"])
+            .returning(User)
         )
-        created = result.rowcount == 1
-        user = await user_by_email(session, email)
-        assert user is not None
+        user = inserted.first()
+        created = user is not None
+        if user is None:
+            user = await user_by_email(session, email)
+            assert user is not None
     elif name and not user.name:
         user.name = name
     return user, created

@@ -57,6 +57,12 @@ def test_claim_lease_and_settle(tmp_path: Path) -> None:
                 assert (await session.scalars(leases.claim_query(OutboundMessage, utcnow(), 50))).all() == []
 
             async with db.write() as session:
+                # A batch's results are recorded on the rows still claimed, read in one query:
+                # the sent row and an id that does not exist are left out.
+                held = await leases.still_claimed_many(session, OutboundMessage, [*ids, max(ids) + 100])
+                assert sorted(held) == [ids[0], ids[2], ids[3], ids[5]]
+                assert await leases.still_claimed_many(session, OutboundMessage, []) == {}
+            async with db.write() as session:
                 first = await leases.still_claimed(session, OutboundMessage, ids[0])
                 third = await leases.still_claimed(session, OutboundMessage, ids[2])
                 sixth = await leases.still_claimed(session, OutboundMessage, ids[5])
