@@ -15,7 +15,6 @@ _NOT_HEADER = rb"(?![ \t]|From |[\x21-\x39\x3b-\x7e]*:)"
 _HEADER_END = re.compile(_BREAK + _NOT_HEADER)
 _NOT_HEADER_HERE = re.compile(_NOT_HEADER)
 _NEWLINE = re.compile(rb"\r\n|\r|\n")
-NEWLINE_AT_END = re.compile(rb"(?:\r\n|\r|\n)?\Z")
 
 
 def header_end(raw: bytes, pos: int) -> int:
@@ -24,6 +23,16 @@ def header_end(raw: bytes, pos: int) -> int:
         return pos
     match = _HEADER_END.search(raw, pos)
     return match.end() if match else len(raw)
+
+
+def newline_at_end(chunk: bytes | memoryview) -> bytes:
+    """The line break ``chunk`` ends with (CRLF, LF or a lone CR), or b"" when none.
+    Only the last two bytes are looked at: a regex anchored at the end (``\\Z``) would
+    still be tried from every position of a multi-megabyte body."""
+    last = bytes(chunk[-2:])
+    if last == b"\r\n":
+        return last
+    return last[-1:] if last[-1:] in (b"\r", b"\n") else b""
 
 
 def line_end(raw: bytes, pos: int) -> int:

@@ -19,7 +19,14 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from maildesk.mime.limits import MimeLimits
-from maildesk.mime.rawlines import NEWLINE_AT_END, header_end, last_line_start, line_end, line_regex, search_from
+from maildesk.mime.rawlines import (
+    header_end,
+    last_line_start,
+    line_end,
+    line_regex,
+    newline_at_end,
+    search_from,
+)
 
 __all__ = ["Bounded", "bound_structure"]
 
@@ -207,7 +214,7 @@ class _Scanner:
         if self.stack and self.strips_break:
             # RFC 2046 §5.1.1: the line break before a delimiter belongs to it; the
             # feedparser strips it from any part inside a multipart, even at EOF.
-            tail = bytes(NEWLINE_AT_END.search(chunk).group(0))  # type: ignore[union-attr]
+            tail = newline_at_end(chunk)
             chunk = chunk[: len(chunk) - len(tail)]
         marker = f"{self.lifted}: {len(self.bodies)}\r\n".encode("ascii")
         self.bodies.append(chunk)

@@ -659,3 +659,13 @@ def test_limits_are_frozen_and_have_the_documented_defaults():
     assert replace(limits, max_parts=5).max_parts == 5
     with pytest.raises(Exception):
         limits.max_parts = 1  # type: ignore[misc]
+
+
+def test_the_line_break_a_lifted_body_ends_with_is_read_from_its_last_bytes():
+    from maildesk.mime.rawlines import newline_at_end
+
+    body = b"x" * 100_000
+    cases = {b"\r\n": b"\r\n", b"\n": b"\n", b"\r": b"\r", b"\n\r": b"\r", b"\r\r\n": b"\r\n", b"": b""}
+    for ending, expected in cases.items():
+        assert newline_at_end(memoryview(body + ending)) == expected, ending
+    assert newline_at_end(b"") == b"" and newline_at_end(b"\n") == b"\n"
