@@ -87,18 +87,22 @@ async def process(
 
     job = Job(inbound=inbound, session=session, service=rt.service(session))
     started, inbound_id, source = time.monotonic(), inbound.id, inbound.source
-    inbound.attempts += 1
+    # Counted with the outcome, in the same UPDATE (all of it is one transaction: a crash
+    # loses both). Read now: a savepoint rolled back below expires the row's attributes.
+    attempts = inbound.attempts + 1
     if inbound.ticket_id is not None:
         # Applied on an earlier pass (a ticket or a timeline entry points at it): a second
         # pass would open a second ticket and send a second confirmation. Never twice.
         number = await session.scalar(select(Ticket.ticket_number).where(Ticket.id == inbound.ticket_id))
+        inbound.attempts = attempts
         inbound.status = "ignored"
         inbound.reason = f"already applied to {number or 'a ticket'}; not applied again"
         inbound.processed_at = utcnow()
         return
     # On SQLite an UPDATE rewrites the whole row, raw included, in SQLite's own buffers (twice
-    # its size for a moment): the attempt is written before the raw bytes are loaded, and
-    # they go again before the outcome is written (below), not on top of that.
+    # its size for a moment): what is pending (the previous message's outcome, when it failed)
+    # is written before the raw bytes are loaded, and this message's outcome after they are
+    # dropped (below), not on top of them.
     await session.flush()
     if raw is None:
         raw = await rt.db.read_blob(session, InboundMessage.__table__.c.raw, inbound.id)
@@ -115,33 +119,47 @@ async def process(
             # The loop's running handle still holds the parse's thread future (and so the
             # parsed attachments) until this task next suspends: let it, before the flush.
             await asyncio.sleep(0)
-        if job.ignored is not None:
-            inbound.status, inbound.reason = "ignored", job.ignored
-        else:
-            inbound.status = "processed"
-            if left_out:  # what the ticket does not show
-                job.notes.append("truncated: " + ", ".join(left_out))
-            inbound.reason = "; ".join(job.notes) or None
+            # The outcome goes out with the change, in the savepoint's closing flush: one
+            # UPDATE of the inbound row per message (its ticket, status, attempts together).
+            if job.ignored is not None:
+                inbound.status, inbound.reason = "ignored", job.ignored
+            else:
+                inbound.status = "processed"
+                if left_out:  # what the ticket does not show
+                    job.notes.append("truncated: " + ", ".join(left_out))
+                inbound.reason = "; ".join(job.notes) or None
+            _finish(inbound, job, attempts)
     except Discard as discard:
         inbound.status = "ignored"
         inbound.reason = str(discard)
     except DBAPIError as exc:
         # A deadlock or a unique-key race with another daemon: the savepoint rolled back, so
         # nothing half-done remains; leave the message for the next pass a few times first.
-        retry = inbound.attempts < _DB_RETRIES
-        log.warning("inbound message %s: database error in step %s (%s)", inbound.id, step_name,
+        retry = attempts < _DB_RETRIES
+        log.warning("inbound message %s: database error in step %s (%s)", inbound_id, step_name,
                     "will retry" if retry else "giving up")
         inbound.status = "received" if retry else "failed"
         inbound.reason = f"{step_name}: database error: {type(exc.orig).__name__}: {exc.orig}"[:2000]
     except Exception as exc:
-        log.exception("inbound message %s failed in step %s", inbound.id, step_name)
+        log.exception("inbound message %s failed in step %s", inbound_id, step_name)
         inbound.status = "failed"
         inbound.reason = f"{step_name}: {type(exc).__name__}: {exc}"[:2000]
+    else:
+        return await _outcome(job, inbound_id, source, time.monotonic() - started)
+    # The savepoint rolled back: nothing of the steps' change stays, the ticket link included
+    # (set here, not read: the rollback expired the row's attributes).
+    inbound.ticket_id = None
+    _finish(inbound, job, attempts)
+    return await _outcome(job, inbound_id, source, time.monotonic() - started)
+
+
+def _finish(inbound: InboundMessage, job: Job, attempts: int) -> None:
+    """What every outcome records besides its status and reason."""
+    inbound.attempts = attempts
     if job.classification is not None:
         inbound.classification = job.classification.kind.value
     inbound.matched_by = job.matched_by
     inbound.processed_at = utcnow()
-    return await _outcome(job, inbound_id, source, time.monotonic() - started)
 
 
 async def _outcome(job: Job, inbound_id: int, source: str, seconds: float) -> Outcome | None:
