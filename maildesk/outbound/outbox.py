@@ -98,10 +98,26 @@ class Outbox:
         to_name: str = "",
         context: dict[str, Any] | None = None,
     ) -> OutboundMessage:
+        row = OutboundMessage(**await self.prepare(session, kind, to_addr, ticket, to_name=to_name, context=context))
+        session.add(row)
+        return row
+
+    async def prepare(
+        self,
+        session: AsyncSession,
+        kind: str,
+        to_addr: str,
+        ticket: Ticket | None,
+        *,
+        to_name: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The outbox row's columns, rendered and checked (suppression, budget), for the caller
+        to write in its transaction (`enqueue` adds it; creating.py writes it with Core)."""
         to_addr = to_addr.lower()
         composed = self.composer.compose(kind, to_addr, ticket, to_name=to_name, context=context)
         automatic = kind in AUTOMATIC_KINDS
-        row = OutboundMessage(
+        row: dict[str, Any] = dict(
             ticket_id=ticket.id if ticket else None,
             kind=kind,
             to_addr=to_addr,
@@ -111,17 +127,17 @@ class Outbox:
             automatic=automatic,
             status="pending",
             next_attempt_at=utcnow(),
+            last_error=None,
         )
         if automatic:
             suppressed, over_budget = await self._automatic_checks(session, to_addr)
         else:
             suppressed, over_budget = await bounces.suppression_reason(session, to_addr), False
         if suppressed is not None:
-            row.status = "suppressed"
-            row.last_error = f"not sent: {to_addr} is suppressed ({suppressed}); an admin can clear it"
+            row["status"] = "suppressed"
+            row["last_error"] = f"not sent: {to_addr} is suppressed ({suppressed}); an admin can clear it"
         elif over_budget:
-            row.status = "suppressed"
-            row.last_error = f"not sent: {to_addr} already got {self.settings.automail_per_hour} automatic emails this hour"
-        session.add(row)
+            row["status"] = "suppressed"
+            row["last_error"] = f"not sent: {to_addr} already got {self.settings.automail_per_hour} automatic emails this hour"
         session.info[WAKE_SENDER] = True  # Database.write() wakes the sender after the commit
         return row

@@ -6,12 +6,25 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from maildesk.models import Ticket, TicketParticipant, User, utcnow
+from sqlalchemy import Table
+
+from maildesk.models import (
+    Attachment,
+    Notification,
+    OutboundMessage,
+    Ticket,
+    TicketEvent,
+    TicketMessage,
+    TicketParticipant,
+    User,
+    utcnow,
+)
 from maildesk.outbound import tokens
 from maildesk.tickets import due, notify, numbering, rules, users
 from maildesk.tickets.desk import Desk
 from maildesk.tickets.errors import UnknownValue
-from maildesk.tickets.messages import NewMessage, add_message, subject_from
+from maildesk.tickets.messages import NewMessage, attachment_values, message_values, subject_from
+from maildesk.tickets.rows import insert_returning_id, insert_rows
 from maildesk.webhooks import events as webhooks
 
 
@@ -59,7 +72,7 @@ async def create_ticket(
     session = desk.session
     # Reads first (with whatever the caller left pending flushed by the first): the ticket then
     # goes out in one INSERT with its number and due times, and the rest of the change in one
-    # more flush.
+    # Core INSERT per table (rows.py).
     ticket_id = await numbering.next_ticket_id(session)
     admins = await desk.active_admins()
     now = utcnow()
@@ -90,23 +103,35 @@ async def create_ticket(
     await session.flush()
     if ticket_id is None:  # a database numbering.py does not know: the INSERT picked the id
         ticket.ticket_number = rules.format_number(ticket.id)
-    # The outbox's checks below read suppressions and this hour's automatic mail to the
-    # requester, which nothing pending in this change touches: no flush before each of them.
+    # The rest of the change (message, participants, events, notifications, mail) is written
+    # with Core INSERTs after the reads (rows.py). The outbox's checks read suppressions and
+    # this hour's automatic mail to the requester, which nothing pending here touches.
+    rows: list[tuple[Table, dict[str, Any]]] = []
     with session.no_autoflush:
-        await add_message(desk, ticket, requester, "user", message, created_at=now, need_id=False)
+        attachments = attachment_values(desk, message, now)
+        message_row = message_values(desk, ticket, requester, "user", message, created_at=now)
+        if attachments:  # they refer to the message: it goes first, for its id
+            message_id = await insert_returning_id(session, TicketMessage.__table__, message_row)
+            rows.extend((Attachment.__table__, {**a, "message_id": message_id}) for a in attachments)
+        else:
+            rows.append((TicketMessage.__table__, message_row))
         for address in dict.fromkeys(a.lower() for a in cc):
             if address and address != requester.email:
-                session.add(TicketParticipant(ticket_id=ticket.id, email=address))
+                rows.append((TicketParticipant.__table__, dict(ticket_id=ticket.id, email=address, created_at=now)))
         with desk.change(ticket, new=True):
-            desk.event(ticket, requester, "created", new_value="open", detail={"source": source})
+            rows.append((TicketEvent.__table__, desk.event_values(
+                ticket, requester, "created", new_value="open", detail={"source": source})))
             if linked_ticket is not None:
-                desk.event(ticket, None, "linked", new_value=linked_ticket.ticket_number,
-                           detail={"reason": "reply to a closed ticket"})
-        notify.new_ticket(session, ticket, requester, admins)
+                rows.append((TicketEvent.__table__, desk.event_values(
+                    ticket, None, "linked", new_value=linked_ticket.ticket_number,
+                    detail={"reason": "reply to a closed ticket"})))
+        rows.extend((Notification.__table__, n) for n in notify.new_ticket_values(ticket, requester, admins))
         if send_confirmation:
-            await desk.outbox.enqueue(session, "confirmation", requester.email, ticket, to_name=requester.name)
+            rows.append((OutboundMessage.__table__, await desk.outbox.prepare(
+                session, "confirmation", requester.email, ticket, to_name=requester.name)))
         for admin in desk.admin_mail_to(admins):
-            await desk.outbox.enqueue(session, "new_ticket", admin, ticket, context={"body": message.body})
-    await session.flush()
+            rows.append((OutboundMessage.__table__, await desk.outbox.prepare(
+                session, "new_ticket", admin, ticket, context={"body": message.body})))
+    await insert_rows(session, rows)
     await webhooks.publish(session, ticket, created=True)
     return ticket

@@ -72,23 +72,37 @@ class Desk:
     ) -> None:
         """Record a change in the timeline; it raises the ticket's version (once per `change`),
         and the event carries the version it made, so a collision can say what changed since."""
+        self.session.add(TicketEvent(**self.event_values(
+            ticket, actor, kind, old_value=old_value, new_value=new_value, detail=detail, bump=bump)))
+
+    def event_values(
+        self,
+        ticket: Ticket,
+        actor: User | None,
+        kind: str,
+        *,
+        old_value: Any = None,
+        new_value: Any = None,
+        detail: dict[str, Any] | None = None,
+        bump: bool = True,
+    ) -> dict[str, Any]:
+        """`event`'s bookkeeping (webhooks, version), returning the event row's columns instead
+        of adding it: for a change that writes its rows with Core INSERTs (creating.py)."""
         webhooks.track(self.session, ticket, kind, old_value)
         if bump and not self.changing.get(ticket.id, False):
             ticket.version = (ticket.version or 1) + 1
             if ticket.id in self.changing:
                 self.changing[ticket.id] = True
         detail = {**(detail or {}), "version": ticket.version}
-        self.session.add(
-            TicketEvent(
-                ticket_id=ticket.id,
-                actor_user_id=actor.id if actor else None,
-                actor=actor.email if actor else SYSTEM,
-                kind=kind,
-                old_value=None if old_value is None else str(old_value),
-                new_value=None if new_value is None else str(new_value),
-                detail=detail,
-                created_at=utcnow(),
-            )
+        return dict(
+            ticket_id=ticket.id,
+            actor_user_id=actor.id if actor else None,
+            actor=actor.email if actor else SYSTEM,
+            kind=kind,
+            old_value=None if old_value is None else str(old_value),
+            new_value=None if new_value is None else str(new_value),
+            detail=detail,
+            created_at=utcnow(),
         )
 
     async def refresh_clocks(self, ticket: Ticket) -> None:

@@ -36,6 +36,51 @@ def subject_from(description: str) -> str:
     return first[:_SUBJECT_CHARS].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
 
 
+def message_values(
+    desk: Desk,
+    ticket: Ticket,
+    author: User | None,
+    role: str,
+    message: NewMessage,
+    *,
+    created_at: datetime,
+    is_internal: bool = False,
+    sender_email: str | None = None,
+) -> dict[str, Any]:
+    """The message row's columns (for the ORM object or a Core INSERT: one definition)."""
+    return dict(
+        ticket_id=ticket.id,
+        sender_user_id=author.id if author else None,
+        sender_email=sender_email or (author.email if author else SYSTEM),
+        sender_role=role,
+        body=message.body,
+        full_body=message.full_body,
+        body_html=message.body_html,
+        is_internal=is_internal,
+        source=message.source,
+        email_message_id=message.email_message_id,
+        inbound_id=message.inbound_id,
+        sender_verified=message.sender_verified,
+        created_at=created_at,
+    )
+
+
+def attachment_values(desk: Desk, message: NewMessage, created_at: datetime) -> list[dict[str, Any]]:
+    """The attachment rows' columns but their message id; each part's bytes saved to the store."""
+    return [
+        dict(
+            filename=part.filename,
+            content_type=part.content_type,
+            size=len(part.data),
+            storage_key=desk.attachments.save(part.data),
+            content_id=part.content_id,
+            inline=part.inline,
+            created_at=created_at,
+        )
+        for part in message.attachments
+    ]
+
+
 async def add_message(
     desk: Desk,
     ticket: Ticket,
@@ -52,32 +97,10 @@ async def add_message(
     `need_id`: flush now, because the caller records the new row's id; otherwise the row goes
     out with the rest of the change."""
     created_at = created_at or utcnow()
-    attachments = [
-        Attachment(
-            filename=part.filename,
-            content_type=part.content_type,
-            size=len(part.data),
-            storage_key=desk.attachments.save(part.data),
-            content_id=part.content_id,
-            inline=part.inline,
-            created_at=created_at,
-        )
-        for part in message.attachments
-    ]
+    attachments = [Attachment(**values) for values in attachment_values(desk, message, created_at)]
     row = TicketMessage(
-        ticket_id=ticket.id,
-        sender_user_id=author.id if author else None,
-        sender_email=sender_email or (author.email if author else SYSTEM),
-        sender_role=role,
-        body=message.body,
-        full_body=message.full_body,
-        body_html=message.body_html,
-        is_internal=is_internal,
-        source=message.source,
-        email_message_id=message.email_message_id,
-        inbound_id=message.inbound_id,
-        sender_verified=message.sender_verified,
-        created_at=created_at,
+        **message_values(desk, ticket, author, role, message, created_at=created_at, is_internal=is_internal,
+                         sender_email=sender_email),
         attachments=attachments,
     )
     desk.session.add(row)

@@ -60,19 +60,35 @@ def _label(ticket: Ticket) -> str:
 
 def _add(session: AsyncSession, users: Iterable[User], kind: str, ticket: Ticket, text: str,
          actor: User | None) -> None:
+    for values in _values(users, kind, ticket, text, actor):
+        session.add(Notification(**values))
+
+
+def _values(users: Iterable[User], kind: str, ticket: Ticket, text: str, actor: User | None) -> list[dict]:
+    """The notification rows' columns: one per user told, never the actor."""
     now = utcnow()
     seen: set[int] = set()
+    rows = []
     for user in users:
         if user.id in seen or (actor is not None and user.id == actor.id):
             continue
         seen.add(user.id)
-        session.add(Notification(user_id=user.id, kind=kind, ticket_id=ticket.id, text=text[:_TEXT_MAX],
-                                 created_at=now))
+        rows.append(dict(user_id=user.id, kind=kind, ticket_id=ticket.id, text=text[:_TEXT_MAX], created_at=now))
+    return rows
 
 
 def new_ticket(session: AsyncSession, ticket: Ticket, actor: User | None, admins: Sequence[User]) -> None:
     """`admins`: the active admins, read once by the change (active_admins)."""
-    _add(session, admins, "new_ticket", ticket, f"New ticket {_label(ticket)} from {ticket.user_email}", actor)
+    _add(session, admins, "new_ticket", ticket, _new_ticket_text(ticket), actor)
+
+
+def new_ticket_values(ticket: Ticket, actor: User | None, admins: Sequence[User]) -> list[dict]:
+    """`new_ticket`'s rows as columns, for a change that writes them with Core INSERTs."""
+    return _values(admins, "new_ticket", ticket, _new_ticket_text(ticket), actor)
+
+
+def _new_ticket_text(ticket: Ticket) -> str:
+    return f"New ticket {_label(ticket)} from {ticket.user_email}"
 
 
 def requester_reply(session: AsyncSession, ticket: Ticket, author: User, admins: Sequence[User]) -> None:
