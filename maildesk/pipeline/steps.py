@@ -184,7 +184,7 @@ async def authorise(rt: Runtime, job: Job) -> None:
     ticket, sender = job.ticket, job.parsed.from_addr
     results = [v for n, v in job.parsed.headers if n.lower() == "authentication-results"]
     job.sender_auth = senderauth.evaluate(results, rt.settings.trusted_authserv_ids, sender)
-    job.inbound.sender_verified = job.sender_auth.verified
+    # Recorded on the inbound row with the outcome (pipeline/worker.py), in its one UPDATE.
     if ticket is None:
         return
     if job.sender_auth.verified is False:

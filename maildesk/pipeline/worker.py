@@ -28,6 +28,7 @@ from maildesk.db import BIG_VALUE_BYTES
 from maildesk.logs import event
 from maildesk.models import InboundMessage, Ticket, utcnow
 from maildesk.runtime import Runtime
+from maildesk.tickets import notify
 from maildesk.workers import run_worker
 
 if TYPE_CHECKING:
@@ -128,6 +129,8 @@ async def process(
                 if left_out:  # what the ticket does not show
                     job.notes.append("truncated: " + ", ".join(left_out))
                 inbound.reason = "; ".join(job.notes) or None
+            if inbound.sender_verified != job.sender_auth.verified:  # (an equal value set is a no-op flush)
+                inbound.sender_verified = job.sender_auth.verified
             _finish(inbound, job, attempts)
     except Discard as discard:
         inbound.status = "ignored"
@@ -192,6 +195,7 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
     """
     outcomes: list[Outcome] = []
     async with rt.db.write() as session:
+        notify.read_admins_once(session)
         candidates = (
             await session.execute(
                 select(InboundMessage.id, InboundMessage.size)

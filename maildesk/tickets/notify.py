@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import Notification, Ticket, User, utcnow
@@ -50,8 +50,23 @@ def mentioned(text: str, admins: Sequence[User]) -> list[User]:
 _ACTIVE_ADMINS = select(User).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id)
 
 
+_ADMINS_ONCE = "notify:admins-once"  # session.info: the admins read once in this transaction
+
+
+def read_admins_once(session: AsyncSession) -> None:
+    """Let this transaction read the active admins once instead of on every change (the
+    pipeline's batches: nothing in them changes who is an admin, and a batch is short)."""
+    session.info[_ADMINS_ONCE] = None
+
+
 async def active_admins(session: AsyncSession) -> list[User]:
-    return list(await session.scalars(_ACTIVE_ADMINS))
+    if _ADMINS_ONCE not in session.info:
+        return list(await session.scalars(_ACTIVE_ADMINS))
+    admins = session.info[_ADMINS_ONCE]
+    # A savepoint rolled back expires the rows it touched: read them again then.
+    if admins is None or any(inspect(admin).expired_attributes for admin in admins):
+        admins = session.info[_ADMINS_ONCE] = list(await session.scalars(_ACTIVE_ADMINS))
+    return list(admins)
 
 
 def _label(ticket: Ticket) -> str:
