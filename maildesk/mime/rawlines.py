@@ -49,6 +49,40 @@ def line_regex(lines: tuple[bytes, ...]) -> re.Pattern[bytes]:
     return re.compile(_BREAK + b"(" + alternatives + rb")[ \t]*(?=\r|\n|\Z)")
 
 
+def find_line(raw: bytes, pos: int, lines: tuple[bytes, ...]) -> tuple[int, int, bytes] | None:
+    """What ``line_regex(lines).search(raw, search_from(pos))`` finds, as (line start, end of
+    the match, the line), without compiling a pattern: the lines are a message's own MIME
+    delimiters, different in every message, so a compiled pattern is rarely used twice.
+    Each line is looked for with ``bytes.find``; the first whose whole line is one of
+    ``lines`` (plus blanks, RFC 2046 §5.1.1), after a line break, wins."""
+    ordered = sorted(set(lines), key=len, reverse=True)  # the pattern's alternative order
+    # A line that starts with another one ("--b--" and "--b") is found where that one is.
+    needles = [line for line in ordered if not any(o != line and line.startswith(o) for o in ordered)]
+    best: tuple[int, int, bytes] | None = None
+    for needle in needles:
+        at = raw.find(needle, max(pos, 1))
+        while at != -1 and (best is None or at < best[0]):
+            found = _line_at(raw, at, ordered)
+            if found is not None:
+                best = found
+                break
+            at = raw.find(needle, at + 1)
+    return best
+
+
+def _line_at(raw: bytes, at: int, ordered: list[bytes]) -> tuple[int, int, bytes] | None:
+    if raw[at - 1 : at] not in (b"\n", b"\r"):  # a line start: after LF, CRLF or a lone CR
+        return None
+    for line in ordered:
+        if raw.startswith(line, at):
+            end = at + len(line)
+            while raw[end : end + 1] in (b" ", b"\t"):
+                end += 1
+            if end == len(raw) or raw[end : end + 1] in (b"\r", b"\n"):
+                return at, end, line
+    return None
+
+
 def search_from(pos: int) -> int:
     """Where to search for a line starting at or after line start ``pos``: the break before it."""
     return pos - 1 if pos > 0 else 0

@@ -20,6 +20,7 @@ from email.policy import compat32
 
 from maildesk.mime.limits import MimeLimits
 from maildesk.mime.rawlines import (
+    find_line,
     header_end,
     last_line_start,
     line_end,
@@ -182,16 +183,16 @@ class _Scanner:
         if not self.stack:
             return None
         delimiters = tuple(f.delimiter + suffix for f in self.stack for suffix in (b"", b"--"))
-        found = line_regex(delimiters).search(self.raw, search_from(pos))
+        found = find_line(self.raw, pos, delimiters)
         if found is None:
             return None
-        line = found.group(1)
+        start, match_end, line = found
         # Outermost first: the feedparser checks the enclosing boundaries (its "EOF
         # matchers") before a multipart's own, so a reused boundary belongs to the ancestor.
         for index in range(len(self.stack)):
             delimiter = self.stack[index].delimiter
             if line == delimiter or line == delimiter + b"--":
-                return found.start(1), line_end(self.raw, found.end()), index, line != delimiter
+                return start, line_end(self.raw, match_end), index, line != delimiter
         return None  # unreachable: the pattern only matches the stack's delimiters
 
     def _emit(self, pos: int, end: int, emitting: bool) -> None:

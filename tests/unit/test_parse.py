@@ -669,3 +669,19 @@ def test_the_line_break_a_lifted_body_ends_with_is_read_from_its_last_bytes():
     for ending, expected in cases.items():
         assert newline_at_end(memoryview(body + ending)) == expected, ending
     assert newline_at_end(b"") == b"" and newline_at_end(b"\n") == b"\n"
+
+
+def test_delimiter_lines_are_found_where_the_pattern_finds_them():
+    import random
+
+    from maildesk.mime.rawlines import find_line, line_regex, search_from
+
+    rng = random.Random(14)
+    pieces = [b"--b", b"--b--", b"--bc", b"--b-c", b"--c", b" ", b"\t", b"\r\n", b"\n", b"\r", b"x", b"-"]
+    for _ in range(5000):
+        raw = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        lines = tuple(rng.sample([b"--b", b"--b--", b"--bc", b"--bc--", b"--c", b"--c--", b"--b-c"], rng.randint(1, 4)))
+        pos = rng.randint(0, len(raw))
+        found = line_regex(lines).search(raw, search_from(pos))
+        expected = None if found is None else (found.start(1), found.end(), found.group(1))
+        assert find_line(raw, pos, lines) == expected, (raw, pos, lines)
