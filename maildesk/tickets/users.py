@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,8 +41,19 @@ def normal_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Built once: a statement object keeps its cache key, so each run skips building and hashing
+# it again (this runs for every message the pipeline takes in).
+_BY_EMAIL = select(User).where(User.email == bindparam("email"))
+_INSERT_VALUES = dict(email=bindparam("email"), name=bindparam("name"), role="user", is_active=True,
+                      created_at=bindparam("created_at"))
+_INSERTS = {
+    dialect: insert(User).values(**_INSERT_VALUES).on_conflict_do_nothing(index_elements=["email"]).returning(User)
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
+
+
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == normal_email(email)))
+    return await session.scalar(_BY_EMAIL, {"email": normal_email(email)})
 
 
 async def get_or_create_user(session: AsyncSession, email: str, name: str = "") -> tuple[User, bool]:
@@ -53,14 +64,9 @@ async def get_or_create_user(session: AsyncSession, email: str, name: str = "") 
     user = await user_by_email(session, email)
     created = False
     if user is None:
-        insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+        statement = _INSERTS["sqlite" if session.bind.dialect.name == "sqlite" else "postgresql"]
         # RETURNING gives the new row (nothing when another transaction's insert won: read it).
-        inserted = await session.scalars(
-            insert(User)
-            .values(email=email, name=name, role="user", is_active=True, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["email"])
-            .returning(User)
-        )
+        inserted = await session.scalars(statement, {"email": email, "name": name, "created_at": utcnow()})
         user = inserted.first()
         created = user is not None
         if user is None:
