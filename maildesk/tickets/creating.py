@@ -109,7 +109,7 @@ async def create_ticket(
     rows: list[tuple[Table, dict[str, Any]]] = []
     with session.no_autoflush:
         attachments = attachment_values(desk, message, now)
-        message_row = message_values(desk, ticket, requester, "user", message, created_at=now)
+        message_row = message_values(ticket, requester, "user", message, created_at=now)
         if attachments:  # they refer to the message: it goes first, for its id
             message_id = await insert_returning_id(session, TicketMessage.__table__, message_row)
             rows.extend((Attachment.__table__, {**a, "message_id": message_id}) for a in attachments)

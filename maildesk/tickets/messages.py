@@ -37,7 +37,6 @@ def subject_from(description: str) -> str:
 
 
 def message_values(
-    desk: Desk,
     ticket: Ticket,
     author: User | None,
     role: str,
@@ -99,7 +98,7 @@ async def add_message(
     created_at = created_at or utcnow()
     attachments = [Attachment(**values) for values in attachment_values(desk, message, created_at)]
     row = TicketMessage(
-        **message_values(desk, ticket, author, role, message, created_at=created_at, is_internal=is_internal,
+        **message_values(ticket, author, role, message, created_at=created_at, is_internal=is_internal,
                          sender_email=sender_email),
         attachments=attachments,
     )

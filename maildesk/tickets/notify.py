@@ -92,18 +92,10 @@ def _values(users: Iterable[User], kind: str, ticket: Ticket, text: str, actor: 
     return rows
 
 
-def new_ticket(session: AsyncSession, ticket: Ticket, actor: User | None, admins: Sequence[User]) -> None:
-    """`admins`: the active admins, read once by the change (active_admins)."""
-    _add(session, admins, "new_ticket", ticket, _new_ticket_text(ticket), actor)
-
-
 def new_ticket_values(ticket: Ticket, actor: User | None, admins: Sequence[User]) -> list[dict]:
-    """`new_ticket`'s rows as columns, for a change that writes them with Core INSERTs."""
-    return _values(admins, "new_ticket", ticket, _new_ticket_text(ticket), actor)
-
-
-def _new_ticket_text(ticket: Ticket) -> str:
-    return f"New ticket {_label(ticket)} from {ticket.user_email}"
+    """A new ticket's notifications as row columns (creating.py writes them with Core INSERTs).
+    `admins`: the active admins, read once by the change (active_admins)."""
+    return _values(admins, "new_ticket", ticket, f"New ticket {_label(ticket)} from {ticket.user_email}", actor)
 
 
 def requester_reply(session: AsyncSession, ticket: Ticket, author: User, admins: Sequence[User]) -> None:
