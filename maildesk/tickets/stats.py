@@ -20,8 +20,9 @@ created_at); the result is small, so the caller may cache it for a few seconds.
 
 `sla_report` adds, for the tickets opened in a date range, both SLA clocks in business time
 (tickets/clocks.py): medians, 90th percentiles and compliance per target, by priority and by
-category, with opened/resolved counts per day. It reads each ticket's status changes, so it
-works over a range (default 30 days) rather than the whole table.
+category, with opened/resolved counts per day. It aggregates the clock outcomes tickets/due.py
+stores on each ticket; a ticket without current ones has its clocks computed from its status
+changes. It works over a range (default 30 days) rather than the whole table.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from maildesk.config import Settings
 from maildesk.models import Ticket, TicketEvent, utcnow
-from maildesk.tickets import rules
-from maildesk.tickets.clocks import StatusChange, compute
+from maildesk.tickets import due, rules
+from maildesk.tickets.clocks import STOPPED, StatusChange, compute
 
 
 @dataclass
@@ -74,18 +75,28 @@ async def ticket_stats(
     now = now or utcnow()
     t = Ticket
     resolved_at = func.coalesce(t.resolved_at, t.closed_at)
-    stop = func.coalesce(t.first_response_at, resolved_at)
+    # The wall-clock durations as stored by tickets/due.py; a row without them (sla_basis null:
+    # from before migration 0012, or its history rewritten by hand) has them computed here.
+    # Reading numbers instead of parsing 4-6 timestamps per row is what keeps the whole-table
+    # pass fast on SQLite, where julianday() parses text.
+    stored = t.sla_basis.is_not(None)
+    first_response = case(
+        (stored, t.first_response_wall_seconds), else_=_seconds_between(dialect, t.first_response_at, t.created_at)
+    )
+    resolution = case(
+        (stored, t.resolution_wall_seconds), else_=_seconds_between(dialect, resolved_at, t.created_at)
+    )
+    # The first-response SLA clock stops at the first reply, else at resolution (see above).
+    stop = func.coalesce(first_response, resolution)
     window = case({p: float(sla_hours[p]) * 3600.0 for p in rules.PRIORITIES}, value=t.priority, else_=0.0)
     not_past_window = or_(
         *(and_(t.priority == p, t.created_at >= now - timedelta(hours=float(sla_hours[p]))) for p in rules.PRIORITIES)
     )
     met = case(
-        (stop.is_not(None), case((_seconds_between(dialect, stop, t.created_at) <= window, 1), else_=0)),
+        (stop.is_not(None), case((stop <= window, 1), else_=0)),
         (not_past_window, 1),
         else_=0,
     )
-    first_response = _seconds_between(dialect, t.first_response_at, t.created_at)
-    resolution = _seconds_between(dialect, resolved_at, t.created_at)
     rows = (
         await session.execute(
             select(
@@ -245,35 +256,79 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
+def _target_seconds(hours: Mapping[str, float]) -> Any:
+    """The target of each ticket's priority in seconds, as clocks.compute takes it."""
+    return case({p: float(h) * 3600.0 for p, h in hours.items()}, value=Ticket.priority, else_=None)
+
+
+def _breached(due_at: Any, seconds: Any, target: Any, now: datetime) -> Any:
+    """A clock's breach from its stored outcome, as clocks.py decides it: a running clock (it
+    has a due time) when the due time is not in the future; a stopped or paused one when it
+    used more than the target (the current one: targets may change after it stopped)."""
+    return case((due_at.is_not(None), due_at <= now), else_=seconds > target)
+
+
 async def sla_report(session: AsyncSession, settings: Settings, start: date, end: date,
                      *, now: datetime | None = None) -> SlaReport:
     """Tickets opened in [start, end] (UTC days): per-day opened and resolved counts, and for
     each target the median and 90th percentile (business hours) of the clocks that stopped
     (first public reply; resolution) and the share of tickets that met it, overall, by
     priority and by category. A ticket meets a target when its clock has not run longer than
-    the target (a running clock still inside its window meets it so far), as in clocks.py."""
+    the target (a running clock still inside its window meets it so far), as in clocks.py.
+
+    The tickets whose outcomes tickets/due.py stored under the current settings (sla_basis)
+    are counted in SQL; the others (before migration 0012, a changed calendar or target, not
+    yet refilled by the SLA pass) have their clocks computed from the event log, so the answer
+    is the same either way."""
     now = now or utcnow()
     lo, hi = _midnight(start), _midnight(end + timedelta(days=1))
     t = Ticket
     conn = await session.connection()  # Core rows: no ORM loading for thousands of tuples
+    dialect = session.bind.dialect.name
     in_range = and_(t.created_at >= lo, t.created_at < hi)
-    rows = (
-        await conn.execute(select(t.id, t.created_at, t.first_response_at, t.priority, t.category).where(in_range))
-    ).all()
-    changes = await _status_changes_in_range(conn, in_range)
+    basis = due.basis(settings)
+    current = and_(in_range, t.sla_basis == basis)
+    stale = and_(in_range, or_(t.sla_basis.is_(None), t.sla_basis != basis))
 
     def blank(hours: Mapping[str, float]) -> TargetReport:
         return TargetReport(dict(hours), [], Compliance(), {p: Compliance() for p in rules.PRIORITIES}, {})
 
     first, resolution = blank(settings.sla_hours), blank(settings.resolution_hours)
-    opened_on: Counter[date] = Counter()
     # Outcomes tallied by (priority, category, first response missed, resolution missed), folded
     # into the Compliance buckets once at the end: thousands of tickets, a handful of keys.
     outcomes: Counter[tuple[str, str, bool, bool]] = Counter()
+
+    # 1. The stored outcomes: counted, and the samples of the clocks that stopped.
+    fr_breached = _breached(t.first_response_due_at, t.first_response_seconds,
+                            _target_seconds(settings.sla_hours), now)
+    res_breached = _breached(t.resolution_due_at, t.resolution_seconds,
+                             _target_seconds(settings.resolution_hours), now)
+    # Grouped through a subquery: PostgreSQL does not match an expression with bound
+    # parameters in GROUP BY to the same expression in the select list.
+    tallied = select(t.priority, t.category, fr_breached.label("fr"), res_breached.label("res")).where(current).subquery()
+    for priority, category, fr_missed, res_missed, n in await conn.execute(
+        select(tallied.c.priority, tallied.c.category, tallied.c.fr, tallied.c.res, func.count())
+        .group_by(tallied.c.priority, tallied.c.category, tallied.c.fr, tallied.c.res)
+    ):
+        outcomes[(priority, category, bool(fr_missed), bool(res_missed))] += int(n)
+    fr_sample = case((t.first_response_at.is_not(None), t.first_response_seconds), else_=None)
+    res_sample = case((t.status.in_(tuple(STOPPED)), t.resolution_seconds), else_=None)
+    for fr_seconds, res_seconds in await conn.execute(
+        select(fr_sample, res_sample).where(current, or_(fr_sample.is_not(None), res_sample.is_not(None)))
+    ):
+        if fr_seconds is not None:
+            first.samples.append(float(fr_seconds))
+        if res_seconds is not None:
+            resolution.samples.append(float(res_seconds))
+
+    # 2. The others, computed from their event log as tickets/due.py would store them.
+    rows = (
+        await conn.execute(select(t.id, t.created_at, t.first_response_at, t.priority, t.category).where(stale))
+    ).all()
+    changes = await _status_changes_in_range(conn, stale) if rows else {}
     calendar, fr_hours, res_hours = settings.calendar, settings.sla_hours, settings.resolution_hours
     no_changes: list[StatusChange] = []
     for r in rows:
-        opened_on[r.created_at.date()] += 1
         # due.clocks_of without its per-call settings lookups.
         clocks = compute(
             created_at=r.created_at, changes=changes.get(r.id, no_changes), first_response_at=r.first_response_at,
@@ -286,29 +341,35 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
         if res.stopped:
             resolution.samples.append(res.elapsed_seconds)
         outcomes[(r.priority, r.category, fr.breached, res.breached)] += 1
-    for (priority, category, fr_breached, res_breached), n in outcomes.items():
-        for report, breached in ((first, fr_breached), (resolution, res_breached)):
+
+    opened = 0
+    for (priority, category, fr_missed, res_missed), n in outcomes.items():
+        opened += n
+        for report, breached in ((first, fr_missed), (resolution, res_missed)):
             for bucket in (report.overall, report.by_priority.setdefault(priority, Compliance()),
                            report.by_category.setdefault(category, Compliance())):
                 if breached:
                     bucket.missed += n
                 else:
                     bucket.met += n
-    opened_per_day = {day.isoformat(): n for day, n in opened_on.items()}
 
-    dialect = session.bind.dialect.name
-    day_expr = (func.date(t.resolved_at) if dialect == "sqlite"
-                else func.to_char(t.resolved_at, literal_column("'YYYY-MM-DD'")))
+    def day_of(column: Any) -> Any:
+        return func.date(column) if dialect == "sqlite" else func.to_char(column, literal_column("'YYYY-MM-DD'"))
+
+    opened_per_day = {
+        str(d): int(n)
+        for d, n in await conn.execute(select(day_of(t.created_at), func.count()).where(in_range)
+                                       .group_by(day_of(t.created_at)))
+    }
     resolved_per_day = {
         str(d): int(n)
-        for d, n in (
-            await session.execute(
-                select(day_expr, func.count()).where(t.resolved_at >= lo, t.resolved_at < hi).group_by(day_expr)
-            )
-        ).all()
+        for d, n in await conn.execute(
+            select(day_of(t.resolved_at), func.count()).where(t.resolved_at >= lo, t.resolved_at < hi)
+            .group_by(day_of(t.resolved_at))
+        )
     }
     rated = (
-        await session.execute(
+        await conn.execute(
             select(t.satisfaction_rating, func.count())
             .where(t.satisfaction_at >= lo, t.satisfaction_at < hi, t.satisfaction_rating.is_not(None))
             .group_by(t.satisfaction_rating)
@@ -321,7 +382,7 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
     return SlaReport(
         start=start,
         end=end,
-        opened=len(rows),
+        opened=opened,
         daily=[(d, opened_per_day.get(d, 0), resolved_per_day.get(d, 0)) for d in days],
         first_response=first,
         resolution=resolution,

@@ -1,0 +1,67 @@
+"""each ticket's SLA clock outcomes on its row, so the stats read numbers instead of clocks
+
+tickets/due.py stores, whenever it recomputes a ticket's clocks (every change, the SLA pass):
+
+- first_response_seconds / resolution_seconds: the business seconds each clock used, once it
+  is not running (stopped, or for resolution also paused); null while it runs (its due time
+  is stored then, as since 0007).
+- first_response_wall_seconds / resolution_wall_seconds: plain seconds from creation to the
+  first public reply and to resolved_at (else closed_at); what the dashboard averages.
+- sla_basis: a fingerprint of what the clocks were computed with (business hours, time zone,
+  holidays, both targets). Null: nothing stored yet (every row before this revision). The
+  stats compute a ticket whose basis is null or differs from the current settings from its
+  event log as before, and the SLA pass fills those rows in bounded batches.
+
+ix_tickets_stats is rebuilt to cover the wall-clock columns and the basis (the dashboard's
+whole-table pass stays an index scan); ix_tickets_sla_report covers what the ranged SLA
+report reads, so its thousands of rows come from the index, not the wide ticket rows.
+
+Revision ID: 0012_sla_outcomes
+Revises: 0011_web_speed
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0012_sla_outcomes"
+down_revision = "0011_web_speed"
+branch_labels = None
+depends_on = None
+
+_OLD_STATS_COLUMNS = [
+    "status", "priority", "category", "escalated", "created_at", "first_response_at", "resolved_at", "closed_at",
+]
+_STATS_COLUMNS = [
+    "status", "priority", "category", "escalated", "created_at", "sla_basis",
+    "first_response_wall_seconds", "resolution_wall_seconds", "first_response_at", "resolved_at", "closed_at",
+]
+_REPORT_COLUMNS = [
+    "created_at", "sla_basis", "priority", "category", "status", "first_response_at",
+    "first_response_due_at", "resolution_due_at", "first_response_seconds", "resolution_seconds",
+]
+_NEW_COLUMNS = [
+    ("first_response_seconds", sa.Float()),
+    ("resolution_seconds", sa.Float()),
+    ("first_response_wall_seconds", sa.Float()),
+    ("resolution_wall_seconds", sa.Float()),
+    ("sla_basis", sa.String(length=32)),
+]
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN (no batch mode): a SQLite table rebuild would drop the full-text triggers.
+    for name, type_ in _NEW_COLUMNS:
+        op.add_column("tickets", sa.Column(name, type_, nullable=True))
+    op.drop_index("ix_tickets_stats", table_name="tickets")
+    op.create_index("ix_tickets_stats", "tickets", _STATS_COLUMNS)
+    op.create_index("ix_tickets_sla_report", "tickets", _REPORT_COLUMNS)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tickets_sla_report", table_name="tickets")
+    op.drop_index("ix_tickets_stats", table_name="tickets")
+    op.create_index("ix_tickets_stats", "tickets", _OLD_STATS_COLUMNS)
+    for name, _type in reversed(_NEW_COLUMNS):
+        op.drop_column("tickets", name)
