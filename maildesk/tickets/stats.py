@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from maildesk.config import Settings
@@ -74,45 +74,59 @@ async def ticket_stats(
     dialect = session.bind.dialect.name
     now = now or utcnow()
     t = Ticket
-    resolved_at = func.coalesce(t.resolved_at, t.closed_at)
-    # The wall-clock durations as stored by tickets/due.py; a row without them (sla_basis null:
-    # from before migration 0012, or its history rewritten by hand) has them computed here.
-    # Reading numbers instead of parsing 4-6 timestamps per row is what keeps the whole-table
-    # pass fast on SQLite, where julianday() parses text.
-    stored = t.sla_basis.is_not(None)
-    first_response = case(
-        (stored, t.first_response_wall_seconds), else_=_seconds_between(dialect, t.first_response_at, t.created_at)
-    )
-    resolution = case(
-        (stored, t.resolution_wall_seconds), else_=_seconds_between(dialect, resolved_at, t.created_at)
-    )
-    # The first-response SLA clock stops at the first reply, else at resolution (see above).
-    stop = func.coalesce(first_response, resolution)
     window = case({p: float(sla_hours[p]) * 3600.0 for p in rules.PRIORITIES}, value=t.priority, else_=0.0)
-    not_past_window = or_(
-        *(and_(t.priority == p, t.created_at >= now - timedelta(hours=float(sla_hours[p]))) for p in rules.PRIORITIES)
-    )
-    met = case(
-        (stop.is_not(None), case((stop <= window, 1), else_=0)),
-        (not_past_window, 1),
-        else_=0,
-    )
-    rows = (
-        await session.execute(
+
+    def tally(first_response: Any, resolution: Any, where: Any) -> Any:
+        # The first-response SLA clock stops at the first reply, else at resolution (see above):
+        # a stopped clock met the SLA when it stopped within the window.
+        stop = func.coalesce(first_response, resolution)
+        return (
             select(
                 t.status,
                 t.priority,
                 t.category,
                 func.count().label("n"),
-                func.sum(met).label("met"),
-                func.count(t.first_response_at).label("n_fr"),
+                func.count(case((stop <= window, 1))).label("met"),
+                func.count(first_response).label("n_fr"),
                 func.sum(first_response).label("sum_fr"),
-                func.count(resolved_at).label("n_res"),
+                func.count(resolution).label("n_res"),
                 func.sum(resolution).label("sum_res"),
-                func.sum(case((t.escalated.is_(True), 1), else_=0)).label("esc"),
-            ).group_by(t.status, t.priority, t.category)
+                func.sum(cast(t.escalated, Integer)).label("esc"),
+            ).where(where).group_by(t.status, t.priority, t.category)
         )
-    ).all()
+
+    # The wall-clock durations as tickets/due.py stores them: one pass over the narrow
+    # ix_tickets_stats adding numbers (on SQLite, computing them from the timestamps parsed
+    # 4-6 of them in every row with julianday(), most of the time of the whole pass).
+    rows = list(await session.execute(tally(
+        t.first_response_wall_seconds, t.resolution_wall_seconds, t.sla_basis.is_not(None)
+    )))
+    # The rows without stored outcomes (sla_basis null: from before migration 0012, or their
+    # history rewritten by hand, until the SLA pass stores them) computed from the timestamps.
+    rows += list(await session.execute(tally(
+        _seconds_between(dialect, t.first_response_at, t.created_at),
+        _seconds_between(dialect, func.coalesce(t.resolved_at, t.closed_at), t.created_at),
+        t.sla_basis.is_(None),
+    )))
+    # A running clock (no reply, not resolved or closed) meets it while the window has not
+    # passed: only tickets younger than the longest window qualify, a range of created_at
+    # rather than a comparison in every row of the scan above.
+    cutoffs = {p: now - timedelta(hours=float(sla_hours[p])) for p in rules.PRIORITIES}
+    running_met = dict(
+        (
+            await session.execute(
+                select(t.priority, func.count())
+                .where(
+                    t.created_at >= min(cutoffs.values()),
+                    # One expression rather than three IS NULL tests: SQLite's planner would
+                    # otherwise walk the NULL part of ix_tickets_resolved_at (most tickets).
+                    func.coalesce(t.first_response_at, t.resolved_at, t.closed_at).is_(None),
+                    or_(*(and_(t.priority == p, t.created_at >= cutoff) for p, cutoff in cutoffs.items())),
+                )
+                .group_by(t.priority)
+            )
+        ).all()
+    )
 
     by_status = {s: 0 for s in rules.STATUSES}
     by_priority = {p: 0 for p in rules.PRIORITIES}
@@ -120,6 +134,9 @@ async def ticket_stats(
     met_by_priority = {p: 0 for p in rules.PRIORITIES}
     total = met_total = n_fr = n_res = open_escalated = 0
     sum_fr = sum_res = 0.0
+    for priority, n in running_met.items():
+        met_by_priority[priority] = met_by_priority.get(priority, 0) + int(n)
+        met_total += int(n)
     for r in rows:
         n = int(r.n)
         total += n
@@ -196,11 +213,15 @@ class TargetReport:
 
     @property
     def median_hours(self) -> float | None:
-        return _hours(percentile(self.samples, 50))
+        return _hours(percentile(self._ordered(), 50, ordered=True))
 
     @property
     def p90_hours(self) -> float | None:
-        return _hours(percentile(self.samples, 90))
+        return _hours(percentile(self._ordered(), 90, ordered=True))
+
+    def _ordered(self) -> list[float]:
+        self.samples.sort()  # once: sorting a sorted list is linear
+        return self.samples
 
 
 @dataclass
@@ -237,15 +258,16 @@ async def _status_changes_in_range(conn: AsyncConnection, in_range: Any) -> dict
     return changes
 
 
-def percentile(values: list[float], pct: float) -> float | None:
-    """Linear interpolation between the closest ranks (numpy's default); None without values."""
+def percentile(values: list[float], pct: float, *, ordered: bool = False) -> float | None:
+    """Linear interpolation between the closest ranks (numpy's default); None without values.
+    `ordered`: the values are sorted already."""
     if not values:
         return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100.0
+    ordered_values = values if ordered else sorted(values)
+    rank = (len(ordered_values) - 1) * pct / 100.0
     low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    high = min(low + 1, len(ordered_values) - 1)
+    return ordered_values[low] + (ordered_values[high] - ordered_values[low]) * (rank - low)
 
 
 def _hours(seconds: float | None) -> float | None:
@@ -313,13 +335,11 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
         outcomes[(priority, category, bool(fr_missed), bool(res_missed))] += int(n)
     fr_sample = case((t.first_response_at.is_not(None), t.first_response_seconds), else_=None)
     res_sample = case((t.status.in_(tuple(STOPPED)), t.resolution_seconds), else_=None)
-    for fr_seconds, res_seconds in await conn.execute(
-        select(fr_sample, res_sample).where(current, or_(fr_sample.is_not(None), res_sample.is_not(None)))
-    ):
-        if fr_seconds is not None:
-            first.samples.append(float(fr_seconds))
-        if res_seconds is not None:
-            resolution.samples.append(float(res_seconds))
+    for report, sample in ((first, fr_sample), (resolution, res_sample)):
+        # One narrow column each, fetched whole: thousands of floats, no per-row Python.
+        report.samples.extend(
+            (await conn.execute(select(sample).where(current, sample.is_not(None)))).scalars().all()
+        )
 
     # 2. The others, computed from their event log as tickets/due.py would store them.
     rows = (

@@ -12,9 +12,14 @@ tickets/due.py stores, whenever it recomputes a ticket's clocks (every change, t
   stats compute a ticket whose basis is null or differs from the current settings from its
   event log as before, and the SLA pass fills those rows in bounded batches.
 
-ix_tickets_stats is rebuilt to cover the wall-clock columns and the basis (the dashboard's
-whole-table pass stays an index scan); ix_tickets_sla_report covers what the ranged SLA
-report reads, so its thousands of rows come from the index, not the wide ticket rows.
+ix_tickets_stats is rebuilt to cover the wall-clock columns and the basis instead of the
+timestamps (the dashboard's whole-table pass stays a scan of a narrower index);
+ix_tickets_unstored, partial (sla_basis null), covers the same pass over the rows without
+stored outcomes, computed from their timestamps (empty once the SLA pass filled them);
+ix_tickets_sla_report covers what the ranged SLA
+report reads, so its thousands of rows come from the index, not the wide ticket rows;
+ix_tickets_resolved_at and ix_tickets_satisfaction let the report's per-day resolved counts
+and its satisfaction counts read a range instead of scanning every ticket.
 
 Revision ID: 0012_sla_outcomes
 Revises: 0011_web_speed
@@ -33,9 +38,14 @@ depends_on = None
 _OLD_STATS_COLUMNS = [
     "status", "priority", "category", "escalated", "created_at", "first_response_at", "resolved_at", "closed_at",
 ]
+# What ticket_stats' whole-table pass reads, nothing more: each column in an index entry costs
+# in every one of the rows it visits.
 _STATS_COLUMNS = [
-    "status", "priority", "category", "escalated", "created_at", "sla_basis",
-    "first_response_wall_seconds", "resolution_wall_seconds", "first_response_at", "resolved_at", "closed_at",
+    "status", "priority", "category", "first_response_wall_seconds", "resolution_wall_seconds", "escalated",
+    "sla_basis",
+]
+_UNSTORED_COLUMNS = [
+    "status", "priority", "category", "escalated", "created_at", "first_response_at", "resolved_at", "closed_at",
 ]
 _REPORT_COLUMNS = [
     "created_at", "sla_basis", "priority", "category", "status", "first_response_at",
@@ -56,11 +66,18 @@ def upgrade() -> None:
         op.add_column("tickets", sa.Column(name, type_, nullable=True))
     op.drop_index("ix_tickets_stats", table_name="tickets")
     op.create_index("ix_tickets_stats", "tickets", _STATS_COLUMNS)
+    op.create_index("ix_tickets_unstored", "tickets", _UNSTORED_COLUMNS,
+                    sqlite_where=sa.text("sla_basis IS NULL"), postgresql_where=sa.text("sla_basis IS NULL"))
     op.create_index("ix_tickets_sla_report", "tickets", _REPORT_COLUMNS)
+    op.create_index("ix_tickets_resolved_at", "tickets", ["resolved_at"])
+    op.create_index("ix_tickets_satisfaction", "tickets", ["satisfaction_at", "satisfaction_rating"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tickets_satisfaction", table_name="tickets")
+    op.drop_index("ix_tickets_resolved_at", table_name="tickets")
     op.drop_index("ix_tickets_sla_report", table_name="tickets")
+    op.drop_index("ix_tickets_unstored", table_name="tickets")
     op.drop_index("ix_tickets_stats", table_name="tickets")
     op.create_index("ix_tickets_stats", "tickets", _OLD_STATS_COLUMNS)
     for name, _type in reversed(_NEW_COLUMNS):
