@@ -206,22 +206,21 @@ class TargetReport:
     """One SLA target over the tickets opened in the range."""
 
     target_hours: dict[str, float]
-    samples: list[float]  # business seconds of the clocks that stopped (answered / resolved)
     overall: Compliance
     by_priority: dict[str, Compliance]
     by_category: dict[str, Compliance]
+    # Over the business seconds of the clocks that stopped (answered / resolved).
+    samples: int = 0
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
 
     @property
     def median_hours(self) -> float | None:
-        return _hours(percentile(self._ordered(), 50, ordered=True))
+        return _hours(self.median_seconds)
 
     @property
     def p90_hours(self) -> float | None:
-        return _hours(percentile(self._ordered(), 90, ordered=True))
-
-    def _ordered(self) -> list[float]:
-        self.samples.sort()  # once: sorting a sorted list is linear
-        return self.samples
+        return _hours(self.p90_seconds)
 
 
 @dataclass
@@ -313,18 +312,20 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
     stale = and_(in_range, or_(t.sla_basis.is_(None), t.sla_basis != basis))
 
     def blank(hours: Mapping[str, float]) -> TargetReport:
-        return TargetReport(dict(hours), [], Compliance(), {p: Compliance() for p in rules.PRIORITIES}, {})
+        return TargetReport(dict(hours), Compliance(), {p: Compliance() for p in rules.PRIORITIES}, {})
 
     first, resolution = blank(settings.sla_hours), blank(settings.resolution_hours)
     # Outcomes tallied by (priority, category, first response missed, resolution missed), folded
     # into the Compliance buckets once at the end: thousands of tickets, a handful of keys.
     outcomes: Counter[tuple[str, str, bool, bool]] = Counter()
 
-    # 1. The stored outcomes: counted, and the samples of the clocks that stopped.
+    # 1. The stored outcomes, counted.
     fr_breached = _breached(t.first_response_due_at, t.first_response_seconds,
                             _target_seconds(settings.sla_hours), now)
     res_breached = _breached(t.resolution_due_at, t.resolution_seconds,
                              _target_seconds(settings.resolution_hours), now)
+    fr_sample = case((t.first_response_at.is_not(None), t.first_response_seconds), else_=None)
+    res_sample = case((t.status.in_(tuple(STOPPED)), t.resolution_seconds), else_=None)
     # Grouped through a subquery: PostgreSQL does not match an expression with bound
     # parameters in GROUP BY to the same expression in the select list.
     tallied = select(t.priority, t.category, fr_breached.label("fr"), res_breached.label("res")).where(current).subquery()
@@ -333,13 +334,6 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
         .group_by(tallied.c.priority, tallied.c.category, tallied.c.fr, tallied.c.res)
     ):
         outcomes[(priority, category, bool(fr_missed), bool(res_missed))] += int(n)
-    fr_sample = case((t.first_response_at.is_not(None), t.first_response_seconds), else_=None)
-    res_sample = case((t.status.in_(tuple(STOPPED)), t.resolution_seconds), else_=None)
-    for report, sample in ((first, fr_sample), (resolution, res_sample)):
-        # One narrow column each, fetched whole: thousands of floats, no per-row Python.
-        report.samples.extend(
-            (await conn.execute(select(sample).where(current, sample.is_not(None)))).scalars().all()
-        )
 
     # 2. The others, computed from their event log as tickets/due.py would store them.
     rows = (
@@ -348,6 +342,8 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
     changes = await _status_changes_in_range(conn, stale) if rows else {}
     calendar, fr_hours, res_hours = settings.calendar, settings.sla_hours, settings.resolution_hours
     no_changes: list[StatusChange] = []
+    fr_computed: list[float] = []
+    res_computed: list[float] = []
     for r in rows:
         # due.clocks_of without its per-call settings lookups.
         clocks = compute(
@@ -357,10 +353,20 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
         )
         fr, res = clocks.first_response, clocks.resolution
         if r.first_response_at is not None:
-            first.samples.append(fr.elapsed_seconds)
+            fr_computed.append(fr.elapsed_seconds)
         if res.stopped:
-            resolution.samples.append(res.elapsed_seconds)
+            res_computed.append(res.elapsed_seconds)
         outcomes[(r.priority, r.category, fr.breached, res.breached)] += 1
+
+    # The median and 90th percentile of each target's samples, stored and computed: one narrow
+    # column each, fetched whole (thousands of floats), sorted once.
+    for report, sample, computed in ((first, fr_sample, fr_computed), (resolution, res_sample, res_computed)):
+        values = list((await conn.execute(select(sample).where(current, sample.is_not(None)))).scalars())
+        values.extend(computed)
+        values.sort()
+        report.samples = len(values)
+        report.median_seconds = percentile(values, 50, ordered=True)
+        report.p90_seconds = percentile(values, 90, ordered=True)
 
     opened = 0
     for (priority, category, fr_missed, res_missed), n in outcomes.items():

@@ -135,8 +135,6 @@ async def _both(db: Database, settings: Settings, now: datetime,
     async with db.read() as session:
         report = await sla_report(session, settings, start, end, now=now)
         stats = await ticket_stats(session, settings.sla_hours, days=40, now=now)
-    for target in (report.first_response, report.resolution):
-        target.samples.sort()  # the two paths collect them in different orders
     return report, stats
 
 
@@ -155,9 +153,9 @@ async def _pure(db: Database, settings: Settings, now: datetime,
 
 def _assert_same(stored: tuple[SlaReport, Stats], pure: tuple[SlaReport, Stats]) -> None:
     (report, stats), (expected_report, expected_stats) = stored, pure
-    assert report == expected_report  # every count, bucket, day and sample, exactly
-    assert report.first_response.median_hours == expected_report.first_response.median_hours
-    assert report.resolution.p90_hours == expected_report.resolution.p90_hours
+    # Every count, bucket and day, and the medians and 90th percentiles to the last bit
+    # (order statistics read from the database, or computed over the samples in Python).
+    assert report == expected_report
     # Stored wall-clock seconds against seconds computed from timestamps in SQL: the same
     # counts; the averages agree to the rounding of the arithmetic (julianday on SQLite).
     for field in ("total", "by_status", "by_priority", "by_category", "by_day", "open_escalated",
@@ -196,7 +194,7 @@ def test_stats_from_stored_outcomes_equal_the_clocks(tmp_path: Path) -> None:
             report = stored[0]
             # The histories are varied enough to mean something: both clocks stopped and ran,
             # tickets met and missed both targets.
-            assert len(report.first_response.samples) > 50 and len(report.resolution.samples) > 50
+            assert report.first_response.samples > 50 and report.resolution.samples > 50
             for target in (report.first_response, report.resolution):
                 assert target.overall.met > 20 and target.overall.missed > 20
 

@@ -32,7 +32,7 @@ def _target_out(t: TargetReport) -> TargetOut:
 
     return TargetOut(
         target_hours=t.target_hours, median_hours=t.median_hours, p90_hours=t.p90_hours,
-        samples=len(t.samples), met=t.overall.met, missed=t.overall.missed, compliance=t.overall.compliance,
+        samples=t.samples, met=t.overall.met, missed=t.overall.missed, compliance=t.overall.compliance,
         by_priority={k: out(v) for k, v in t.by_priority.items()},
         by_category={k: out(v) for k, v in t.by_category.items()},
     )
