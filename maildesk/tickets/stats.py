@@ -27,7 +27,7 @@ changes. It works over a range (default 30 days) rather than the whole table.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
@@ -282,11 +282,12 @@ def _target_seconds(hours: Mapping[str, float]) -> Any:
     return case({p: float(h) * 3600.0 for p, h in hours.items()}, value=Ticket.priority, else_=None)
 
 
-def _breached(due_at: Any, seconds: Any, target: Any, now: datetime) -> Any:
-    """A clock's breach from its stored outcome, as clocks.py decides it: a running clock (it
-    has a due time) when the due time is not in the future; a stopped or paused one when it
-    used more than the target (the current one: targets may change after it stopped)."""
-    return case((due_at.is_not(None), due_at <= now), else_=seconds > target)
+def _missed(due_at: Any, seconds: Any, target: Any, now: datetime) -> Any:
+    """1 when a clock missed its target, from its stored outcome, as clocks.py decides it (else
+    null, for count()): a running clock (it has a due time) when the due time is not in the
+    future; a stopped or paused one when it used more than the target (the current one:
+    targets may change after it stopped)."""
+    return case((due_at <= now, 1), (and_(due_at.is_(None), seconds > target), 1), else_=None)
 
 
 async def sla_report(session: AsyncSession, settings: Settings, start: date, end: date,
@@ -315,25 +316,23 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
         return TargetReport(dict(hours), Compliance(), {p: Compliance() for p in rules.PRIORITIES}, {})
 
     first, resolution = blank(settings.sla_hours), blank(settings.resolution_hours)
-    # Outcomes tallied by (priority, category, first response missed, resolution missed), folded
-    # into the Compliance buckets once at the end: thousands of tickets, a handful of keys.
-    outcomes: Counter[tuple[str, str, bool, bool]] = Counter()
+    # Tickets by (priority, category): [opened, first response missed, resolution missed],
+    # folded into the Compliance buckets once at the end: thousands of tickets, a few keys.
+    tallies: defaultdict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
 
     # 1. The stored outcomes, counted.
-    fr_breached = _breached(t.first_response_due_at, t.first_response_seconds,
-                            _target_seconds(settings.sla_hours), now)
-    res_breached = _breached(t.resolution_due_at, t.resolution_seconds,
-                             _target_seconds(settings.resolution_hours), now)
+    fr_missed = _missed(t.first_response_due_at, t.first_response_seconds, _target_seconds(settings.sla_hours), now)
+    res_missed = _missed(t.resolution_due_at, t.resolution_seconds, _target_seconds(settings.resolution_hours), now)
+    for priority, category, n, n_fr_missed, n_res_missed in await conn.execute(
+        select(t.priority, t.category, func.count(), func.count(fr_missed), func.count(res_missed))
+        .where(current).group_by(t.priority, t.category)
+    ):
+        tally = tallies[(priority, category)]
+        tally[0] += int(n)
+        tally[1] += int(n_fr_missed)
+        tally[2] += int(n_res_missed)
     fr_sample = case((t.first_response_at.is_not(None), t.first_response_seconds), else_=None)
     res_sample = case((t.status.in_(tuple(STOPPED)), t.resolution_seconds), else_=None)
-    # Grouped through a subquery: PostgreSQL does not match an expression with bound
-    # parameters in GROUP BY to the same expression in the select list.
-    tallied = select(t.priority, t.category, fr_breached.label("fr"), res_breached.label("res")).where(current).subquery()
-    for priority, category, fr_missed, res_missed, n in await conn.execute(
-        select(tallied.c.priority, tallied.c.category, tallied.c.fr, tallied.c.res, func.count())
-        .group_by(tallied.c.priority, tallied.c.category, tallied.c.fr, tallied.c.res)
-    ):
-        outcomes[(priority, category, bool(fr_missed), bool(res_missed))] += int(n)
 
     # 2. The others, computed from their event log as tickets/due.py would store them.
     rows = (
@@ -356,7 +355,10 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
             fr_computed.append(fr.elapsed_seconds)
         if res.stopped:
             res_computed.append(res.elapsed_seconds)
-        outcomes[(r.priority, r.category, fr.breached, res.breached)] += 1
+        tally = tallies[(r.priority, r.category)]
+        tally[0] += 1
+        tally[1] += fr.breached
+        tally[2] += res.breached
 
     # The median and 90th percentile of each target's samples, stored and computed: one narrow
     # column each, fetched whole (thousands of floats), sorted once.
@@ -369,15 +371,13 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
         report.p90_seconds = percentile(values, 90, ordered=True)
 
     opened = 0
-    for (priority, category, fr_missed, res_missed), n in outcomes.items():
+    for (priority, category), (n, n_fr_missed, n_res_missed) in tallies.items():
         opened += n
-        for report, breached in ((first, fr_missed), (resolution, res_missed)):
+        for report, missed in ((first, n_fr_missed), (resolution, n_res_missed)):
             for bucket in (report.overall, report.by_priority.setdefault(priority, Compliance()),
                            report.by_category.setdefault(category, Compliance())):
-                if breached:
-                    bucket.missed += n
-                else:
-                    bucket.met += n
+                bucket.missed += missed
+                bucket.met += n - missed
 
     def day_of(column: Any) -> Any:
         return func.date(column) if dialect == "sqlite" else func.to_char(column, literal_column("'YYYY-MM-DD'"))
