@@ -28,7 +28,7 @@ class Ticket(Base):
         ),
         Index(
             "ix_tickets_unstored", "status", "priority", "category", "escalated", "created_at", "first_response_at",
-            "resolved_at", "closed_at",
+            "resolved_at", "closed_at", "sla_basis",
             sqlite_where=text("sla_basis IS NULL"), postgresql_where=text("sla_basis IS NULL"),
         ),
         Index(

@@ -76,10 +76,11 @@ async def ticket_stats(
     t = Ticket
     window = case({p: float(sla_hours[p]) * 3600.0 for p in rules.PRIORITIES}, value=t.priority, else_=0.0)
 
-    def tally(first_response: Any, resolution: Any, where: Any) -> Any:
-        # The first-response SLA clock stops at the first reply, else at resolution (see above):
-        # a stopped clock met the SLA when it stopped within the window.
-        stop = func.coalesce(first_response, resolution)
+    def tally(where: Any, first_response: Any, resolution: Any, stop: Any, answered: Any, resolved: Any) -> Any:
+        """Counts and sums per (status, priority, category): `first_response` and `resolution`
+        the wall-clock seconds to the first reply and to resolution, `stop` those to the first
+        of them (when the first-response SLA clock stopped: a stopped clock met the SLA when it
+        stopped within the window), `answered` / `resolved` non-null for the tickets that have them."""
         return (
             select(
                 t.status,
@@ -87,9 +88,9 @@ async def ticket_stats(
                 t.category,
                 func.count().label("n"),
                 func.count(case((stop <= window, 1))).label("met"),
-                func.count(first_response).label("n_fr"),
+                func.count(answered).label("n_fr"),
                 func.sum(first_response).label("sum_fr"),
-                func.count(resolution).label("n_res"),
+                func.count(resolved).label("n_res"),
                 func.sum(resolution).label("sum_res"),
                 func.sum(cast(t.escalated, Integer)).label("esc"),
             ).where(where).group_by(t.status, t.priority, t.category)
@@ -98,15 +99,19 @@ async def ticket_stats(
     # The wall-clock durations as tickets/due.py stores them: one pass over the narrow
     # ix_tickets_stats adding numbers (on SQLite, computing them from the timestamps parsed
     # 4-6 of them in every row with julianday(), most of the time of the whole pass).
-    rows = list(await session.execute(tally(
-        t.first_response_wall_seconds, t.resolution_wall_seconds, t.sla_basis.is_not(None)
-    )))
+    frw, rw = t.first_response_wall_seconds, t.resolution_wall_seconds
+    rows = list(await session.execute(tally(t.sla_basis.is_not(None), frw, rw, func.coalesce(frw, rw), frw, rw)))
     # The rows without stored outcomes (sla_basis null: from before migration 0012, or their
-    # history rewritten by hand, until the SLA pass stores them) computed from the timestamps.
+    # history rewritten by hand, until the SLA pass stores them), from their timestamps (over
+    # the partial index ix_tickets_unstored, empty once the SLA pass has stored them all).
+    resolved_at = func.coalesce(t.resolved_at, t.closed_at)
     rows += list(await session.execute(tally(
-        _seconds_between(dialect, t.first_response_at, t.created_at),
-        _seconds_between(dialect, func.coalesce(t.resolved_at, t.closed_at), t.created_at),
         t.sla_basis.is_(None),
+        _seconds_between(dialect, t.first_response_at, t.created_at),
+        _seconds_between(dialect, resolved_at, t.created_at),
+        _seconds_between(dialect, func.coalesce(t.first_response_at, resolved_at), t.created_at),
+        t.first_response_at,
+        resolved_at,
     )))
     # A running clock (no reply, not resolved or closed) meets it while the window has not
     # passed: only tickets younger than the longest window qualify, a range of created_at

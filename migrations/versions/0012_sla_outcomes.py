@@ -46,6 +46,7 @@ _STATS_COLUMNS = [
 ]
 _UNSTORED_COLUMNS = [
     "status", "priority", "category", "escalated", "created_at", "first_response_at", "resolved_at", "closed_at",
+    "sla_basis",  # always null here, but SQLite reads it from the entry instead of the row
 ]
 _REPORT_COLUMNS = [
     "created_at", "sla_basis", "priority", "category", "status", "first_response_at",
