@@ -14,8 +14,8 @@ each ticket and target exactly once and SQLite's write lock is held only for rea
 The pass also stores the clock outcomes (tickets/due.py) of the resolved and closed tickets
 whose outcomes are missing (rows from before migration 0012) or were computed under other
 settings (a changed calendar or target), at most BACKFILL of them per pass in write
-transactions of BACKFILL_BATCH, so the stats soon read numbers for every ticket again without one
-pass holding the writer for a whole table.
+transactions of BACKFILL_BATCH, so the stats soon read numbers for every ticket again
+without one pass holding the writer for a whole table.
 """
 
 from __future__ import annotations
