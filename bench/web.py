@@ -32,6 +32,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,8 @@ import httpx  # noqa: E402
 from sqlalchemy import create_engine, insert  # noqa: E402
 
 from maildesk.calendar import Calendar  # noqa: E402
-from maildesk.config import DEFAULT_CATEGORIES, DEFAULT_RESOLUTION_HOURS  # noqa: E402
+from maildesk.config import DEFAULT_CATEGORIES, DEFAULT_RESOLUTION_HOURS, Settings  # noqa: E402
+from maildesk.tickets import due  # noqa: E402
 from maildesk.tickets.clocks import StatusChange, compute  # noqa: E402
 from maildesk.db import migrate  # noqa: E402
 from maildesk.models import Ticket, TicketEvent, TicketMessage, User  # noqa: E402
@@ -87,6 +89,8 @@ def seed(db_path: Path, tickets: int, messages_per_ticket: int, users: int, seed
     words = _vocabulary(rng)
     now = datetime.now(timezone.utc)
     calendar = Calendar()  # the daemon's default: every hour counts
+    # What the daemon started by start_daemon computes its clocks with (tickets/due.py basis).
+    basis = due.basis(Settings(sla_hours=SLA_HOURS, resolution_hours=DEFAULT_RESOLUTION_HOURS))
     engine = create_engine(f"sqlite:///{db_path}")
     pw_hash = hash_password(PASSWORD)
     started = time.monotonic()
@@ -147,6 +151,12 @@ def seed(db_path: Path, tickets: int, messages_per_ticket: int, users: int, seed
                 first_response_hours=SLA_HOURS, resolution_hours=DEFAULT_RESOLUTION_HOURS, now=now,
             )
             fr_clock, res_clock = clocks.first_response, clocks.resolution
+            # The due times, breach and outcomes, exactly as tickets/due.py stores them.
+            stored = due.columns(
+                SimpleNamespace(created_at=created, first_response_at=first_response,
+                                resolved_at=resolved_at, closed_at=closed_at),
+                clocks, basis,
+            )
             description = _text(rng, words, rng.randint(20, 60))
             ticket_rows.append({
                 "id": tid, "ticket_number": f"SUP-{tid:05d}", "user_id": user["id"], "user_email": user["email"],
@@ -158,8 +168,7 @@ def seed(db_path: Path, tickets: int, messages_per_ticket: int, users: int, seed
                 "first_response_at": first_response, "created_at": created,
                 "updated_at": closed_at or resolved_at or first_response or created,
                 "context": {}, "source": "email", "root_message_id": f"bench.{tid}@example.com",
-                "first_response_due_at": fr_clock.due_at, "resolution_due_at": res_clock.due_at,
-                "sla_breached": clocks.breached,
+                **stored,
                 "first_response_escalated_at": fr_clock.due_at if fr_clock.running and fr_clock.breached else None,
                 "resolution_escalated_at": res_clock.due_at if res_clock.running and res_clock.breached else None,
             })

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from maildesk.models.base import Base, Id, utcnow
@@ -19,11 +19,24 @@ class Ticket(Base):
         # The admin queue's default and "recently active" orders (migration 0004).
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_updated_at", "updated_at"),
-        # Covers everything tickets/stats.py reads, so the dashboard scans the index, not the rows.
+        # Covers everything tickets/stats.py reads, so the dashboard scans narrow index entries,
+        # not the rows (ticket_stats the whole table, sla_report a range of created_at;
+        # ix_tickets_unstored: the same over the rows without stored outcomes; migration 0012).
         Index(
-            "ix_tickets_stats", "status", "priority", "category", "escalated",
-            "created_at", "first_response_at", "resolved_at", "closed_at",
+            "ix_tickets_stats", "status", "priority", "category", "first_response_wall_seconds",
+            "resolution_wall_seconds", "escalated", "sla_basis",
         ),
+        Index(
+            "ix_tickets_unstored", "status", "priority", "category", "escalated", "created_at", "first_response_at",
+            "resolved_at", "closed_at", "sla_basis",
+            sqlite_where=text("sla_basis IS NULL"), postgresql_where=text("sla_basis IS NULL"),
+        ),
+        Index(
+            "ix_tickets_sla_report", "created_at", "sla_basis", "priority", "category", "status", "first_response_at",
+            "first_response_due_at", "resolution_due_at", "first_response_seconds", "resolution_seconds",
+        ),
+        Index("ix_tickets_resolved_at", "resolved_at"),
+        Index("ix_tickets_satisfaction", "satisfaction_at", "satisfaction_rating"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -62,6 +75,15 @@ class Ticket(Base):
     sla_breached: Mapped[str | None] = mapped_column(String(16))
     first_response_escalated_at: Mapped[datetime | None]
     resolution_escalated_at: Mapped[datetime | None]
+    # The clocks' outcomes, stored with the due times (tickets/due.py, migration 0012) so the
+    # stats aggregate numbers: business seconds each clock used once it is not running,
+    # wall-clock seconds from creation to the first reply and to resolution, and the
+    # fingerprint of the calendar and targets they were computed with (null: not stored yet).
+    first_response_seconds: Mapped[float | None] = mapped_column(Float)
+    resolution_seconds: Mapped[float | None] = mapped_column(Float)
+    first_response_wall_seconds: Mapped[float | None] = mapped_column(Float)
+    resolution_wall_seconds: Mapped[float | None] = mapped_column(Float)
+    sla_basis: Mapped[str | None] = mapped_column(String(32))
     # Satisfaction (tickets/csat.py, migration 0010): the requester's one rating (good | bad),
     # changeable until the ticket is closed, with an optional comment.
     satisfaction_rating: Mapped[str | None] = mapped_column(String(8))

@@ -2,13 +2,23 @@
 
 The clocks themselves are pure (tickets/clocks.py); this module reads what they need from
 the database (the ticket's status changes in ticket_events) and writes the results to the
-ticket row: first_response_due_at, resolution_due_at and sla_breached. The ticket service
-calls `refresh` after every change, the SLA pass for every running ticket (so a changed
-calendar, targets or clock reaches tickets nobody touched), the stats read the same clocks.
+ticket row: first_response_due_at, resolution_due_at and sla_breached, and the outcomes the
+stats aggregate (migration 0012): the business seconds each clock used once it is not
+running, the wall-clock seconds to the first reply and to resolution, and `sla_basis`, the
+fingerprint of the calendar and targets they were computed with. The ticket service calls
+`refresh` after every change, the SLA pass for every running ticket (so a changed calendar,
+targets or clock reaches tickets nobody touched) and for every ticket whose basis is missing
+or stale; the stats read the stored outcomes where the basis is current, and compute the
+clocks of the other tickets from their event log.
+
+The stored outcomes are a cache of the event log: whoever rewrites a ticket's history by
+hand (created_at, first_response_at, its status events) sets its sla_basis to null, and the
+stats and the next SLA pass compute it afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from datetime import datetime
 from typing import Any, Iterable
@@ -54,26 +64,61 @@ def clocks_of(ticket: Any, changes: list[StatusChange], settings: Settings, now:
     )
 
 
-def _wanted(clocks: Clocks) -> dict[str, Any]:
-    return {
-        "first_response_due_at": clocks.first_response.due_at,
-        "resolution_due_at": clocks.resolution.due_at,
+def basis(settings: Settings) -> str:
+    """The fingerprint of everything besides the event log that the clocks depend on: the
+    business calendar (hours, time zone, holidays) and both targets of every priority. Stored
+    outcomes with another basis were computed under other settings and are not used."""
+    calendar = settings.calendar
+    text = repr((
+        calendar.week, calendar.zone.key, sorted(calendar.holidays),
+        sorted((k, float(v)) for k, v in settings.sla_hours.items()),
+        sorted((k, float(v)) for k, v in settings.resolution_hours.items()),
+    ))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _seconds(later: datetime | None, earlier: datetime) -> float | None:
+    return None if later is None else (later - earlier).total_seconds()
+
+
+def columns(ticket: Any, clocks: Clocks, basis: str | None) -> dict[str, Any]:
+    """The ticket columns these clocks give (a Ticket or a row with created_at,
+    first_response_at, resolved_at, closed_at): due times, breach, outcomes under `basis`."""
+    fr, res = clocks.first_response, clocks.resolution
+    wanted: dict[str, Any] = {
+        "first_response_due_at": fr.due_at,
+        "resolution_due_at": res.due_at,
         "sla_breached": clocks.breached,
     }
+    if basis is None:  # outcomes not known under a basis: stored as unknown (the stats compute them)
+        wanted.update(first_response_seconds=None, resolution_seconds=None, first_response_wall_seconds=None,
+                      resolution_wall_seconds=None, sla_basis=None)
+        return wanted
+    wanted.update(
+        # A running clock's seconds grow with time: its due time (above) says when it breaches.
+        first_response_seconds=None if fr.running else fr.elapsed_seconds,
+        resolution_seconds=None if res.running else res.elapsed_seconds,
+        first_response_wall_seconds=_seconds(ticket.first_response_at, ticket.created_at),
+        resolution_wall_seconds=_seconds(ticket.resolved_at or ticket.closed_at, ticket.created_at),
+        sla_basis=basis,
+    )
+    return wanted
 
 
-def differs(ticket: Ticket, clocks: Clocks) -> bool:
-    """True when storing these clocks would change the ticket (its due times are stale)."""
-    return any(getattr(ticket, name) != value for name, value in _wanted(clocks).items())
+def differs(ticket: Ticket, clocks: Clocks, basis: str | None = None) -> bool:
+    """True when storing these clocks would change the ticket (its due times or outcomes are stale)."""
+    return any(getattr(ticket, name) != value for name, value in columns(ticket, clocks, basis).items())
 
 
-def store(ticket: Ticket, clocks: Clocks) -> bool:
-    """Write the clocks' due times and breach to the ticket; True when anything changed.
+def store(ticket: Ticket, clocks: Clocks, basis: str | None = None) -> bool:
+    """Write the clocks' due times, breach and outcomes (computed under `basis`, see basis())
+    to the ticket; True when anything changed. Without a basis the outcomes are stored as
+    unknown.
 
     The clocks are the authority: a late answer keeps the breach (the clock ran too long),
     a priority lowered in time removes it."""
     changed = False
-    for name, value in _wanted(clocks).items():
+    for name, value in columns(ticket, clocks, basis).items():
         if getattr(ticket, name) != value:
             setattr(ticket, name, value)
             changed = True
@@ -98,13 +143,13 @@ async def refresh(session: AsyncSession, ticket: Ticket, settings: Settings, now
     with session.no_autoflush:
         changes = (await status_changes(session, [ticket.id])).get(ticket.id, [])
     clocks = clocks_of(ticket, changes + _unflushed(session, ticket.id), settings, now)
-    store(ticket, clocks)
+    store(ticket, clocks, basis(settings))
     return clocks
 
 
 def start(ticket: Ticket, settings: Settings, now: datetime) -> None:
     """A new ticket's due times, set before its INSERT: its log is its "created" event only."""
-    store(ticket, clocks_of(ticket, [], settings, now))
+    store(ticket, clocks_of(ticket, [], settings, now), basis(settings))
 
 
 def live_breach(breached: str | None, first_response_due_at: datetime | None,

@@ -10,6 +10,12 @@ target was missed and by how much (one email naming both when both are missed at
 only the tickets whose due times are stale or that missed a target are then locked (FOR
 UPDATE SKIP LOCKED) and computed again, so passes running in several daemons at once escalate
 each ticket and target exactly once and SQLite's write lock is held only for real changes.
+
+The pass also stores the clock outcomes (tickets/due.py) of the resolved and closed tickets
+whose outcomes are missing (rows from before migration 0012) or were computed under other
+settings (a changed calendar or target), at most BACKFILL of them per pass in write
+transactions of BACKFILL_BATCH, so the stats soon read numbers for every ticket again
+without one pass holding the writer for a whole table.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -30,6 +36,8 @@ from maildesk.tickets import due
 from maildesk.tickets.clocks import FIRST_RESPONSE, RESOLUTION, TARGET_WORDS, Clock, Clocks, duration_words
 
 BATCH = 500
+BACKFILL = 5000
+BACKFILL_BATCH = 200  # tickets computed per write transaction: SQLite's writer is held briefly
 
 
 class SlaContext(Context, Protocol):
@@ -63,7 +71,7 @@ def _missed(ticket: Ticket, clocks: Clocks) -> list[tuple[str, Clock, str]]:
     ]
 
 
-async def _needing_work(rt: "SlaContext", after_id: int, now: datetime) -> tuple[list[int], int | None]:
+async def _needing_work(rt: "SlaContext", after_id: int, now: datetime, basis: str) -> tuple[list[int], int | None]:
     """One batch read without the write lock: the ids of the tickets whose stored due times are
     stale or that missed a target, and the last id looked at (None when none are left).
 
@@ -85,7 +93,7 @@ async def _needing_work(rt: "SlaContext", after_id: int, now: datetime) -> tuple
     work = []
     for ticket in tickets:
         clocks = due.clocks_of(ticket, changes.get(ticket.id, []), rt.settings, now)
-        if due.differs(ticket, clocks) or _missed(ticket, clocks):
+        if due.differs(ticket, clocks, basis) or _missed(ticket, clocks):
             work.append(ticket.id)
     return work, tickets[-1].id
 
@@ -94,10 +102,11 @@ async def check_sla(rt: "SlaContext") -> list[str]:
     """Run one SLA pass; return the numbers of the tickets it escalated (a ticket missing
     both targets in one pass is escalated once, naming both)."""
     now = utcnow()
+    basis = due.basis(rt.settings)
     escalated: list[str] = []
     last_id: int | None = 0
     while last_id is not None:
-        work, last_id = await _needing_work(rt, last_id, now)
+        work, last_id = await _needing_work(rt, last_id, now, basis)
         if not work:
             continue
         late: list[tuple[str, str, list[tuple[str, float]]]] = []  # (number, priority, [(target, seconds late)])
@@ -115,7 +124,7 @@ async def check_sla(rt: "SlaContext") -> list[str]:
             service = rt.service(session)
             for ticket in tickets:
                 clocks = due.clocks_of(ticket, changes.get(ticket.id, []), rt.settings, now)
-                if due.store(ticket, clocks):
+                if due.store(ticket, clocks, basis):
                     flag_modified(ticket, "updated_at")  # a recomputation is not an update
                 missed = _missed(ticket, clocks)
                 if not missed:
@@ -138,7 +147,36 @@ async def check_sla(rt: "SlaContext") -> list[str]:
                             TARGET_WORDS[target], duration_words(seconds),
                             extra=event("sla.escalated", ticket=number, priority=priority, target=target,
                                         hours_late=round(seconds / 3600, 3), seconds_late=round(seconds)))
+    await backfill_outcomes(rt, now)
     return escalated
+
+
+async def backfill_outcomes(rt: "SlaContext", now: datetime, limit: int = BACKFILL) -> int:
+    """Store the clock outcomes of up to `limit` finished (resolved or closed) tickets whose
+    stored basis is missing or stale; return how many were stored. (Running tickets get
+    theirs in the pass above.) Finished clocks do not change with time, so nothing else
+    about these tickets changes: no escalation, no update time."""
+    basis = due.basis(rt.settings)
+    stale = or_(Ticket.sla_basis.is_(None), Ticket.sla_basis != basis)
+    finished = Ticket.status.in_(("resolved", "closed"))
+    stored = 0
+    while stored < limit:
+        async with rt.db.write() as session:
+            tickets = (
+                await session.scalars(
+                    select(Ticket).where(finished, stale).order_by(Ticket.id)
+                    .limit(min(BACKFILL_BATCH, limit - stored)).with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not tickets:
+                break
+            changes = await due.status_changes(session, [t.id for t in tickets])
+            for ticket in tickets:
+                clocks = due.clocks_of(ticket, changes.get(ticket.id, []), rt.settings, now)
+                if due.store(ticket, clocks, basis):
+                    flag_modified(ticket, "updated_at")  # a recomputation is not an update
+            stored += len(tickets)
+    return stored
 
 
 async def autoclose(rt: "SlaContext") -> list[str]:

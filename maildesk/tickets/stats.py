@@ -20,24 +20,25 @@ created_at); the result is small, so the caller may cache it for a few seconds.
 
 `sla_report` adds, for the tickets opened in a date range, both SLA clocks in business time
 (tickets/clocks.py): medians, 90th percentiles and compliance per target, by priority and by
-category, with opened/resolved counts per day. It reads each ticket's status changes, so it
-works over a range (default 30 days) rather than the whole table.
+category, with opened/resolved counts per day. It aggregates the clock outcomes tickets/due.py
+stores on each ticket; a ticket without current ones has its clocks computed from its status
+changes. It works over a range (default 30 days) rather than the whole table.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from maildesk.config import Settings
 from maildesk.models import Ticket, TicketEvent, utcnow
-from maildesk.tickets import rules
-from maildesk.tickets.clocks import StatusChange, compute
+from maildesk.tickets import due, rules
+from maildesk.tickets.clocks import STOPPED, StatusChange, compute
 
 
 @dataclass
@@ -73,35 +74,64 @@ async def ticket_stats(
     dialect = session.bind.dialect.name
     now = now or utcnow()
     t = Ticket
-    resolved_at = func.coalesce(t.resolved_at, t.closed_at)
-    stop = func.coalesce(t.first_response_at, resolved_at)
     window = case({p: float(sla_hours[p]) * 3600.0 for p in rules.PRIORITIES}, value=t.priority, else_=0.0)
-    not_past_window = or_(
-        *(and_(t.priority == p, t.created_at >= now - timedelta(hours=float(sla_hours[p]))) for p in rules.PRIORITIES)
-    )
-    met = case(
-        (stop.is_not(None), case((_seconds_between(dialect, stop, t.created_at) <= window, 1), else_=0)),
-        (not_past_window, 1),
-        else_=0,
-    )
-    first_response = _seconds_between(dialect, t.first_response_at, t.created_at)
-    resolution = _seconds_between(dialect, resolved_at, t.created_at)
-    rows = (
-        await session.execute(
+
+    def tally(where: Any, first_response: Any, resolution: Any, stop: Any, answered: Any, resolved: Any) -> Any:
+        """Counts and sums per (status, priority, category): `first_response` and `resolution`
+        the wall-clock seconds to the first reply and to resolution, `stop` those to the first
+        of them (when the first-response SLA clock stopped: a stopped clock met the SLA when it
+        stopped within the window), `answered` / `resolved` non-null for the tickets that have them."""
+        return (
             select(
                 t.status,
                 t.priority,
                 t.category,
                 func.count().label("n"),
-                func.sum(met).label("met"),
-                func.count(t.first_response_at).label("n_fr"),
+                func.count(case((stop <= window, 1))).label("met"),
+                func.count(answered).label("n_fr"),
                 func.sum(first_response).label("sum_fr"),
-                func.count(resolved_at).label("n_res"),
+                func.count(resolved).label("n_res"),
                 func.sum(resolution).label("sum_res"),
-                func.sum(case((t.escalated.is_(True), 1), else_=0)).label("esc"),
-            ).group_by(t.status, t.priority, t.category)
+                func.sum(cast(t.escalated, Integer)).label("esc"),
+            ).where(where).group_by(t.status, t.priority, t.category)
         )
-    ).all()
+
+    # The wall-clock durations as tickets/due.py stores them: one pass over the narrow
+    # ix_tickets_stats adding numbers (on SQLite, computing them from the timestamps parsed
+    # 4-6 of them in every row with julianday(), most of the time of the whole pass).
+    frw, rw = t.first_response_wall_seconds, t.resolution_wall_seconds
+    rows = list(await session.execute(tally(t.sla_basis.is_not(None), frw, rw, func.coalesce(frw, rw), frw, rw)))
+    # The rows without stored outcomes (sla_basis null: from before migration 0012, or their
+    # history rewritten by hand, until the SLA pass stores them), from their timestamps (over
+    # the partial index ix_tickets_unstored, empty once the SLA pass has stored them all).
+    resolved_at = func.coalesce(t.resolved_at, t.closed_at)
+    rows += list(await session.execute(tally(
+        t.sla_basis.is_(None),
+        _seconds_between(dialect, t.first_response_at, t.created_at),
+        _seconds_between(dialect, resolved_at, t.created_at),
+        _seconds_between(dialect, func.coalesce(t.first_response_at, resolved_at), t.created_at),
+        t.first_response_at,
+        resolved_at,
+    )))
+    # A running clock (no reply, not resolved or closed) meets it while the window has not
+    # passed: only tickets younger than the longest window qualify, a range of created_at
+    # rather than a comparison in every row of the scan above.
+    cutoffs = {p: now - timedelta(hours=float(sla_hours[p])) for p in rules.PRIORITIES}
+    running_met = dict(
+        (
+            await session.execute(
+                select(t.priority, func.count())
+                .where(
+                    t.created_at >= min(cutoffs.values()),
+                    # One expression rather than three IS NULL tests: SQLite's planner would
+                    # otherwise walk the NULL part of ix_tickets_resolved_at (most tickets).
+                    func.coalesce(t.first_response_at, t.resolved_at, t.closed_at).is_(None),
+                    or_(*(and_(t.priority == p, t.created_at >= cutoff) for p, cutoff in cutoffs.items())),
+                )
+                .group_by(t.priority)
+            )
+        ).all()
+    )
 
     by_status = {s: 0 for s in rules.STATUSES}
     by_priority = {p: 0 for p in rules.PRIORITIES}
@@ -109,6 +139,9 @@ async def ticket_stats(
     met_by_priority = {p: 0 for p in rules.PRIORITIES}
     total = met_total = n_fr = n_res = open_escalated = 0
     sum_fr = sum_res = 0.0
+    for priority, n in running_met.items():
+        met_by_priority[priority] = met_by_priority.get(priority, 0) + int(n)
+        met_total += int(n)
     for r in rows:
         n = int(r.n)
         total += n
@@ -178,18 +211,21 @@ class TargetReport:
     """One SLA target over the tickets opened in the range."""
 
     target_hours: dict[str, float]
-    samples: list[float]  # business seconds of the clocks that stopped (answered / resolved)
     overall: Compliance
     by_priority: dict[str, Compliance]
     by_category: dict[str, Compliance]
+    # Over the business seconds of the clocks that stopped (answered / resolved).
+    samples: int = 0
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
 
     @property
     def median_hours(self) -> float | None:
-        return _hours(percentile(self.samples, 50))
+        return _hours(self.median_seconds)
 
     @property
     def p90_hours(self) -> float | None:
-        return _hours(percentile(self.samples, 90))
+        return _hours(self.p90_seconds)
 
 
 @dataclass
@@ -226,15 +262,16 @@ async def _status_changes_in_range(conn: AsyncConnection, in_range: Any) -> dict
     return changes
 
 
-def percentile(values: list[float], pct: float) -> float | None:
-    """Linear interpolation between the closest ranks (numpy's default); None without values."""
+def percentile(values: list[float], pct: float, *, ordered: bool = False) -> float | None:
+    """Linear interpolation between the closest ranks (numpy's default); None without values.
+    `ordered`: the values are sorted already."""
     if not values:
         return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100.0
+    ordered_values = values if ordered else sorted(values)
+    rank = (len(ordered_values) - 1) * pct / 100.0
     low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    high = min(low + 1, len(ordered_values) - 1)
+    return ordered_values[low] + (ordered_values[high] - ordered_values[low]) * (rank - low)
 
 
 def _hours(seconds: float | None) -> float | None:
@@ -245,35 +282,73 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
+def _target_seconds(hours: Mapping[str, float]) -> Any:
+    """The target of each ticket's priority in seconds, as clocks.compute takes it."""
+    return case({p: float(h) * 3600.0 for p, h in hours.items()}, value=Ticket.priority, else_=None)
+
+
+def _missed(due_at: Any, seconds: Any, target: Any, now: datetime) -> Any:
+    """1 when a clock missed its target, from its stored outcome, as clocks.py decides it (else
+    null, for count()): a running clock (it has a due time) when the due time is not in the
+    future; a stopped or paused one when it used more than the target (the current one:
+    targets may change after it stopped)."""
+    return case((due_at <= now, 1), (and_(due_at.is_(None), seconds > target), 1), else_=None)
+
+
 async def sla_report(session: AsyncSession, settings: Settings, start: date, end: date,
                      *, now: datetime | None = None) -> SlaReport:
     """Tickets opened in [start, end] (UTC days): per-day opened and resolved counts, and for
     each target the median and 90th percentile (business hours) of the clocks that stopped
     (first public reply; resolution) and the share of tickets that met it, overall, by
     priority and by category. A ticket meets a target when its clock has not run longer than
-    the target (a running clock still inside its window meets it so far), as in clocks.py."""
+    the target (a running clock still inside its window meets it so far), as in clocks.py.
+
+    The tickets whose outcomes tickets/due.py stored under the current settings (sla_basis)
+    are counted in SQL; the others (before migration 0012, a changed calendar or target, not
+    yet refilled by the SLA pass) have their clocks computed from the event log, so the answer
+    is the same either way."""
     now = now or utcnow()
     lo, hi = _midnight(start), _midnight(end + timedelta(days=1))
     t = Ticket
     conn = await session.connection()  # Core rows: no ORM loading for thousands of tuples
+    dialect = session.bind.dialect.name
     in_range = and_(t.created_at >= lo, t.created_at < hi)
-    rows = (
-        await conn.execute(select(t.id, t.created_at, t.first_response_at, t.priority, t.category).where(in_range))
-    ).all()
-    changes = await _status_changes_in_range(conn, in_range)
+    basis = due.basis(settings)
+    current = and_(in_range, t.sla_basis == basis)
+    stale = and_(in_range, or_(t.sla_basis.is_(None), t.sla_basis != basis))
 
     def blank(hours: Mapping[str, float]) -> TargetReport:
-        return TargetReport(dict(hours), [], Compliance(), {p: Compliance() for p in rules.PRIORITIES}, {})
+        return TargetReport(dict(hours), Compliance(), {p: Compliance() for p in rules.PRIORITIES}, {})
 
     first, resolution = blank(settings.sla_hours), blank(settings.resolution_hours)
-    opened_on: Counter[date] = Counter()
-    # Outcomes tallied by (priority, category, first response missed, resolution missed), folded
-    # into the Compliance buckets once at the end: thousands of tickets, a handful of keys.
-    outcomes: Counter[tuple[str, str, bool, bool]] = Counter()
+    # Tickets by (priority, category): [opened, first response missed, resolution missed],
+    # folded into the Compliance buckets once at the end: thousands of tickets, a few keys.
+    tallies: defaultdict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+
+    # 1. The stored outcomes, counted.
+    fr_missed = _missed(t.first_response_due_at, t.first_response_seconds, _target_seconds(settings.sla_hours), now)
+    res_missed = _missed(t.resolution_due_at, t.resolution_seconds, _target_seconds(settings.resolution_hours), now)
+    for priority, category, n, n_fr_missed, n_res_missed in await conn.execute(
+        select(t.priority, t.category, func.count(), func.count(fr_missed), func.count(res_missed))
+        .where(current).group_by(t.priority, t.category)
+    ):
+        tally = tallies[(priority, category)]
+        tally[0] += int(n)
+        tally[1] += int(n_fr_missed)
+        tally[2] += int(n_res_missed)
+    fr_sample = case((t.first_response_at.is_not(None), t.first_response_seconds), else_=None)
+    res_sample = case((t.status.in_(tuple(STOPPED)), t.resolution_seconds), else_=None)
+
+    # 2. The others, computed from their event log as tickets/due.py would store them.
+    rows = (
+        await conn.execute(select(t.id, t.created_at, t.first_response_at, t.priority, t.category).where(stale))
+    ).all()
+    changes = await _status_changes_in_range(conn, stale) if rows else {}
     calendar, fr_hours, res_hours = settings.calendar, settings.sla_hours, settings.resolution_hours
     no_changes: list[StatusChange] = []
+    fr_computed: list[float] = []
+    res_computed: list[float] = []
     for r in rows:
-        opened_on[r.created_at.date()] += 1
         # due.clocks_of without its per-call settings lookups.
         clocks = compute(
             created_at=r.created_at, changes=changes.get(r.id, no_changes), first_response_at=r.first_response_at,
@@ -282,33 +357,50 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
         )
         fr, res = clocks.first_response, clocks.resolution
         if r.first_response_at is not None:
-            first.samples.append(fr.elapsed_seconds)
+            fr_computed.append(fr.elapsed_seconds)
         if res.stopped:
-            resolution.samples.append(res.elapsed_seconds)
-        outcomes[(r.priority, r.category, fr.breached, res.breached)] += 1
-    for (priority, category, fr_breached, res_breached), n in outcomes.items():
-        for report, breached in ((first, fr_breached), (resolution, res_breached)):
+            res_computed.append(res.elapsed_seconds)
+        tally = tallies[(r.priority, r.category)]
+        tally[0] += 1
+        tally[1] += fr.breached
+        tally[2] += res.breached
+
+    # The median and 90th percentile of each target's samples, stored and computed: one narrow
+    # column each, fetched whole (thousands of floats), sorted once.
+    for report, sample, computed in ((first, fr_sample, fr_computed), (resolution, res_sample, res_computed)):
+        values = list((await conn.execute(select(sample).where(current, sample.is_not(None)))).scalars())
+        values.extend(computed)
+        values.sort()
+        report.samples = len(values)
+        report.median_seconds = percentile(values, 50, ordered=True)
+        report.p90_seconds = percentile(values, 90, ordered=True)
+
+    opened = 0
+    for (priority, category), (n, n_fr_missed, n_res_missed) in tallies.items():
+        opened += n
+        for report, missed in ((first, n_fr_missed), (resolution, n_res_missed)):
             for bucket in (report.overall, report.by_priority.setdefault(priority, Compliance()),
                            report.by_category.setdefault(category, Compliance())):
-                if breached:
-                    bucket.missed += n
-                else:
-                    bucket.met += n
-    opened_per_day = {day.isoformat(): n for day, n in opened_on.items()}
+                bucket.missed += missed
+                bucket.met += n - missed
 
-    dialect = session.bind.dialect.name
-    day_expr = (func.date(t.resolved_at) if dialect == "sqlite"
-                else func.to_char(t.resolved_at, literal_column("'YYYY-MM-DD'")))
+    def day_of(column: Any) -> Any:
+        return func.date(column) if dialect == "sqlite" else func.to_char(column, literal_column("'YYYY-MM-DD'"))
+
+    opened_per_day = {
+        str(d): int(n)
+        for d, n in await conn.execute(select(day_of(t.created_at), func.count()).where(in_range)
+                                       .group_by(day_of(t.created_at)))
+    }
     resolved_per_day = {
         str(d): int(n)
-        for d, n in (
-            await session.execute(
-                select(day_expr, func.count()).where(t.resolved_at >= lo, t.resolved_at < hi).group_by(day_expr)
-            )
-        ).all()
+        for d, n in await conn.execute(
+            select(day_of(t.resolved_at), func.count()).where(t.resolved_at >= lo, t.resolved_at < hi)
+            .group_by(day_of(t.resolved_at))
+        )
     }
     rated = (
-        await session.execute(
+        await conn.execute(
             select(t.satisfaction_rating, func.count())
             .where(t.satisfaction_at >= lo, t.satisfaction_at < hi, t.satisfaction_rating.is_not(None))
             .group_by(t.satisfaction_rating)
@@ -321,7 +413,7 @@ async def sla_report(session: AsyncSession, settings: Settings, start: date, end
     return SlaReport(
         start=start,
         end=end,
-        opened=len(rows),
+        opened=opened,
         daily=[(d, opened_per_day.get(d, 0), resolved_per_day.get(d, 0)) for d in days],
         first_response=first,
         resolution=resolution,
