@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from maildesk.models.base import Base, Id, utcnow
@@ -23,6 +23,12 @@ class Ticket(Base):
         Index(
             "ix_tickets_stats", "status", "priority", "category", "escalated",
             "created_at", "first_response_at", "resolved_at", "closed_at",
+        ),
+        # Which tickets were merged into this one (every ticket view asks: tickets/merge.py);
+        # partial, as merged tickets are few (migration 0013).
+        Index(
+            "ix_tickets_merged_into", "merged_into",
+            sqlite_where=text("merged_into IS NOT NULL"), postgresql_where=text("merged_into IS NOT NULL"),
         ),
     )
 
