@@ -134,7 +134,7 @@ class SupportTicketController(Controller):
         rows, total = await queries.ticket_page(
             db_session, queries.QueueFilter(user_id=user.id), page=page, page_size=page_size
         )
-        return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
+        return TicketPage(items=TicketSummary.page_of(rows), total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="One ticket with its messages", responses=errors(401, 403, 404))
     async def detail(

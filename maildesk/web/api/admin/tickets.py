@@ -71,7 +71,7 @@ class AdminTicketController(Controller):
             sort=sort,
         )
         rows, total = await queries.ticket_page(db_session, f, page=page, page_size=page_size)
-        return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
+        return TicketPage(items=TicketSummary.page_of(rows), total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="A ticket with all messages and its timeline", responses=errors(401, 403, 404))
     async def detail(self, db_session: NamedDependency[AsyncSession], ref: FromPath[str]) -> AdminTicketOut:
