@@ -381,29 +381,56 @@ async def ticket_by_ref(session: AsyncSession, ref: str, *, for_update: bool = F
     return await session.get(Ticket, ticket_id)
 
 
+# The statements of a ticket view, built once (as _list_statements: building and keying an ORM
+# statement cost about as much as running it): the ticket bound as "ticket_id", its thread
+# (itself and the tickets merged into it) as "thread".
+
+@lru_cache(maxsize=4)
+def _messages_statement(merged: bool, include_internal: bool) -> Select[Any]:
+    if not merged:
+        stmt = select(TicketMessage).where(TicketMessage.ticket_id == bindparam("ticket_id"))
+        stmt = stmt.order_by(TicketMessage.id)
+    else:  # ids interleave across tickets: time order
+        stmt = select(TicketMessage).where(TicketMessage.ticket_id.in_(bindparam("thread", expanding=True)))
+        stmt = stmt.order_by(TicketMessage.created_at, TicketMessage.id)
+    return stmt if include_internal else stmt.where(TicketMessage.is_internal.is_(False))
+
+
+@lru_cache(maxsize=1)
+def _attachments_statement() -> Select[Any]:
+    return (
+        select(Attachment)
+        .join(TicketMessage, TicketMessage.id == Attachment.message_id)
+        .where(TicketMessage.ticket_id.in_(bindparam("thread", expanding=True)))
+        .order_by(Attachment.id)
+    )
+
+
+@lru_cache(maxsize=1)
+def _timeline_statement() -> Select[Any]:
+    return select(TicketEvent).where(TicketEvent.ticket_id == bindparam("ticket_id")).order_by(TicketEvent.id)
+
+
+@lru_cache(maxsize=1)
+def _participants_statement() -> Select[Any]:
+    return (
+        select(TicketParticipant.email)
+        .where(TicketParticipant.ticket_id == bindparam("ticket_id"))
+        .order_by(TicketParticipant.email)
+    )
+
+
 async def messages_with_attachments(
     session: AsyncSession, ticket_id: int, *, include_internal: bool
 ) -> list[tuple[TicketMessage, list[Attachment]]]:
     """A ticket's messages, oldest first, each with its attachments; the messages of tickets
     merged into it are part of its thread, in time order (tickets/merge.py)."""
     ids = await merging.thread_ids(session, ticket_id)
-    if len(ids) == 1:
-        stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
-    else:  # ids interleave across tickets: time order
-        stmt = select(TicketMessage).where(TicketMessage.ticket_id.in_(ids)).order_by(
-            TicketMessage.created_at, TicketMessage.id
-        )
-    if not include_internal:
-        stmt = stmt.where(TicketMessage.is_internal.is_(False))
-    messages = list((await session.scalars(stmt)).all())
+    stmt = _messages_statement(len(ids) > 1, include_internal)
+    messages = list((await session.scalars(stmt, {"ticket_id": ticket_id, "thread": ids})).all())
     by_message: dict[int, list[Attachment]] = {m.id: [] for m in messages}
     if messages:
-        attachments = await session.scalars(
-            select(Attachment)
-            .join(TicketMessage, TicketMessage.id == Attachment.message_id)
-            .where(TicketMessage.ticket_id.in_(ids))
-            .order_by(Attachment.id)
-        )
+        attachments = await session.scalars(_attachments_statement(), {"thread": ids})
         for att in attachments:
             if att.message_id in by_message:
                 by_message[att.message_id].append(att)
@@ -427,17 +454,11 @@ async def attachment_of_ticket(
 
 
 async def timeline(session: AsyncSession, ticket_id: int) -> list[TicketEvent]:
-    rows = await session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
-    )
-    return list(rows)
+    return list(await session.scalars(_timeline_statement(), {"ticket_id": ticket_id}))
 
 
 async def participants(session: AsyncSession, ticket_id: int) -> list[str]:
-    rows = await session.scalars(
-        select(TicketParticipant.email).where(TicketParticipant.ticket_id == ticket_id).order_by(TicketParticipant.email)
-    )
-    return list(rows)
+    return list(await session.scalars(_participants_statement(), {"ticket_id": ticket_id}))
 
 
 async def user_page(
