@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from typing import Any, Awaitable, Callable
@@ -62,6 +63,19 @@ async def _every(seconds: float, stop: asyncio.Event, name: str, job: Callable[[
             log.exception("%s pass failed", name)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def settle_garbage_collector() -> None:
+    """Take what start-up built (modules, the app, its routes, SQLAlchemy's mappers: ~150,000
+    objects, all living as long as the process) out of the cyclic collector's view.
+
+    Every full collection otherwise walks all of them, ~35 ms during which the event loop,
+    and so every HTTP request and SMTP reply in flight, waits (issue 14: the web p99). After
+    gc.freeze() a full collection walks only what was created later (~2 ms). Collected first,
+    so start-up's own garbage is freed rather than frozen (the gc module's documentation
+    recommends this order for long-running servers)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _sla_pass(rt: Runtime) -> None:
@@ -130,6 +144,7 @@ async def serve(rt: Runtime) -> None:
         smtp_server.close()
         raise RuntimeError(f"HTTP server could not start on {settings.http_listen}")
     log.info("HTTP listening on http://%s", settings.http_listen)
+    settle_garbage_collector()
 
     workers = [
         asyncio.create_task(pipeline.worker(rt, wake_pipeline, stop), name="pipeline"),

@@ -25,6 +25,9 @@ T = TypeVar("T")
 
 # Statements that may wait for another connection's lock (busy_timeout) or for the disk.
 _MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
+# ...except a deferred BEGIN, which only ends autocommit: it takes no lock and reads nothing
+# until the first statement after it (https://sqlite.org/lang_transaction.html).
+_DEFERRED_BEGIN = frozenset({"BEGIN", "BEGIN DEFERRED", "BEGIN TRANSACTION", "BEGIN DEFERRED TRANSACTION"})
 BUSY_TIMEOUT_MS = 30000
 _BLOB_CHUNK = 1024 * 1024
 
@@ -94,11 +97,16 @@ class Cursor:
         inline = self.connection.inline
         if inline and not head.startswith(_MAY_WAIT):
             result = self._run(sql, parameters, many)
+        elif not parameters and " ".join(sql.split()).upper() in _DEFERRED_BEGIN:
+            # Every read session starts so (db.py): one trip to the thread saved per request.
+            result = self._run(sql, (), False)
         elif inline and head.startswith("BEGIN") and not parameters and self._begin_now(sql):
             result = ([], None, -1, None)
         else:
             # May wait (another process's lock, busy_timeout; or fsync at COMMIT): in the thread.
             result = await self.connection.in_thread(self._run, sql, parameters, many)
+        if head.startswith("BEGIN"):
+            self.connection.began()
         self.rows, self.description, self.rowcount, self.lastrowid = result
         return self
 
@@ -140,6 +148,8 @@ class SQLiteConnection:
         self._connection: sqlite3.Connection | None = connection
         self._executor = executor
         self.inline = inline
+        # sqlite3's total_changes when the current transaction began (None: not known).
+        self._changes_at_begin: int | None = None
 
     def sqlite(self) -> sqlite3.Connection:
         """The open sqlite3 connection; the error aiosqlite raises (which SQLAlchemy's dialect
@@ -170,9 +180,25 @@ class SQLiteConnection:
         if self.in_transaction:  # the pool's reset after a commit needs no trip
             await self.in_thread(self.sqlite().commit)
 
+    def began(self) -> None:
+        """Note that a transaction began (its statements changed no row yet)."""
+        self._changes_at_begin = self.sqlite().total_changes
+
+    def _read_only(self) -> bool:
+        """Whether the open transaction has changed no row (so far as SQLite counts them)."""
+        return self._changes_at_begin is not None and self.sqlite().total_changes == self._changes_at_begin
+
     async def rollback(self) -> None:
-        if self.in_transaction:
+        if not self.in_transaction:
+            return
+        if self._read_only():
+            # Ending a transaction that wrote nothing only lets go of its read snapshot: no
+            # lock to wait for, nothing to undo on disk. Every read session ends so (the
+            # pool resets the connection with a rollback): one trip to the thread saved.
+            self.sqlite().rollback()
+        else:
             await self.in_thread(self.sqlite().rollback)
+        self._changes_at_begin = None
 
     async def create_function(self, name: str, num_params: int, func: Callable[..., Any], *,
                               deterministic: bool = False) -> None:

@@ -37,6 +37,12 @@ class Ticket(Base):
         ),
         Index("ix_tickets_resolved_at", "resolved_at"),
         Index("ix_tickets_satisfaction", "satisfaction_at", "satisfaction_rating"),
+        # Which tickets were merged into this one (every ticket view asks: tickets/merge.py);
+        # partial, as merged tickets are few (migration 0013).
+        Index(
+            "ix_tickets_merged_into", "merged_into",
+            sqlite_where=text("merged_into IS NOT NULL"), postgresql_where=text("merged_into IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Sequence
 
-from sqlalchemy import Integer, Select, case, column, func, literal, literal_column, select, text
+from sqlalchemy import Integer, Select, bindparam, case, column, func, literal, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -190,15 +191,18 @@ async def ticket_page(
     The items are rows of SUMMARY_COLUMNS (attribute access, like a Ticket without its
     description), read without the ORM: a list page is the hottest query there is. One round
     trip: the count rides along as an uncorrelated scalar subquery, which the database
-    evaluates once; only a page past the end (no rows to carry it) asks again. A search on
-    SQLite sorted by an indexed column takes two (_sqlite_search_page).
+    evaluates once; only a page past the end (no rows to carry it) asks again. Without a
+    search the statement is built once per shape of filter (_list_page). A search on SQLite
+    sorted by an indexed column takes two (_sqlite_search_page).
     """
     dialect = session.bind.dialect.name
-    order = _order(f.sort)
     words = search_words(f.q)
-    if words and dialect == "sqlite" and f.sort.lstrip("-") in _INDEXED_SORTS:
+    if not words:
+        return await _list_page(session, f, page=page, page_size=page_size)
+    order = _order(f.sort)
+    if dialect == "sqlite" and f.sort.lstrip("-") in _INDEXED_SORTS:
         return await _sqlite_search_page(session, f, words, order, page=page, page_size=page_size)
-    hit = Ticket.id.in_(select(_search_hits(dialect, words).c.id)) if words else None
+    hit = Ticket.id.in_(select(_search_hits(dialect, words).c.id))
     count = _filtered(select(func.count()).select_from(Ticket), f, dialect, hit)
     conn = await session.connection()  # Core: these are plain rows, the ORM adds nothing
     rows = (
@@ -212,6 +216,103 @@ async def ticket_page(
     if rows:
         return list(rows), int(rows[0].total)
     total = await conn.scalar(count) if page > 1 else 0
+    return [], int(total or 0)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What decides the SQL of a list page without search; the values are bound parameters."""
+
+    sort: str
+    user: bool
+    statuses: int  # 0, 1 (status = ?) or 2 for several (status IN (...))
+    priority: bool
+    category: bool
+    unassigned: bool
+    assigned: bool
+    escalated: bool | None  # compared as a literal, as _filtered does
+
+
+def _shape(f: QueueFilter) -> _Shape:
+    return _Shape(
+        sort=f.sort, user=f.user_id is not None, statuses=min(len(f.status), 2), priority=bool(f.priority),
+        category=bool(f.category), unassigned=f.unassigned, assigned=f.assigned_to is not None and not f.unassigned,
+        escalated=f.escalated,
+    )
+
+
+def _bound_conditions(shape: _Shape) -> list[Any]:
+    """_filtered's conditions, on bound parameters named as _bound_values names them."""
+    conditions: list[Any] = []
+    if shape.user:
+        conditions.append(Ticket.user_id == bindparam("f_user"))
+    if shape.statuses == 1:
+        conditions.append(Ticket.status == bindparam("f_status"))
+    elif shape.statuses > 1:
+        conditions.append(Ticket.status.in_(bindparam("f_statuses", expanding=True)))
+    if shape.priority:
+        conditions.append(Ticket.priority.in_(bindparam("f_priorities", expanding=True)))
+    if shape.category:
+        conditions.append(Ticket.category.in_(bindparam("f_categories", expanding=True)))
+    if shape.unassigned:
+        conditions.append(Ticket.assigned_to.is_(None))
+    elif shape.assigned:
+        conditions.append(Ticket.assigned_to == bindparam("f_assignee"))
+    if shape.escalated is not None:
+        conditions.append(Ticket.escalated.is_(shape.escalated))
+    return conditions
+
+
+def _bound_values(f: QueueFilter) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if f.user_id is not None:
+        values["f_user"] = f.user_id
+    if len(f.status) == 1:
+        values["f_status"] = f.status[0]
+    elif f.status:
+        values["f_statuses"] = list(f.status)
+    if f.priority:
+        values["f_priorities"] = list(f.priority)
+    if f.category:
+        values["f_categories"] = list(f.category)
+    if f.assigned_to is not None and not f.unassigned:
+        values["f_assignee"] = f.assigned_to
+    return values
+
+
+@lru_cache(maxsize=256)
+def _list_statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
+    """(page with its total, total alone) for one shape of filter, built once.
+
+    Building a statement (coercing 16 columns and every condition) and working out its
+    cache key cost more than the page's SQL itself on SQLite; the same statement object is
+    found in SQLAlchemy's compiled cache at once (issue 14). A few dozen shapes exist: the
+    cache never fills in practice, and is bounded anyway."""
+    conditions = _bound_conditions(shape)
+    count = select(func.count()).select_from(Ticket).where(*conditions)
+    page = (
+        select(*SUMMARY_COLUMNS, count.scalar_subquery().label("total"))
+        .where(*conditions)
+        .order_by(*_order(shape.sort))
+        .limit(bindparam("page_limit"))
+        .offset(bindparam("page_offset"))
+    )
+    return page, count
+
+
+async def _list_page(
+    session: AsyncSession, f: QueueFilter, *, page: int, page_size: int
+) -> tuple[list[Any], int]:
+    """ticket_page without a search: the cached statement of the filter's shape, its values bound."""
+    page_stmt, count = _list_statements(_shape(f))
+    values = _bound_values(f)
+    conn = await session.connection()
+    rows = (
+        await conn.execute(page_stmt, {**values, "page_limit": page_size, "page_offset": (page - 1) * page_size})
+    ).all()
+    if rows:
+        return list(rows), int(rows[0].total)
+    total = await conn.scalar(count, values) if page > 1 else 0
     return [], int(total or 0)
 
 
@@ -280,29 +381,56 @@ async def ticket_by_ref(session: AsyncSession, ref: str, *, for_update: bool = F
     return await session.get(Ticket, ticket_id)
 
 
+# The statements of a ticket view, built once (as _list_statements: building and keying an ORM
+# statement cost about as much as running it): the ticket bound as "ticket_id", its thread
+# (itself and the tickets merged into it) as "thread".
+
+@lru_cache(maxsize=4)
+def _messages_statement(merged: bool, include_internal: bool) -> Select[Any]:
+    if not merged:
+        stmt = select(TicketMessage).where(TicketMessage.ticket_id == bindparam("ticket_id"))
+        stmt = stmt.order_by(TicketMessage.id)
+    else:  # ids interleave across tickets: time order
+        stmt = select(TicketMessage).where(TicketMessage.ticket_id.in_(bindparam("thread", expanding=True)))
+        stmt = stmt.order_by(TicketMessage.created_at, TicketMessage.id)
+    return stmt if include_internal else stmt.where(TicketMessage.is_internal.is_(False))
+
+
+@lru_cache(maxsize=1)
+def _attachments_statement() -> Select[Any]:
+    return (
+        select(Attachment)
+        .join(TicketMessage, TicketMessage.id == Attachment.message_id)
+        .where(TicketMessage.ticket_id.in_(bindparam("thread", expanding=True)))
+        .order_by(Attachment.id)
+    )
+
+
+@lru_cache(maxsize=1)
+def _timeline_statement() -> Select[Any]:
+    return select(TicketEvent).where(TicketEvent.ticket_id == bindparam("ticket_id")).order_by(TicketEvent.id)
+
+
+@lru_cache(maxsize=1)
+def _participants_statement() -> Select[Any]:
+    return (
+        select(TicketParticipant.email)
+        .where(TicketParticipant.ticket_id == bindparam("ticket_id"))
+        .order_by(TicketParticipant.email)
+    )
+
+
 async def messages_with_attachments(
     session: AsyncSession, ticket_id: int, *, include_internal: bool
 ) -> list[tuple[TicketMessage, list[Attachment]]]:
     """A ticket's messages, oldest first, each with its attachments; the messages of tickets
     merged into it are part of its thread, in time order (tickets/merge.py)."""
     ids = await merging.thread_ids(session, ticket_id)
-    if len(ids) == 1:
-        stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
-    else:  # ids interleave across tickets: time order
-        stmt = select(TicketMessage).where(TicketMessage.ticket_id.in_(ids)).order_by(
-            TicketMessage.created_at, TicketMessage.id
-        )
-    if not include_internal:
-        stmt = stmt.where(TicketMessage.is_internal.is_(False))
-    messages = list((await session.scalars(stmt)).all())
+    stmt = _messages_statement(len(ids) > 1, include_internal)
+    messages = list((await session.scalars(stmt, {"ticket_id": ticket_id, "thread": ids})).all())
     by_message: dict[int, list[Attachment]] = {m.id: [] for m in messages}
     if messages:
-        attachments = await session.scalars(
-            select(Attachment)
-            .join(TicketMessage, TicketMessage.id == Attachment.message_id)
-            .where(TicketMessage.ticket_id.in_(ids))
-            .order_by(Attachment.id)
-        )
+        attachments = await session.scalars(_attachments_statement(), {"thread": ids})
         for att in attachments:
             if att.message_id in by_message:
                 by_message[att.message_id].append(att)
@@ -326,17 +454,11 @@ async def attachment_of_ticket(
 
 
 async def timeline(session: AsyncSession, ticket_id: int) -> list[TicketEvent]:
-    rows = await session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
-    )
-    return list(rows)
+    return list(await session.scalars(_timeline_statement(), {"ticket_id": ticket_id}))
 
 
 async def participants(session: AsyncSession, ticket_id: int) -> list[str]:
-    rows = await session.scalars(
-        select(TicketParticipant.email).where(TicketParticipant.ticket_id == ticket_id).order_by(TicketParticipant.email)
-    )
-    return list(rows)
+    return list(await session.scalars(_participants_statement(), {"ticket_id": ticket_id}))
 
 
 async def user_page(

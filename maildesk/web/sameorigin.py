@@ -87,10 +87,13 @@ def check_cookie_write(
         )
 
 
-def cookie_write_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide Litestar guard applying check_cookie_write to every JSON route."""
-    if handler.opt.get("form"):
-        return
+async def cookie_write_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide Litestar guard applying check_cookie_write to every JSON route.
+
+    A coroutine on purpose, as every guard here: Litestar runs a plain function guard in a
+    worker thread (litestar.utils.ensure_async_callable), a thread hop per guard per request."""
+    if handler.opt.get("form") or connection.scope.get("method", "GET") not in WRITE_METHODS:
+        return  # reads are never checked (check_cookie_write): no origins to work out
     headers = connection.headers
     scheme, _, value = headers.get("authorization", "").partition(" ")
     rt = connection.app.state.runtime

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from litestar import Controller, Response, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
@@ -126,15 +126,17 @@ class SupportTicketController(Controller):
     @get("/", summary="My tickets, newest first", responses=errors(401, 422))
     async def list_mine(
         self,
+        request: Request[User, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
         page: Page = 1,
         page_size: PageSize = 20,
     ) -> TicketPage:
+        # request.user (requires_user made sure), not the `user` dependency: with db_session's
+        # `rt` it would be resolved in a task group of two, a cost on every page.
         rows, total = await queries.ticket_page(
-            db_session, queries.QueueFilter(user_id=user.id), page=page, page_size=page_size
+            db_session, queries.QueueFilter(user_id=request.user.id), page=page, page_size=page_size
         )
-        return TicketPage(items=[TicketSummary.of_row(t) for t in rows], total=total, page=page, page_size=page_size)
+        return TicketPage(items=TicketSummary.page_of(rows), total=total, page=page, page_size=page_size)
 
     @get("/{ref:str}", summary="One ticket with its messages", responses=errors(401, 403, 404))
     async def detail(

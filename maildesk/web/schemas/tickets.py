@@ -97,12 +97,12 @@ class MessageOut(Struct):
 SlaTarget = Literal["first_response", "resolution"]
 
 
-def sla_fields(t: Any) -> dict[str, Any]:
+def sla_fields(t: Any, now: datetime | None = None) -> dict[str, Any]:
     """The SLA fields of a ticket (or a queue row): stored due times and the breach as of now."""
     return {
         "first_response_due_at": t.first_response_due_at,
         "resolution_due_at": t.resolution_due_at,
-        "sla_breached": live_breach(t.sla_breached, t.first_response_due_at, t.resolution_due_at, utcnow()),
+        "sla_breached": live_breach(t.sla_breached, t.first_response_due_at, t.resolution_due_at, now or utcnow()),
     }
 
 
@@ -136,9 +136,16 @@ class TicketSummary(Struct):
         )
 
     @classmethod
-    def of_row(cls, row: Any) -> "TicketSummary":
-        """From a row of tickets.queries.SUMMARY_COLUMNS (same order as the fields)."""
-        return cls(*row[:13], **sla_fields(row))
+    def of_row(cls, row: Any, now: datetime | None = None) -> "TicketSummary":
+        """From a row of tickets.queries.SUMMARY_COLUMNS (same order as the fields); `now`, the
+        moment the breach is judged at, once for a whole page."""
+        return cls(*row[:13], **sla_fields(row, now))
+
+    @classmethod
+    def page_of(cls, rows: Any) -> list["TicketSummary"]:
+        """A list page's items, every breach judged at the same moment."""
+        now = utcnow()
+        return [cls.of_row(row, now) for row in rows]
 
 
 class TicketOut(Struct):
