@@ -1,5 +1,6 @@
 """Read-only ticket queries for the API: the admin queue (filters, full-text search, sort,
-paging), a requester's list, one ticket's messages, attachments and timeline, users, inbound.
+paging), a requester's list, one ticket by reference, users, inbound (one ticket's
+conversation: tickets/conversation.py).
 
 Nothing here changes a row; writes go through tickets/service.py.
 
@@ -23,16 +24,7 @@ from sqlalchemy import Integer, Select, bindparam, case, column, func, literal, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from maildesk.models import (
-    Attachment,
-    InboundMessage,
-    Ticket,
-    TicketEvent,
-    TicketMessage,
-    TicketParticipant,
-    User,
-)
-from maildesk.tickets import merge as merging
+from maildesk.models import InboundMessage, Ticket, User
 from maildesk.tickets import rules
 
 # Keep identical to migrations/versions/0002_fulltext_search.py.
@@ -384,81 +376,6 @@ async def ticket_by_ref(session: AsyncSession, ref: str, *, for_update: bool = F
 # The statements of a ticket view, built once (as _list_statements: building and keying an ORM
 # statement cost about as much as running it): the ticket bound as "ticket_id", its thread
 # (itself and the tickets merged into it) as "thread".
-
-@lru_cache(maxsize=4)
-def _messages_statement(merged: bool, include_internal: bool) -> Select[Any]:
-    if not merged:
-        stmt = select(TicketMessage).where(TicketMessage.ticket_id == bindparam("ticket_id"))
-        stmt = stmt.order_by(TicketMessage.id)
-    else:  # ids interleave across tickets: time order
-        stmt = select(TicketMessage).where(TicketMessage.ticket_id.in_(bindparam("thread", expanding=True)))
-        stmt = stmt.order_by(TicketMessage.created_at, TicketMessage.id)
-    return stmt if include_internal else stmt.where(TicketMessage.is_internal.is_(False))
-
-
-@lru_cache(maxsize=1)
-def _attachments_statement() -> Select[Any]:
-    return (
-        select(Attachment)
-        .join(TicketMessage, TicketMessage.id == Attachment.message_id)
-        .where(TicketMessage.ticket_id.in_(bindparam("thread", expanding=True)))
-        .order_by(Attachment.id)
-    )
-
-
-@lru_cache(maxsize=1)
-def _timeline_statement() -> Select[Any]:
-    return select(TicketEvent).where(TicketEvent.ticket_id == bindparam("ticket_id")).order_by(TicketEvent.id)
-
-
-@lru_cache(maxsize=1)
-def _participants_statement() -> Select[Any]:
-    return (
-        select(TicketParticipant.email)
-        .where(TicketParticipant.ticket_id == bindparam("ticket_id"))
-        .order_by(TicketParticipant.email)
-    )
-
-
-async def messages_with_attachments(
-    session: AsyncSession, ticket_id: int, *, include_internal: bool
-) -> list[tuple[TicketMessage, list[Attachment]]]:
-    """A ticket's messages, oldest first, each with its attachments; the messages of tickets
-    merged into it are part of its thread, in time order (tickets/merge.py)."""
-    ids = await merging.thread_ids(session, ticket_id)
-    stmt = _messages_statement(len(ids) > 1, include_internal)
-    messages = list((await session.scalars(stmt, {"ticket_id": ticket_id, "thread": ids})).all())
-    by_message: dict[int, list[Attachment]] = {m.id: [] for m in messages}
-    if messages:
-        attachments = await session.scalars(_attachments_statement(), {"thread": ids})
-        for att in attachments:
-            if att.message_id in by_message:
-                by_message[att.message_id].append(att)
-    return [(m, by_message[m.id]) for m in messages]
-
-
-async def attachment_of_ticket(
-    session: AsyncSession, ticket_id: int, attachment_id: int
-) -> tuple[Attachment, TicketMessage] | None:
-    """An attachment with the message that carries it, only if that message is in this ticket's
-    thread (its own messages and those of tickets merged into it)."""
-    ids = await merging.thread_ids(session, ticket_id)
-    row = (
-        await session.execute(
-            select(Attachment, TicketMessage)
-            .join(TicketMessage, TicketMessage.id == Attachment.message_id)
-            .where(Attachment.id == attachment_id, TicketMessage.ticket_id.in_(ids))
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
-async def timeline(session: AsyncSession, ticket_id: int) -> list[TicketEvent]:
-    return list(await session.scalars(_timeline_statement(), {"ticket_id": ticket_id}))
-
-
-async def participants(session: AsyncSession, ticket_id: int) -> list[str]:
-    return list(await session.scalars(_participants_statement(), {"ticket_id": ticket_id}))
 
 
 async def user_page(

@@ -10,7 +10,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import Ticket, User
-from maildesk.tickets import queries
+from maildesk.tickets import conversation, queries
 from maildesk.web.schemas import AdminTicketOut, AttachmentOut, EventOut, MessageOut, TicketOut
 
 
@@ -36,7 +36,7 @@ async def _messages(session: AsyncSession, ticket: Ticket, *, include_internal: 
     number = ticket.ticket_number or str(ticket.id)
     return [
         MessageOut.of(m, [AttachmentOut.of(a, number) for a in atts])
-        for m, atts in await queries.messages_with_attachments(session, ticket.id, include_internal=include_internal)
+        for m, atts in await conversation.messages_with_attachments(session, ticket.id, include_internal=include_internal)
     ]
 
 
@@ -49,6 +49,6 @@ async def admin_ticket_out(session: AsyncSession, ticket: Ticket) -> AdminTicket
     base = TicketOut.of(ticket, await _messages(session, ticket, include_internal=True))
     return AdminTicketOut(
         **{f: getattr(base, f) for f in TicketOut.__struct_fields__},
-        participants=await queries.participants(session, ticket.id),
-        events=[EventOut.of(e) for e in await queries.timeline(session, ticket.id)],
+        participants=await conversation.participants(session, ticket.id),
+        events=[EventOut.of(e) for e in await conversation.timeline(session, ticket.id)],
     )

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maildesk.tickets.users import normal_email
 from maildesk.models import Ticket, User
 from maildesk.runtime import Runtime
-from maildesk.tickets import collisions, csat, queries
+from maildesk.tickets import collisions, conversation, csat, queries
 from maildesk.tickets.rules import IllegalTransition
 from maildesk.tickets.service import NewMessage
 from maildesk.web.auth import requires_user
@@ -238,7 +238,7 @@ class SupportTicketController(Controller):
         ticket = await load_visible(db_session, ref, user)
         found = None
         if 0 < attachment_id <= MAX_ID:  # a larger id cannot exist (and would overflow the driver)
-            found = await queries.attachment_of_ticket(db_session, ticket.id, attachment_id)
+            found = await conversation.attachment_of_ticket(db_session, ticket.id, attachment_id)
         if found is None or (found[1].is_internal and not user.is_admin):
             raise NotFoundException(f"no attachment {attachment_id} on {ticket.ticket_number}")
         att = found[0]
