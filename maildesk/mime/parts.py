@@ -44,8 +44,17 @@ def part_charset(part: Message) -> str | None:
 
 
 def part_content_id(part: Message) -> str | None:
+    """The part's Content-ID without its angle brackets (RFC 2045 §7: a msg-id, `<left@right>`).
+
+    What a `cid:` URL names is the text between the brackets (RFC 2392 §2); anything a broken
+    client wrote around them (`Content-Id: -- <x@y>`) is not part of it.
+    """
     value = "".join(decode_header_text(first_header(part, "content-id")).split())
-    value = value.strip("<>")[:998]
+    opened = value.find("<")
+    if opened >= 0:
+        closed = value.find(">", opened + 1)
+        value = value[opened + 1 : closed if closed >= 0 else len(value)]
+    value = value.replace("<", "").replace(">", "")[:998]
     return value or None
 
 

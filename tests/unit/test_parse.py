@@ -685,3 +685,16 @@ def test_delimiter_lines_are_found_where_the_pattern_finds_them():
         found = line_regex(lines).search(raw, search_from(pos))
         expected = None if found is None else (found.start(1), found.end(), found.group(1))
         assert find_line(raw, pos, lines) == expected, (raw, pos, lines)
+
+
+def test_a_content_id_with_junk_around_its_brackets_is_the_text_between_them():
+    """A client that writes `Content-Id: -- <x@y>` still gets its inline image matched to `cid:x@y`."""
+    raw = (
+        b"From: a@example.com\r\nTo: support@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/related; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:img1@example.com\">\r\n"
+        b"--b\r\nContent-Type: image/png; name=a.png\r\nContent-Id:-- <img1@example.com> junk\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n"
+    )
+    parsed = parse_message(raw)
+    assert [a.content_id for a in parsed.attachments] == ["img1@example.com"]
