@@ -2,6 +2,7 @@
 
     python bench/web.py                 # 100,000 tickets, 500,000 messages (a few minutes)
     python bench/web.py --tickets 20000 # smaller
+    python bench/web.py --db seeded.db --only stats   # a copy of a seeded database, some endpoints
 
 Seeds a fresh SQLite database with bulk inserts (SQLAlchemy core executemany, not the ticket
 service; the full-text triggers (migration 0011's search_fts) index every row as it goes in), starts a
@@ -207,7 +208,7 @@ def seed(db_path: Path, tickets: int, messages_per_ticket: int, users: int, seed
     return {"tickets": tickets, "messages": message_id}
 
 
-def start_daemon(db_path: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_daemon(db_path: Path, data_dir: Path, root: Path = ROOT) -> tuple[subprocess.Popen[bytes], str]:
     http_port, smtp_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
     env.update(
@@ -220,7 +221,7 @@ def start_daemon(db_path: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes]
         MAILDESK_SECRET_KEY="bench-" + secrets.token_hex(16),
         MAILDESK_SLA_HOURS=",".join(f"{k}={v}" for k, v in SLA_HOURS.items()),
         MAILDESK_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     )
     log = open(data_dir / "daemon.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "maildesk", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -266,7 +267,8 @@ async def measure(
     }
 
 
-async def run_measurements(base: str, info: dict[str, Any], requests: int, concurrency: int) -> list[tuple[str, str, dict[str, float]]]:
+async def run_measurements(base: str, info: dict[str, Any], requests: int, concurrency: int,
+                           only: str = "") -> list[tuple[str, str, dict[str, float]]]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     tokens = {}
     for email in (ADMIN, REQUESTER):
@@ -292,6 +294,8 @@ async def run_measurements(base: str, info: dict[str, Any], requests: int, concu
     ]
     results = []
     for name, shown, make_url, who in cases:
+        if only not in name:
+            continue
         n = requests if "uncached" not in name else max(40, requests // 5)
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits,
                                      headers={"Authorization": f"Bearer {tokens[who]}"}) as client:
@@ -309,6 +313,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per endpoint")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the database directory afterwards")
+    parser.add_argument("--db", type=Path, help="measure on a copy of this seeded database instead of seeding one")
+    parser.add_argument("--only", default="", help="only the endpoints whose name contains this (e.g. stats)")
+    parser.add_argument("--serve-from", type=Path, default=ROOT,
+                        help="the checkout whose maildesk the daemon runs (default this one), to compare branches")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="maildesk-bench-"))
@@ -316,12 +324,19 @@ def main() -> None:
     print(f"database: {db_path}")
     proc = None
     try:
-        migrate(f"sqlite:///{db_path}")
-        info = seed(db_path, args.tickets, args.messages_per_ticket, args.users)
+        if args.db:
+            shutil.copyfile(args.db, db_path)
+            with create_engine(f"sqlite:///{db_path}").connect() as conn:
+                info = {"tickets": conn.exec_driver_sql("SELECT count(*) FROM tickets").scalar_one(),
+                        "messages": conn.exec_driver_sql("SELECT count(*) FROM ticket_messages").scalar_one()}
+        else:
+            migrate(f"sqlite:///{db_path}")
+            info = seed(db_path, args.tickets, args.messages_per_ticket, args.users)
         print(f"  database size {db_path.stat().st_size / 1e6:.0f} MB")
-        proc, base = start_daemon(db_path, work)
-        print(f"maildesk serve on {base}; {args.requests} requests per endpoint, concurrency {args.concurrency}")
-        results = asyncio.run(run_measurements(base, info, args.requests, args.concurrency))
+        proc, base = start_daemon(db_path, work, args.serve_from.resolve())
+        print(f"maildesk serve on {base} (from {args.serve_from}); {args.requests} requests per endpoint, "
+              f"concurrency {args.concurrency}")
+        results = asyncio.run(run_measurements(base, info, args.requests, args.concurrency, args.only))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)

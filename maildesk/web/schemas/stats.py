@@ -78,7 +78,7 @@ class StatsOut(Struct):
     avg_resolution_seconds: float | None
     sla: SlaOut
     generated_at: datetime
-    # The SLA report over ?from=&to= (tickets opened in the range; tickets/stats.sla_report).
+    # The SLA report over ?from=&to= (tickets opened in the range; tickets/range_report.sla_report).
     range: RangeOut | None = None
     daily: list[DailyOut] = msgspec.field(default_factory=list)
     first_response: TargetOut | None = None

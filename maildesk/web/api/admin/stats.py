@@ -11,7 +11,8 @@ from litestar import Request
 from maildesk.models import utcnow
 from maildesk.runtime import Runtime
 from maildesk.tickets import csat
-from maildesk.tickets.stats import SlaReport, Stats, TargetReport, sla_report, ticket_stats
+from maildesk.tickets.range_report import SlaReport, TargetReport, sla_report
+from maildesk.tickets.stats import Stats, ticket_stats
 from maildesk.web.api.admin.stats_cache import StatsCache
 from maildesk.web.errors import FieldError
 from maildesk.web.schemas import (

@@ -1,15 +1,19 @@
-"""The stats cache: the last stats per range, fresh for a few seconds, refreshed in the background."""
+"""The stats cache: the last stats per range, fresh for a few seconds, refreshed in the background;
+fresh=true requests share computations by generation (fresh_flights.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from typing import Awaitable, Callable, Hashable
 
+from maildesk.web.api.admin.fresh_flights import FreshFlights
 from maildesk.web.schemas import StatsOut
 
 STATS_CACHE_SECONDS = 5.0
 STATS_STALE_SECONDS = 60.0
+STATS_CACHE_KEYS = 64  # ranges remembered (least recently used dropped): memory stays bounded
 
 
 class StatsCache:
@@ -19,21 +23,33 @@ class StatsCache:
     An answer younger than `fresh_seconds` is reused. An older one (up to `stale_seconds`) is
     still returned at once while one background task computes the next; older than that,
     or none yet, the caller waits, sharing one computation with any concurrent callers.
+
+    `fresh` callers get numbers read after they asked, never a cached or already running
+    computation's; concurrent ones share the next computation (FreshFlights), so eight
+    dashboards asking at once cost about two computations' time each, not eight.
     """
 
-    def __init__(self, fresh_seconds: float = STATS_CACHE_SECONDS, stale_seconds: float = STATS_STALE_SECONDS) -> None:
+    def __init__(self, fresh_seconds: float = STATS_CACHE_SECONDS, stale_seconds: float = STATS_STALE_SECONDS,
+                 max_keys: int = STATS_CACHE_KEYS) -> None:
         self.fresh_seconds = fresh_seconds
         self.stale_seconds = stale_seconds
-        self._entries: dict[Hashable, tuple[float, StatsOut]] = {}
+        self.max_keys = max_keys
+        self._entries: OrderedDict[Hashable, tuple[float, StatsOut]] = OrderedDict()
         self._running: dict[Hashable, asyncio.Task[StatsOut]] = {}
+        self._fresh: FreshFlights[StatsOut] = FreshFlights()
 
     async def get(self, days: Hashable, compute: Callable[[], Awaitable[StatsOut]], *, fresh: bool = False) -> StatsOut:
+        if fresh:
+            async def compute_and_keep() -> StatsOut:
+                value = await compute()
+                self._keep(days, value)
+                return value
+
+            return await self._fresh.get(days, compute_and_keep)
         entry = self._entries.get(days)
         age = time.monotonic() - entry[0] if entry else None
-        if fresh:
-            value = await compute()
-            self._entries[days] = (time.monotonic(), value)
-            return value
+        if entry is not None:
+            self._entries.move_to_end(days)
         if entry is not None and age is not None and age < self.fresh_seconds:
             return entry[1]
         task = self._start(days, compute)
@@ -50,7 +66,13 @@ class StatsCache:
             def done(t: asyncio.Task[StatsOut]) -> None:
                 self._running.pop(days, None)
                 if not t.cancelled() and t.exception() is None:
-                    self._entries[days] = (time.monotonic(), t.result())
+                    self._keep(days, t.result())
 
             task.add_done_callback(done)
         return task
+
+    def _keep(self, days: Hashable, value: StatsOut) -> None:
+        self._entries[days] = (time.monotonic(), value)
+        self._entries.move_to_end(days)
+        while len(self._entries) > self.max_keys:
+            self._entries.popitem(last=False)

@@ -51,7 +51,8 @@ class AdminSupportController(Controller):
         within the priority's window, or no reply yet and the window not yet passed). The SLA
         report (range, daily, first_response, resolution) covers the tickets opened from
         `from` to `to` (default the last 30 days), in business time. Answers may be up to 5
-        seconds old (up to 60 while a new one is computed); fresh=true computes now."""
+        seconds old (up to 60 while a new one is computed); fresh=true computes after the request
+        arrived (concurrent fresh requests share that computation)."""
         stats = await cached_stats(request, rt, days=days, fresh=fresh, date_from=date_from, date_to=date_to)
         if wants_html(request):  # a browser: the stats page (same path, same numbers)
             return stats_page(request, stats)  # type: ignore[return-value]
