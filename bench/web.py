@@ -2,6 +2,8 @@
 
     python bench/web.py                 # 100,000 tickets, 500,000 messages (a few minutes)
     python bench/web.py --tickets 20000 # smaller
+    python bench/web.py --only queue,requester --keep   # some endpoints; keep the database
+    python bench/web.py --seeded /tmp/maildesk-bench-x/bench.db --only queue   # reuse a seed (copied)
 
 Seeds a fresh SQLite database with bulk inserts (SQLAlchemy core executemany, not the ticket
 service; the full-text triggers (migration 0011's search_fts) index every row as it goes in), starts a
@@ -266,7 +268,8 @@ async def measure(
     }
 
 
-async def run_measurements(base: str, info: dict[str, Any], requests: int, concurrency: int) -> list[tuple[str, str, dict[str, float]]]:
+async def run_measurements(base: str, info: dict[str, Any], requests: int, concurrency: int,
+                           only: list[str] | None = None) -> list[tuple[str, str, dict[str, float]]]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     tokens = {}
     for email in (ADMIN, REQUESTER):
@@ -290,6 +293,8 @@ async def run_measurements(base: str, info: dict[str, Any], requests: int, concu
         ("stats, uncached", "/admin/support/stats?fresh=true", lambda i: "/admin/support/stats?fresh=true", ADMIN),
         ("requester's list", "/support/tickets", lambda i: "/support/tickets", REQUESTER),
     ]
+    if only:
+        cases = [case for case in cases if any(word in case[0] for word in only)]
     results = []
     for name, shown, make_url, who in cases:
         n = requests if "uncached" not in name else max(40, requests // 5)
@@ -309,6 +314,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per endpoint")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the database directory afterwards")
+    parser.add_argument("--only", help="comma-separated words: measure only the endpoints whose name has one")
+    parser.add_argument("--seeded", type=Path, help="a database seeded by an earlier run (--keep) of the same "
+                        "--tickets, copied instead of seeding (the SLA pass may find the few clocks due since)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="maildesk-bench-"))
@@ -316,12 +324,18 @@ def main() -> None:
     print(f"database: {db_path}")
     proc = None
     try:
-        migrate(f"sqlite:///{db_path}")
-        info = seed(db_path, args.tickets, args.messages_per_ticket, args.users)
+        if args.seeded:
+            shutil.copyfile(args.seeded, db_path)
+            migrate(f"sqlite:///{db_path}")  # a no-op when it is current
+            info = {"tickets": args.tickets, "messages": args.tickets * args.messages_per_ticket}
+        else:
+            migrate(f"sqlite:///{db_path}")
+            info = seed(db_path, args.tickets, args.messages_per_ticket, args.users)
         print(f"  database size {db_path.stat().st_size / 1e6:.0f} MB")
         proc, base = start_daemon(db_path, work)
         print(f"maildesk serve on {base}; {args.requests} requests per endpoint, concurrency {args.concurrency}")
-        results = asyncio.run(run_measurements(base, info, args.requests, args.concurrency))
+        only = [w.strip() for w in args.only.split(",") if w.strip()] if args.only else None
+        results = asyncio.run(run_measurements(base, info, args.requests, args.concurrency, only))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
