@@ -14,7 +14,8 @@ and not yet escalated) and computes only theirs, not the clocks of every running
 (~50,000 at 100,000 tickets: seconds of the event loop every minute). Those are locked (FOR
 UPDATE SKIP LOCKED), checked again and computed inside the write transaction, so passes
 running in several daemons at once escalate each ticket and target exactly once and SQLite's
-write lock is held only for real changes.
+write lock is held only for real changes. Every search over the table (which tickets need
+work, which to backfill or close) runs in a read session, on its own thread (_ids).
 
 The pass also stores the clock outcomes (tickets/due.py) of the resolved and closed tickets
 whose outcomes are missing (rows from before migration 0012) or were computed under other
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +48,7 @@ BATCH = 100
 FINISHED = ("resolved", "closed")
 BACKFILL = 5000
 BACKFILL_BATCH = 200  # tickets computed per write transaction: SQLite's writer is held briefly
+CLOSE_BATCH = 500  # resolved tickets closed per write transaction
 
 
 class SlaContext(Context, Protocol):
@@ -80,6 +82,17 @@ def _missed(ticket: Ticket, clocks: Clocks) -> list[tuple[str, Clock, str]]:
     ]
 
 
+async def _ids(rt: "SlaContext", *conditions: Any, after_id: int = 0, limit: int | None = None) -> list[int]:
+    """The ids of the tickets matching `conditions` after `after_id`, in id order, read
+    without the write lock. On SQLite the write engine runs its statements on the event
+    loop's thread (sqlite_conn.py), so a search over the table in a write transaction would
+    hold every web request for its whole length (~60 ms at 100,000 tickets); a read session
+    searches on its own thread, and the write transaction only locks the rows found by id."""
+    async with rt.db.read() as session:
+        stmt = select(Ticket.id).where(Ticket.id > after_id, *conditions).order_by(Ticket.id)
+        return list(await session.scalars(stmt if limit is None else stmt.limit(limit)))
+
+
 def _needs_work(basis: str, now: datetime) -> ColumnElement[bool]:
     """In SQL: a running ticket whose stored clocks cannot be trusted as they are.
 
@@ -107,20 +120,11 @@ def _needs_work(basis: str, now: datetime) -> ColumnElement[bool]:
     )
 
 
-async def _needing_work(rt: "SlaContext", after_id: int, now: datetime, basis: str) -> tuple[list[int], int | None]:
-    """One batch read without the write lock: the ids of the running tickets after `after_id`
-    that need their clocks computed (_needs_work), and the last of them (None when none are
-    left). The database picks them; no clock is computed here."""
-    async with rt.db.read() as session:
-        ids = list(
-            await session.scalars(
-                select(Ticket.id)
-                .where(Ticket.status.not_in(FINISHED), Ticket.id > after_id, _needs_work(basis, now))
-                .order_by(Ticket.id)
-                .limit(BATCH)
-            )
-        )
-    return ids, (ids[-1] if ids else None)
+async def _needing_work(rt: "SlaContext", after_id: int, now: datetime, basis: str) -> list[int]:
+    """One batch, read without the write lock: the ids of the running tickets after
+    `after_id` that need their clocks computed (_needs_work). The database picks them; no
+    clock is computed here."""
+    return await _ids(rt, Ticket.status.not_in(FINISHED), _needs_work(basis, now), after_id=after_id, limit=BATCH)
 
 
 async def check_sla(rt: "SlaContext") -> list[str]:
@@ -129,11 +133,9 @@ async def check_sla(rt: "SlaContext") -> list[str]:
     now = utcnow()
     basis = due.basis(rt.settings)
     escalated: list[str] = []
-    last_id: int | None = 0
-    while last_id is not None:
-        work, last_id = await _needing_work(rt, last_id, now, basis)
-        if not work:
-            break
+    last_id = 0
+    while work := await _needing_work(rt, last_id, now, basis):
+        last_id = work[-1]
         late: list[tuple[str, str, list[tuple[str, float]]]] = []  # (number, priority, [(target, seconds late)])
         async with rt.db.write() as session:
             # Locked and computed again: another daemon's pass or a change may have come first.
@@ -184,17 +186,20 @@ async def backfill_outcomes(rt: "SlaContext", now: datetime, limit: int = BACKFI
     basis = due.basis(rt.settings)
     stale = or_(Ticket.sla_basis.is_(None), Ticket.sla_basis != basis)
     finished = Ticket.status.in_(FINISHED)
-    stored = 0
+    stored, after_id = 0, 0
     while stored < limit:
+        ids = await _ids(rt, finished, stale, after_id=after_id, limit=min(BACKFILL_BATCH, limit - stored))
+        if not ids:
+            break
+        after_id = ids[-1]
         async with rt.db.write() as session:
+            # Checked again under the lock: a change or another daemon may have come first.
             tickets = (
                 await session.scalars(
-                    select(Ticket).where(finished, stale).order_by(Ticket.id)
-                    .limit(min(BACKFILL_BATCH, limit - stored)).with_for_update(skip_locked=True)
+                    select(Ticket).where(Ticket.id.in_(ids), finished, stale).order_by(Ticket.id)
+                    .with_for_update(skip_locked=True)
                 )
             ).all()
-            if not tickets:
-                break
             changes = await due.status_changes(session, [t.id for t in tickets])
             for ticket in tickets:
                 clocks = due.clocks_of(ticket, changes.get(ticket.id, []), rt.settings, now)
@@ -207,18 +212,20 @@ async def backfill_outcomes(rt: "SlaContext", now: datetime, limit: int = BACKFI
 async def autoclose(rt: "SlaContext") -> list[str]:
     """Close resolved tickets older than the configured days; return their numbers."""
     cutoff = utcnow() - timedelta(days=rt.settings.autoclose_days)
+    due_to_close = (Ticket.status == "resolved", Ticket.resolved_at <= cutoff)
     closed: list[str] = []
-    async with rt.db.write() as session:
-        tickets = (
-            await session.scalars(
-                select(Ticket)
-                .where(Ticket.status == "resolved", Ticket.resolved_at <= cutoff)
-                .order_by(Ticket.id)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        service = rt.service(session)
-        for ticket in tickets:
-            await service.close_resolved(ticket)
-            closed.append(ticket.ticket_number or str(ticket.id))
+    after_id = 0
+    while ids := await _ids(rt, *due_to_close, after_id=after_id, limit=CLOSE_BATCH):
+        after_id = ids[-1]
+        async with rt.db.write() as session:
+            tickets = (
+                await session.scalars(
+                    select(Ticket).where(Ticket.id.in_(ids), *due_to_close).order_by(Ticket.id)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            service = rt.service(session)
+            for ticket in tickets:
+                await service.close_resolved(ticket)
+                closed.append(ticket.ticket_number or str(ticket.id))
     return closed

@@ -1,7 +1,8 @@
 """The SLA pass against a real `maildesk serve`: it computes only the tickets whose stored
 clocks need it (tickets/sla.py), so these check that what it must still do happens to tickets
 nobody touches: new targets reach them after a restart with other settings, and a stored due
-time that comes is escalated once, by a pass, without any change to the ticket."""
+time that comes is escalated once, by a pass, without any change to the ticket; and the
+auto-close, whose search also moved out of the write transaction."""
 
 from __future__ import annotations
 
@@ -87,3 +88,23 @@ def test_a_due_time_that_comes_is_escalated_by_the_periodic_pass(daemon_factory:
         assert [m.subject for m in alerts] == [
             f"[{n}] URGENT: Ticket {n} needs attention" for n in (number, second)]
         assert _escalations(admin.get(f"/admin/support/tickets/{number}").json()) == [["first_response"]]
+
+
+def test_the_pass_closes_tickets_resolved_longer_than_the_autoclose_days(daemon_factory: Callable[..., Daemon]) -> None:
+    daemon = daemon_factory(MAILDESK_AUTOCLOSE_DAYS="1", MAILDESK_SLA_CHECK_SECONDS="1")
+    add_user(daemon, "duty@example.com", admin=True)
+    with user_client(daemon, "wim@example.org") as wim, login(daemon, "duty@example.com") as admin:
+        old, recent = (new_ticket(wim, subject)["ticket_number"] for subject in ("Old", "Recent"))
+        for number in (old, recent):
+            admin.post(f"/admin/support/tickets/{number}/messages", json={"body": "Done."})
+            assert admin.patch(f"/admin/support/tickets/{number}", json={"status": "resolved"}).status_code == 200
+        two_days_ago = datetime.now(timezone.utc).replace(tzinfo=None) - 48 * HOUR
+        daemon.sql("UPDATE tickets SET resolved_at = :t, sla_basis = NULL WHERE ticket_number = :n",
+                   t=two_days_ago, n=old)
+
+        wait_until(lambda: admin.get(f"/admin/support/tickets/{old}").json()["status"] == "closed", 30,
+                   what="the old resolved ticket closed")
+        # The same pass looked at the recent one (one search over the resolved tickets).
+        assert admin.get(f"/admin/support/tickets/{recent}").json()["status"] == "resolved"
+        events = [e for e in admin.get(f"/admin/support/tickets/{old}").json()["events"] if e["kind"] == "status"]
+        assert events[-1]["new_value"] == "closed"
