@@ -34,6 +34,22 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=timezone.utc)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        """On SQLite, the same two steps as impl's processor (SQLite's DATETIME: the text
+        through datetime.fromisoformat) followed by process_result_value, in one function.
+
+        Layered, the two cost ~2.4 us a value, and a queue page of 50 tickets has 250 of them
+        (~0.5 ms of the event loop per request, issue 14); in one, ~0.6 us. Elsewhere (asyncpg
+        hands back datetimes) TypeDecorator's own composition is kept."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse, utc = datetime.fromisoformat, timezone.utc
+
+        def process(value: str | None) -> datetime | None:
+            return None if value is None else parse(value).replace(tzinfo=utc)
+
+        return process
+
 
 # BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (the rowid) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
