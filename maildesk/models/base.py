@@ -34,6 +34,31 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=timezone.utc)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        """On SQLite, what impl's processor (SQLite's DATETIME: the text through
+        datetime.fromisoformat) and process_result_value give, in one step: the stored naive
+        text read as UTC.
+
+        Layered, the two cost ~2.4 us a value, and a queue page of 50 tickets has 250 of them
+        (~0.5 ms of the event loop per request, issue 14); parsed with the offset, ~0.1 us.
+        Elsewhere (asyncpg hands back datetimes) TypeDecorator's own composition is kept."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse, utc = datetime.fromisoformat, timezone.utc
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                parsed = parse(value + "+00:00")
+            except ValueError:  # text written by other hands, with an offset of its own
+                parsed = None
+            if parsed is None or parsed.tzinfo is None:  # a date alone takes no offset
+                return parse(value).replace(tzinfo=utc)
+            return parsed
+
+        return process
+
 
 # BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (the rowid) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")

@@ -6,14 +6,17 @@ ticket row: first_response_due_at, resolution_due_at and sla_breached, and the o
 stats aggregate (migration 0012): the business seconds each clock used once it is not
 running, the wall-clock seconds to the first reply and to resolution, and `sla_basis`, the
 fingerprint of the calendar and targets they were computed with. The ticket service calls
-`refresh` after every change, the SLA pass for every running ticket (so a changed calendar,
-targets or clock reaches tickets nobody touched) and for every ticket whose basis is missing
-or stale; the stats read the stored outcomes where the basis is current, and compute the
-clocks of the other tickets from their event log.
+`start` for a new ticket and `refresh` after every change, so every ticket, running or not,
+carries them under the current basis. The SLA pass computes them again for the tickets whose
+basis is missing or stale (so a changed calendar or targets reaches tickets nobody touched)
+and for the running tickets whose stored due time has come (the breach starts; nothing else
+stored changes with time); the stats read the stored outcomes where the basis is current, and
+compute the clocks of the other tickets from their event log.
 
 The stored outcomes are a cache of the event log: whoever rewrites a ticket's history by
-hand (created_at, first_response_at, its status events) sets its sla_basis to null, and the
-stats and the next SLA pass compute it afresh.
+hand (created_at, first_response_at, priority, status or its status events) sets its
+sla_basis to null, and the stats and the next SLA pass compute it afresh; otherwise the pass
+trusts the stored due times and takes no notice of the edit.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Read-only ticket queries for the API: the admin queue (filters, full-text search, sort,
-paging), a requester's list, one ticket by reference, users, inbound (one ticket's
-conversation: tickets/conversation.py).
+paging), a requester's list, one ticket by reference (one ticket's conversation:
+tickets/conversation.py; the users and received-mail lists: tickets/admin_lists.py).
 
 Nothing here changes a row; writes go through tickets/service.py.
 
@@ -22,9 +22,8 @@ from typing import Any, Sequence
 
 from sqlalchemy import Integer, Select, bindparam, case, column, func, literal, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
-from maildesk.models import InboundMessage, Ticket, User
+from maildesk.models import Ticket
 from maildesk.tickets import rules
 
 # Keep identical to migrations/versions/0002_fulltext_search.py.
@@ -371,40 +370,3 @@ async def ticket_by_ref(session: AsyncSession, ref: str, *, for_update: bool = F
     if for_update:
         return await session.scalar(select(Ticket).where(Ticket.id == ticket_id).with_for_update())
     return await session.get(Ticket, ticket_id)
-
-
-# The statements of a ticket view, built once (as _list_statements: building and keying an ORM
-# statement cost about as much as running it): the ticket bound as "ticket_id", its thread
-# (itself and the tickets merged into it) as "thread".
-
-
-async def user_page(
-    session: AsyncSession, *, role: str | None, page: int, page_size: int
-) -> tuple[list[User], int]:
-    stmt = select(User)
-    count = select(func.count()).select_from(User)
-    if role:
-        stmt, count = stmt.where(User.role == role), count.where(User.role == role)
-    total = await session.scalar(count)
-    rows = await session.scalars(stmt.order_by(User.email).limit(page_size).offset((page - 1) * page_size))
-    return list(rows), int(total or 0)
-
-
-async def inbound_page(
-    session: AsyncSession, *, status: str | None, page: int, page_size: int
-) -> tuple[list[tuple[InboundMessage, str | None]], int]:
-    """Received messages, newest first, with the number of the ticket each went to (never the raw bytes)."""
-    count = select(func.count()).select_from(InboundMessage)
-    stmt = (
-        select(InboundMessage, Ticket.ticket_number)
-        .outerjoin(Ticket, Ticket.id == InboundMessage.ticket_id)
-        .options(defer(InboundMessage.raw), defer(InboundMessage.envelope_to))
-    )
-    if status:
-        count = count.where(InboundMessage.status == status)
-        stmt = stmt.where(InboundMessage.status == status)
-    total = await session.scalar(count)
-    rows = (
-        await session.execute(stmt.order_by(InboundMessage.id.desc()).limit(page_size).offset((page - 1) * page_size))
-    ).all()
-    return [(r[0], r[1]) for r in rows], int(total or 0)

@@ -257,12 +257,12 @@ def test_queue_page_age_assignee_filter_and_bulk_form(daemon: Daemon) -> None:
             login(daemon, "kim@example.org") as kim, login(daemon, "ada@example.com") as api:
         a, b, c = (new_ticket(kim, f"Ticket {i}")["ticket_number"] for i in range(3))
         # Make one of them 3 hours and another 2 days old.
-        daemon.sql("UPDATE tickets SET created_at = created_at - INTERVAL '3 hours' WHERE ticket_number = :n"
+        daemon.sql("UPDATE tickets SET created_at = created_at - INTERVAL '3 hours', sla_basis = NULL WHERE ticket_number = :n"
                    if daemon.db.name else
-                   "UPDATE tickets SET created_at = datetime(created_at, '-3 hours') WHERE ticket_number = :n", n=a)
-        daemon.sql("UPDATE tickets SET created_at = created_at - INTERVAL '50 hours' WHERE ticket_number = :n"
+                   "UPDATE tickets SET created_at = datetime(created_at, '-3 hours'), sla_basis = NULL WHERE ticket_number = :n", n=a)
+        daemon.sql("UPDATE tickets SET created_at = created_at - INTERVAL '50 hours', sla_basis = NULL WHERE ticket_number = :n"
                    if daemon.db.name else
-                   "UPDATE tickets SET created_at = datetime(created_at, '-50 hours') WHERE ticket_number = :n", n=b)
+                   "UPDATE tickets SET created_at = datetime(created_at, '-50 hours'), sla_basis = NULL WHERE ticket_number = :n", n=b)
         api.patch(f"/admin/support/tickets/{a}", json={"assigned_to": ada_id})
         api.patch(f"/admin/support/tickets/{b}", json={"status": "resolved"})
         api.patch(f"/admin/support/tickets/{b}", json={"status": "closed"})

@@ -197,7 +197,7 @@ def test_sla_breach_is_escalated_once(daemon_factory, sink: Sink) -> None:
         answered = new_ticket(ned, "Answered late but answered")["ticket_number"]
         admin.post(f"/admin/support/tickets/{answered}/messages", json={"body": "On it."})
         four_hours_ago = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=4)
-        daemon.sql("UPDATE tickets SET created_at = :t WHERE ticket_number IN (:a, :b)", t=four_hours_ago, a=late, b=answered)
+        daemon.sql("UPDATE tickets SET created_at = :t, sla_basis = NULL WHERE ticket_number IN (:a, :b)", t=four_hours_ago, a=late, b=answered)
 
         assert admin.post("/admin/support/check-sla").json() == {"escalated": [late]}
         assert admin.post("/admin/support/check-sla").json() == {"escalated": []}
@@ -222,7 +222,7 @@ def test_stats_match_the_tickets(daemon: Daemon) -> None:
         admin.patch(f"/admin/support/tickets/{numbers[1]}", json={"status": "resolved"})
         # One ticket unanswered for two days: past the 24-hour medium window.
         two_days_ago = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=2)
-        daemon.sql("UPDATE tickets SET created_at = :t WHERE ticket_number = :n", t=two_days_ago, n=numbers[3])
+        daemon.sql("UPDATE tickets SET created_at = :t, sla_basis = NULL WHERE ticket_number = :n", t=two_days_ago, n=numbers[3])
 
         s = admin.get("/admin/support/stats", params={"fresh": "true"}).json()
         assert s["total"] == 4

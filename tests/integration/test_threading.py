@@ -137,12 +137,12 @@ def test_forged_admin_from_without_token_is_an_ordinary_sender(daemon_factory, s
 
 def test_reply_to_closed_ticket_opens_a_linked_one_and_resolved_reopens(daemon: Daemon, ticket: dict) -> None:
     n, ticket_id = ticket["number"], ticket["id"]
-    daemon.sql("UPDATE tickets SET status='resolved' WHERE id=:t", t=ticket_id)
+    daemon.sql("UPDATE tickets SET status='resolved', sla_basis = NULL WHERE id=:t", t=ticket_id)
     daemon.send(make_mail(REQUESTER, f"Re: [{n}] Broken checkout", "Still broken, sorry."))
     daemon.wait_processed(2)
     assert daemon.sql("SELECT status FROM tickets WHERE id=:t", t=ticket_id)[0][0] == "in_progress"
 
-    daemon.sql("UPDATE tickets SET status='closed' WHERE id=:t", t=ticket_id)
+    daemon.sql("UPDATE tickets SET status='closed', sla_basis = NULL WHERE id=:t", t=ticket_id)
     daemon.send(make_mail(REQUESTER, f"Re: [{n}] Broken checkout", "New problem now."))
     daemon.wait_processed(3)
     tickets = daemon.tickets()

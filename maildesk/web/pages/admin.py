@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.models import SavedReply, User, utcnow
 from maildesk.runtime import Runtime
-from maildesk.tickets import collisions, queries, rules
+from maildesk.tickets import admin_lists, collisions, queries, rules
 from maildesk.tickets import merge as merging
 from maildesk.tickets.change import CLEAR, Clear, TicketChange
 from maildesk.tickets.clocks import duration_words
@@ -54,7 +54,7 @@ _TRUE = {"1", "on", "true", "yes"}
 
 
 async def _admins(session: AsyncSession) -> list[User]:
-    rows, _total = await queries.user_page(session, role="admin", page=1, page_size=500)
+    rows, _total = await admin_lists.user_page(session, role="admin", page=1, page_size=500)
     return [u for u in rows if u.is_active]
 
 

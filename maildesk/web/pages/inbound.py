@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.tickets import queries
+from maildesk.tickets import admin_lists
 from maildesk.web.inbound import INBOUND_STATUSES, REPROCESSABLE, requeue
 from maildesk.web.pages.help import PAGE_SIZE, page_number
 from maildesk.web.pages.render import admin_user, page_get, page_post, posted_form, redirect, render
@@ -30,7 +30,7 @@ async def inbound_page(request: Request[Any, Any, Any], db_session: NamedDepende
         notices.append(f"Unknown status {status!r} was ignored.")
         status = ""
     number = page_number(request)
-    rows, total = await queries.inbound_page(db_session, status=status or None, page=number, page_size=PAGE_SIZE)
+    rows, total = await admin_lists.inbound_page(db_session, status=status or None, page=number, page_size=PAGE_SIZE)
     done = None
     if request.query_params.get("done") == "requeued":
         done = f"Message {request.query_params.get('id', '')} is queued to be processed again."
@@ -54,7 +54,7 @@ async def inbound_reprocess(
             raise
         # Refused (already processed, or still waiting) before anything was changed: the list
         # again, saying why, with 409.
-        rows, total = await queries.inbound_page(db_write, status=None, page=1, page_size=PAGE_SIZE)
+        rows, total = await admin_lists.inbound_page(db_write, status=None, page=1, page_size=PAGE_SIZE)
         return render(request, "inbound.html", {
             "rows": rows, "total": total, "page": 1, "pages": max(1, -(-total // PAGE_SIZE)),
             "statuses": STATUS_WORDS, "chosen": "", "query": {}, "reprocessable": REPROCESSABLE,

@@ -18,7 +18,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.tickets import queries, users
+from maildesk.tickets import admin_lists, users
 from maildesk.runtime import Runtime
 from maildesk.web.auth import queue_magic_link
 from maildesk.web.pages.help import PAGE_SIZE, page_number
@@ -43,7 +43,7 @@ async def _page(request: Request[Any, Any, Any], session: AsyncSession, *, error
         notices.append(f"Unknown role {role!r} was ignored.")
         role = ""
     number = page_number(request)
-    rows, total = await queries.user_page(session, role=role or None, page=number, page_size=PAGE_SIZE)
+    rows, total = await admin_lists.user_page(session, role=role or None, page=number, page_size=PAGE_SIZE)
     done_key = request.query_params.get("done", "")
     done = DONE[done_key].format(email=request.query_params.get("email", "")) if done_key in DONE else None
     return render(request, "users.html", {

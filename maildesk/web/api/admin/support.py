@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maildesk.outbound import bounces
 from maildesk.models import InboundMessage, User
 from maildesk.runtime import Runtime
-from maildesk.tickets import queries
+from maildesk.tickets import admin_lists
 from maildesk.tickets.sla import check_sla
 from maildesk.web.api.admin.filters import choices
 from maildesk.web.api.admin.stats import cached_stats
@@ -74,7 +74,7 @@ class AdminSupportController(Controller):
         wanted = choices("status", status, INBOUND_STATUSES)
         if len(wanted) > 1:
             raise FieldError("status", "give one status")
-        rows, total = await queries.inbound_page(
+        rows, total = await admin_lists.inbound_page(
             db_session, status=wanted[0] if wanted else None, page=page, page_size=page_size
         )
         return InboundPage(items=[InboundOut.of(m, n) for m, n in rows], total=total, page=page, page_size=page_size)

@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from maildesk.tickets import queries
+from maildesk.tickets import admin_lists
 from maildesk.web.api.admin.filters import choices
 from maildesk.web.api.support import Page
 from maildesk.web.auth import requires_admin
@@ -45,7 +45,7 @@ class AdminUserController(Controller):
         wanted = choices("role", role, ROLES)
         if len(wanted) > 1:
             raise FieldError("role", "give one role")
-        rows, total = await queries.user_page(
+        rows, total = await admin_lists.user_page(
             db_session, role=wanted[0] if wanted else None, page=page, page_size=page_size
         )
         return UserPage(items=[AdminUserOut.of(u) for u in rows], total=total, page=page, page_size=page_size)
