@@ -147,8 +147,10 @@ def encode_text(text: str) -> tuple[str, str]:
     if len(sniff_qp) <= len(binascii.b2a_base64(sniff)):
         if len(lines) <= 10:
             return "quoted-printable", sniff_qp
-        body = b"\n".join(lines) + b"\n"
-        return "quoted-printable", quoprimime.body_encode(body.decode("latin-1"), _MAX_LINE)
+        # Quoted-printable encodes line by line (RFC 2045 section 6.7), so the whole body's
+        # encoding is the first ten lines' (already done) followed by the rest's.
+        rest = b"\n".join(lines[10:]) + b"\n"
+        return "quoted-printable", sniff_qp + quoprimime.body_encode(rest.decode("latin-1"), _MAX_LINE)
     data = b"\r\n".join(lines) + b"\r\n"
     step = _MAX_LINE // 4 * 3  # 57 octets: 76 characters a line (RFC 2045 section 6.8)
     return "base64", "".join(binascii.b2a_base64(data[i:i + step]).decode("ascii")
