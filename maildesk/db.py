@@ -75,7 +75,11 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql(begin_sql)
+        # On the DBAPI cursor, as _on_connect does: BEGIN needs none of a statement's
+        # execution context, result or events, and every write transaction starts here.
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute(begin_sql)
+        cursor.close()
 
     return engine
 
