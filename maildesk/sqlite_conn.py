@@ -17,6 +17,7 @@ machine, more than the statement itself; the pipeline issues dozens per message 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, TypeVar
@@ -30,6 +31,14 @@ _MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
 _DEFERRED_BEGIN = frozenset({"BEGIN", "BEGIN DEFERRED", "BEGIN TRANSACTION", "BEGIN DEFERRED TRANSACTION"})
 BUSY_TIMEOUT_MS = 30000
 _BLOB_CHUNK = 1024 * 1024
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(sql: str) -> tuple[bool, bool, bool]:
+    """(may wait, is a BEGIN, is a deferred BEGIN) for a statement's text. Worked out once per
+    text: SQLAlchemy hands the same compiled strings over and over (a dozen per message)."""
+    head = sql.lstrip()[:8].upper()
+    return head.startswith(_MAY_WAIT), head.startswith("BEGIN"), " ".join(sql.split()).upper() in _DEFERRED_BEGIN
 
 
 class Cursor:
@@ -93,19 +102,19 @@ class Cursor:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     async def _go(self, sql: str, parameters: Any, many: bool) -> "Cursor":
-        head = sql.lstrip()[:8].upper()
+        may_wait, begin, deferred_begin = _kind(sql)
         inline = self.connection.inline
-        if inline and not head.startswith(_MAY_WAIT):
+        if inline and not may_wait:
             result = self._run(sql, parameters, many)
-        elif not parameters and " ".join(sql.split()).upper() in _DEFERRED_BEGIN:
+        elif not parameters and deferred_begin:
             # Every read session starts so (db.py): one trip to the thread saved per request.
             result = self._run(sql, (), False)
-        elif inline and head.startswith("BEGIN") and not parameters and self._begin_now(sql):
+        elif inline and begin and not parameters and self._begin_now(sql):
             result = ([], None, -1, None)
         else:
             # May wait (another process's lock, busy_timeout; or fsync at COMMIT): in the thread.
             result = await self.connection.in_thread(self._run, sql, parameters, many)
-        if head.startswith("BEGIN"):
+        if begin:
             self.connection.began()
         self.rows, self.description, self.rowcount, self.lastrowid = result
         return self

@@ -17,7 +17,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("maildesk.intake")
 
+_INBOUND = InboundMessage.__table__
+_EXISTING = select(_INBOUND.c.id).where(_INBOUND.c.dedupe_key == bindparam("key"))
 _MAX_BATCH = 64
 _MAX_BATCH_BYTES = 32 * 1024 * 1024
 WAKE_PIPELINE = "wake:pipeline"
@@ -199,8 +201,8 @@ class Intake:
             )
         statement = self._insert_statement()
         results: list[Stored] = []
-        async with self.db.write() as session:
-            connection = await session.connection()
+        async with self.db.write_connection() as write:  # Core only: no ORM session to set up
+            connection = write.connection
             for row in rows:
                 raw = row["raw"]
                 big = self.db.blob_io and len(raw) > BIG_VALUE_BYTES
@@ -210,16 +212,14 @@ class Intake:
                 else:
                     new_id = (await connection.execute(statement, row)).scalar()
                 if new_id is not None and big:
-                    await self.db.write_blob(session, InboundMessage.__table__.c.raw, int(new_id), raw)
+                    await self.db.write_blob(connection, _INBOUND.c.raw, int(new_id), raw)
                 if new_id is None:
-                    existing = await session.scalar(
-                        select(InboundMessage.id).where(InboundMessage.dedupe_key == row["dedupe_key"])
-                    )
+                    existing = await connection.scalar(_EXISTING, {"key": row["dedupe_key"]})
                     results.append(Stored(int(existing or 0), duplicate=True))
                 else:
                     results.append(Stored(int(new_id), duplicate=False))
             if any(not r.duplicate for r in results):
-                session.info[WAKE_PIPELINE] = True
+                write.info[WAKE_PIPELINE] = True
         for item, row, result in zip(batch, rows, results):  # committed now
             self._accepted(item, row, result)
         return results

@@ -111,9 +111,9 @@ class Composer:
         message_id = tokens.new_message_id(s.secret_key, s.support_domain)
 
         subject = header_safe(subject, 300)
-        headers = [
+        headers: list[tuple[str, str] | str] = [
             ("From", formataddr(("Support", s.support_address))),
-            ("To", formataddr((header_safe(to_name, 100), to_addr))),
+            wire.mailbox_header("To", header_safe(to_name, 100), to_addr),
             ("Subject", subject),
             ("Date", format_datetime(utcnow())),
             ("Message-ID", f"<{message_id}>"),

@@ -35,21 +35,22 @@ log = logging.getLogger("maildesk.outbox")
 # whether its address is suppressed now (bounces.active_suppressions' test; the address is
 # unique there) and how much of the hour's budget it used. Each statement costs a round of
 # autoflush, compile-cache lookup and result handling; this is on the path of every new ticket.
+_SUPPRESSIONS, _OUTBOX = SuppressedAddress.__table__, OutboundMessage.__table__  # Core: no ORM compile state
 _SUPPRESSED_NOW = (
-    SuppressedAddress.email == bindparam("address"),
-    SuppressedAddress.suppressed_at.is_not(None),
-    SuppressedAddress.cleared_at.is_(None),
+    _SUPPRESSIONS.c.email == bindparam("address"),
+    _SUPPRESSIONS.c.suppressed_at.is_not(None),
+    _SUPPRESSIONS.c.cleared_at.is_(None),
 )
 _AUTOMATIC_CHECKS = select(
-    select(func.count()).select_from(SuppressedAddress).where(*_SUPPRESSED_NOW).scalar_subquery(),
-    select(SuppressedAddress.reason).where(*_SUPPRESSED_NOW).limit(1).scalar_subquery(),
+    select(func.count()).select_from(_SUPPRESSIONS).where(*_SUPPRESSED_NOW).scalar_subquery(),
+    select(_SUPPRESSIONS.c.reason).where(*_SUPPRESSED_NOW).limit(1).scalar_subquery(),
     select(func.count())
-    .select_from(OutboundMessage)
+    .select_from(_OUTBOX)
     .where(
-        OutboundMessage.to_addr == bindparam("to_addr"),
-        OutboundMessage.automatic.is_(True),
-        OutboundMessage.status != "suppressed",
-        OutboundMessage.created_at >= bindparam("since"),
+        _OUTBOX.c.to_addr == bindparam("to_addr"),
+        _OUTBOX.c.automatic.is_(True),
+        _OUTBOX.c.status != "suppressed",
+        _OUTBOX.c.created_at >= bindparam("since"),
     )
     .scalar_subquery(),
 )
@@ -83,7 +84,12 @@ class Outbox:
     async def _automatic_checks(self, session: AsyncSession, to_addr: str) -> tuple[str | None, bool]:
         """(why `to_addr` is suppressed or None, whether its hourly budget is used up)."""
         await self._lock_budget(session, to_addr)
-        suppressed, reason, count = (await session.execute(_AUTOMATIC_CHECKS, {
+        if session.sync_session.autoflush and (session.new or session.dirty or session.deleted):
+            await session.flush()  # what session.execute's autoflush would do: count pending mail
+        # On the session's connection (Core): the ORM's execution path (compile state, result
+        # adaptation) costs more than this one-row read on every new ticket; nothing is loaded.
+        connection = await session.connection()
+        suppressed, reason, count = (await connection.execute(_AUTOMATIC_CHECKS, {
             "address": to_addr.strip(), "to_addr": to_addr, "since": utcnow() - timedelta(hours=1),
         })).one()
         return ((reason or "suppressed") if suppressed else None), (count or 0) >= self.settings.automail_per_hour

@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiosmtplib
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from maildesk import leases
 from maildesk.config import Settings
@@ -59,6 +60,50 @@ class _Result:
     reply: str | None = None  # the relay's answer to the message (or where the .eml went)
 
 
+# The claim and the results as Core statements on the outbox table, built once (the compiled
+# cache then hits): the ORM loaded every claimed row into the session and flushed one UPDATE
+# per row, twice per message. What the statements write follows leases.py's rules (lease,
+# settle), applied to a plain record of the columns they set.
+_OUTBOX = OutboundMessage.__table__
+_CLAIM = (
+    select(_OUTBOX.c.id, _OUTBOX.c.to_addr, _OUTBOX.c.raw, _OUTBOX.c.kind, _OUTBOX.c.attempts, _OUTBOX.c.created_at)
+    .where(or_(
+        and_(_OUTBOX.c.status == leases.PENDING, _OUTBOX.c.next_attempt_at <= bindparam("now")),
+        and_(_OUTBOX.c.status == leases.SENDING, _OUTBOX.c.claimed_until < bindparam("now")),
+    ))
+    .order_by(_OUTBOX.c.id)
+    .limit(_BATCH)
+    .with_for_update(skip_locked=True)  # several daemons never claim the same row (SQLite ignores it)
+)
+_LEASE_ROWS = (
+    update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status=bindparam("new_status"), claimed_until=bindparam("until"))
+)
+_HOLD = (
+    update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"))
+    .values(status="suppressed", claimed_until=None, last_error=bindparam("error"))
+)
+_STILL_CLAIMED = select(_OUTBOX.c.id).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.status == leases.SENDING
+)
+_SETTLED = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"))
+_SETTLE_SENT = _SETTLED.values(status=bindparam("new_status"), attempts=bindparam("attempt"), claimed_until=None,
+                               last_error=bindparam("error"), sent_at=bindparam("at"))
+_SETTLE_RETRY = _SETTLED.values(status=bindparam("new_status"), attempts=bindparam("attempt"), claimed_until=None,
+                                last_error=bindparam("error"), next_attempt_at=bindparam("at"))
+_SETTLE_FAILED = _SETTLED.values(status=bindparam("new_status"), attempts=bindparam("attempt"), claimed_until=None,
+                                 last_error=bindparam("error"))
+
+
+class _Lease:
+    """The queue columns leases.lease/settle set, for the statements above to write."""
+
+    status: str
+    attempts: int
+    claimed_until: datetime | None
+    next_attempt_at: datetime
+
+
 def backoff_seconds(settings: Settings, attempts: int) -> float:
     """MAILDESK_OUTBOX_RETRY_SECONDS after the first failed attempt, doubling, at most an hour."""
     return leases.doubling_delay(settings.outbox_retry_seconds, attempts, _MAX_BACKOFF_SECONDS)
@@ -73,46 +118,64 @@ class Sender:
     async def _claim(self) -> list[_Job]:
         now = utcnow()
         async with self.rt.db.write() as session:
-            rows = (await session.scalars(leases.claim_query(OutboundMessage, now, _BATCH))).all()
+            connection = await session.connection()
+            rows = (await connection.execute(_CLAIM, {"now": now})).all()
             jobs = []
             suppressed = await bounces.active_suppressions(session, (row.to_addr for row in rows))
+            held: list[dict[str, object]] = []
             for row in rows:
                 if row.to_addr in suppressed:
                     # Suppressed after this row was queued: keep it, with the reason, unsent.
-                    row.status, row.claimed_until = "suppressed", None
-                    row.last_error = f"not sent: {row.to_addr} is suppressed ({suppressed[row.to_addr]})"
-                    self._suppressed.append((row.id, row.to_addr, row.kind, row.last_error))
+                    error = f"not sent: {row.to_addr} is suppressed ({suppressed[row.to_addr]})"
+                    held.append({"row_id": row.id, "error": error})
+                    self._suppressed.append((row.id, row.to_addr, row.kind, error))
                     continue
-                leases.lease(row, now, _LEASE)
                 jobs.append(
                     _Job(row.id, row.to_addr, row.raw, row.kind, row.attempts,
                          (now - row.created_at).total_seconds() / 3600)
                 )
+            if held:
+                await connection.execute(_HOLD, held)
+            if jobs:
+                lease = _Lease()
+                leases.lease(lease, now, _LEASE)
+                await connection.execute(_LEASE_ROWS, {"ids": [job.id for job in jobs], "new_status": lease.status,
+                                                       "until": lease.claimed_until})
             return jobs
 
     async def _record(self, jobs: list[_Job], results: list[_Result]) -> None:
         now = utcnow()
         attempts: list[tuple[_Job, _Result, str, object]] = []  # reported once committed
         async with self.rt.db.write() as session:
-            held = await leases.still_claimed_many(session, OutboundMessage, [job.id for job in jobs])
+            connection = await session.connection()
+            held = set((await connection.scalars(_STILL_CLAIMED, {"ids": [job.id for job in jobs]})).all()) \
+                if jobs else set()
+            settled: dict[str, list[dict[str, object]]] = {}
             for job, result in zip(jobs, results):
-                row = held.get(job.id)
-                if row is None:
+                if job.id not in held:
                     continue
                 attempt = job.attempts + 1
                 give_up = result.permanent or job.age_hours >= self.settings.outbox_max_age_hours
                 retry_in = None if give_up else backoff_seconds(self.settings, attempt)
+                row = _Lease()
                 status = leases.settle(row, attempt, now, ok=result.ok, done="sent", retry_in=retry_in)
-                row.last_error = None if result.ok else result.error
+                values: dict[str, object] = {"row_id": job.id, "new_status": status, "attempt": attempt,
+                                             "error": None if result.ok else result.error}
                 if status == "sent":
-                    row.sent_at = now
+                    values["at"] = now
                     attempts.append((job, result, "sent", None))
                 elif status == leases.FAILED:
                     attempts.append((job, result, "failed", None))
                     if result.refused_status:
                         await bounces.record_hard_failure(session, job.to_addr, result.refused_status, result.error or "")
                 else:
+                    values["at"] = row.next_attempt_at
                     attempts.append((job, result, "retry", row.next_attempt_at))
+                settled.setdefault(status, []).append(values)
+            for status, values_list in settled.items():
+                statement = _SETTLE_SENT if status == "sent" else _SETTLE_FAILED if status == leases.FAILED \
+                    else _SETTLE_RETRY
+                await connection.execute(statement, values_list)
         for job, result, status, next_at in attempts:
             self._report(job.id, job.to_addr, job.kind, status, result.reply, result.error, next_at, job.attempts + 1)
 

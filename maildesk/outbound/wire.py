@@ -19,6 +19,7 @@ import random
 import re
 import sys
 from email import headerregistry, quoprimime
+from email.utils import formataddr
 from typing import Sequence
 
 POLICY = email.policy.SMTP
@@ -68,6 +69,59 @@ def header(name: str, value: str) -> str:
     return _fold(name, value)
 
 
+# A display name of plain words: ASCII ones of letters, digits, apostrophes and hyphens, and
+# non-ASCII ones of letters and digits (with apostrophes, hyphens) — what people's names are.
+_ASCII_WORD = re.compile(r"[A-Za-z0-9'-]+")
+_ADDR_SPEC_RE = re.compile(_ADDR_SPEC)
+# RFC 2047 section 4.2: octets written as themselves in a Q-encoded word (the stdlib's set).
+_Q_SAFE = frozenset(b"-!*+/" + bytes(range(ord("a"), ord("z") + 1)) + bytes(range(ord("A"), ord("Z") + 1))
+                    + b"0123456789")
+_EW_CHROME = len("=?utf-8?q??=")
+
+
+def _encoded_word(text: str) -> tuple[str, int]:
+    """(`text` as one RFC 2047 encoded word, its Q-encoded length), encoded as the policy
+    encodes it: Q (space as "_", section 4.2) unless that is 5 or more longer than B."""
+    data = text.encode("utf-8")
+    qlen = sum(1 if byte in _Q_SAFE or byte == 0x20 else 3 for byte in data)
+    blen = (len(data) + 2) // 3 * 4
+    if qlen - blen < 5:
+        encoded = "".join(chr(b) if b in _Q_SAFE else "_" if b == 0x20 else f"={b:02X}" for b in data)
+        return f"=?utf-8?q?{encoded}?=", qlen
+    return f"=?utf-8?b?{binascii.b2a_base64(data, newline=False).decode('ascii')}?=", qlen
+
+
+def _plain_words(words: list[str]) -> bool:
+    for word in words:
+        if word.isascii():
+            if _ASCII_WORD.fullmatch(word) is None:
+                return False
+        elif not all(ch.isalnum() or ch in "'-" for ch in word):
+            return False
+    return True
+
+
+def mailbox_header(name: str, display_name: str, address: str) -> str:
+    """`name: formataddr((display_name, address))`, folded and ended with CRLF, as the policy
+    writes it. A non-ASCII name of plain words that fits on the line is written directly:
+    the policy writes its ASCII words as they are and the words from the first non-ASCII one
+    to the last as one encoded word (RFC 2047 section 5(3)); it decodes, reparses and re-encodes
+    the name for that, a fifth of a millisecond. Anything else goes through `header`."""
+    if display_name and not display_name.isascii() and _ADDR_SPEC_RE.fullmatch(address):
+        words = display_name.split(" ")
+        if all(words) and _plain_words(words):
+            wide = [i for i, word in enumerate(words) if not word.isascii()]
+            before, run, after = words[:wide[0]], words[wide[0]:wide[-1] + 1], words[wide[-1] + 1:]
+            encoded, qlen = _encoded_word(" ".join(run))
+            head = f"{name}: " + "".join(word + " " for word in before)
+            tail = "".join(" " + word for word in after) + f" <{address}>"
+            # The policy builds the encoded word a word at a time; each step is at most its
+            # Q length long. When even that fits, nothing is split or moved to a new line.
+            if len(head) + _EW_CHROME + qlen + len(tail) <= _MAX_LINE:
+                return head + encoded + tail + _NL
+    return header(name, formataddr((display_name, address)))
+
+
 def header_text(name: str, value: str) -> str:
     """What `msg[name]` reads back after `msg[name] = value`: the value itself, unless it
     holds RFC 2047 encoded words, which the policy's parser decodes."""
@@ -93,8 +147,10 @@ def encode_text(text: str) -> tuple[str, str]:
     if len(sniff_qp) <= len(binascii.b2a_base64(sniff)):
         if len(lines) <= 10:
             return "quoted-printable", sniff_qp
-        body = b"\n".join(lines) + b"\n"
-        return "quoted-printable", quoprimime.body_encode(body.decode("latin-1"), _MAX_LINE)
+        # Quoted-printable encodes line by line (RFC 2045 section 6.7), so the whole body's
+        # encoding is the first ten lines' (already done) followed by the rest's.
+        rest = b"\n".join(lines[10:]) + b"\n"
+        return "quoted-printable", sniff_qp + quoprimime.body_encode(rest.decode("latin-1"), _MAX_LINE)
     data = b"\r\n".join(lines) + b"\r\n"
     step = _MAX_LINE // 4 * 3  # 57 octets: 76 characters a line (RFC 2045 section 6.8)
     return "base64", "".join(binascii.b2a_base64(data[i:i + step]).decode("ascii")
@@ -143,11 +199,12 @@ def _multipart_header(boundary: str) -> str:
     return _fold("Content-Type", value.format(boundary))
 
 
-def message(headers: Sequence[tuple[str, str]], text: str, html: str | None = None) -> bytes:
-    """The whole message: `headers` in order, then the text part, or text and HTML as
+def message(headers: Sequence[tuple[str, str] | str], text: str, html: str | None = None) -> bytes:
+    """The whole message: `headers` in order (a (name, value) pair, or a field already
+    written, e.g. by `mailbox_header`), then the text part, or text and HTML as
     multipart/alternative (RFC 2046 section 5.1.4) — the layout of `EmailMessage.set_content`
     followed by `add_alternative`, serialised by `as_bytes()` with the SMTP policy."""
-    head = "".join(header(name, value) for name, value in headers)
+    head = "".join(item if isinstance(item, str) else header(*item) for item in headers)
     if html is None:
         return (head + _text_part(text, "plain", mime_version=True)).encode("ascii", "surrogateescape")
     first = _text_part(text, "plain", mime_version=False).encode("ascii", "surrogateescape")

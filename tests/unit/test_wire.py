@@ -173,3 +173,17 @@ def test_a_body_line_like_the_boundary_is_written_as_the_stdlib_writes_it() -> N
     html = f"<p>x</p>\n--{boundary}"  # the last line of the part, with no line break after it
     ours, theirs = _both(_HEADERS[:3], "text\n", html.rstrip("\n"), 99)
     assert ours == theirs
+
+
+def test_random_long_texts_match_the_stdlib() -> None:
+    """Bodies of more than ten lines with long ones: quoted-printable (the first ten lines'
+    encoding reused for the whole) or base64, as set_content writes them."""
+    rng = random.Random(6)
+    pieces = ["a", "b", " ", "\t", "=", "é", "ß", "\x85", "\x0c", "\u2028", "\r", "\n", "\r\n", ".", "x" * 40, "€", "😀"]
+    quoted = 0
+    for seed in range(400):
+        text = "\n".join("".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(rng.randint(11, 25)))
+        ours, theirs = _both(_HEADERS[:3], text, None, seed)
+        assert ours == theirs, repr(text)
+        quoted += wire.encode_text(text)[0] == "quoted-printable"
+    assert quoted > 50
