@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from typing import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.outbound import bounces
@@ -25,7 +25,7 @@ from maildesk.mime import correlate
 from maildesk.mime import senderauth
 from maildesk.outbound import tokens
 from maildesk.mime.body import visible_reply
-from maildesk.mime.classify import Classification, Kind, classify
+from maildesk.mime.classify import Classification, Kind, classify, header_message
 from maildesk.mime.parse import ParsedMessage, parse_message
 from maildesk.mime.rawlines import header_end
 from maildesk.models import (
@@ -114,8 +114,12 @@ async def classify_step(rt: Runtime, job: Job) -> None:
     # The header block only (found by the feedparser's own rules): a headers-only parse of the
     # whole message would still split every line of the body, attachments included.
     raw = job.inbound.raw
-    block = raw[: min(header_end(raw, 0), _CLASSIFY_HEADER_BYTES)]
-    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(block)
+    end = header_end(raw, 0)
+    if job.parsed.raw_headers is not None and end <= _CLASSIFY_HEADER_BYTES:
+        # The fields the parse step read from this same header block: not parsed again.
+        headers = header_message(job.parsed.raw_headers)
+    else:
+        headers = BytesHeaderParser(policy=email.policy.default).parsebytes(raw[: min(end, _CLASSIFY_HEADER_BYTES)])
     s = rt.settings
     job.classification = classify(
         headers,
@@ -135,6 +139,18 @@ async def correlate_step(rt: Runtime, job: Job) -> None:
         job.notes.append(f"{merged.ticket_number} was merged into {job.ticket.ticket_number}")
 
 
+# Built once (the compiled cache then hits without rebuilding them): the ticket a message of a
+# thread belongs to, loaded with the lookup in one statement; else the ticket the thread
+# started with; and our own sent mail by Message-ID.
+_IDS = bindparam("ids", expanding=True)
+_TICKET_OF_MESSAGE = select(Ticket).where(
+    Ticket.id == select(TicketMessage.ticket_id).where(TicketMessage.email_message_id.in_(_IDS)).limit(1)
+    .scalar_subquery()
+)
+_TICKET_BY_ROOT = select(Ticket).where(Ticket.root_message_id.in_(_IDS)).limit(1)
+_OURS = select(OutboundMessage).where(OutboundMessage.message_id.in_(_IDS))
+
+
 async def _match(rt: Runtime, job: Job) -> None:
     assert job.parsed is not None
     p = job.parsed
@@ -149,7 +165,7 @@ async def _match(rt: Runtime, job: Job) -> None:
     if sig.referenced_ids:
         ours = [i for i in sig.referenced_ids if tokens.is_our_message_id(rt.settings.secret_key, i)]
         if ours:
-            rows = (await session.scalars(select(OutboundMessage).where(OutboundMessage.message_id.in_(ours)))).all()
+            rows = (await session.scalars(_OURS, {"ids": ours})).all()
             by_id = {r.message_id: r for r in rows}
             for message_id in ours:
                 row = by_id.get(message_id)
@@ -158,15 +174,12 @@ async def _match(rt: Runtime, job: Job) -> None:
                     job.ticket = await session.get(Ticket, row.ticket_id)
                     job.matched_by = "in_reply_to"
                     return
-        ticket_id = await session.scalar(
-            select(TicketMessage.ticket_id).where(TicketMessage.email_message_id.in_(sig.referenced_ids)).limit(1)
-        )
-        if ticket_id is None:
-            ticket_id = await session.scalar(
-                select(Ticket.id).where(Ticket.root_message_id.in_(sig.referenced_ids)).limit(1)
-            )
-        if ticket_id is not None:
-            job.ticket = await session.get(Ticket, ticket_id)
+        ids = {"ids": list(sig.referenced_ids)}
+        ticket = await session.scalar(_TICKET_OF_MESSAGE, ids)
+        if ticket is None:
+            ticket = await session.scalar(_TICKET_BY_ROOT, ids)
+        if ticket is not None:
+            job.ticket = ticket
             job.matched_by = "references"
             return
     for number, how in ((sig.plus_number, "plus_address"), (sig.subject_number, "subject")):
