@@ -28,7 +28,7 @@ from maildesk.db import BIG_VALUE_BYTES
 from maildesk.logs import event
 from maildesk.models import InboundMessage, Ticket, utcnow
 from maildesk.runtime import Runtime
-from maildesk.tickets import notify
+from maildesk.tickets import notify, rows
 from maildesk.workers import run_worker
 
 if TYPE_CHECKING:
@@ -148,9 +148,12 @@ async def process(
         inbound.status = "failed"
         inbound.reason = f"{step_name}: {type(exc).__name__}: {exc}"[:2000]
     else:
+        rows.forget_inserted(session, rolled_back=False)
         return await _outcome(job, inbound_id, source, time.monotonic() - started)
     # The savepoint rolled back: nothing of the steps' change stays, the ticket link included
-    # (set here, not read: the rollback expired the row's attributes).
+    # (set here, not read: the rollback expired the row's attributes), nor the objects written
+    # without the unit of work (tickets/rows.py).
+    rows.forget_inserted(session, rolled_back=True)
     inbound.ticket_id = None
     _finish(inbound, job, attempts)
     return await _outcome(job, inbound_id, source, time.monotonic() - started)
