@@ -7,6 +7,9 @@ column dicts, built by the same functions that build the ORM objects elsewhere, 
 here, one statement per table (executemany when a table has several rows), in the order the
 tables first appear (every one of them refers only to the ticket, flushed before).
 
+`loaded_object` turns a row read with Core into the ORM object a query would have given (the
+one the session already holds, or a new one), for lookups on every message.
+
 `insert_object` does the same for a new ORM object the change goes on to use (the ticket, a
 reply's message): one Core INSERT, then the object joins the session as if it had been
 loaded, without the unit of work's flush. The session then does not know it is new: should
@@ -18,9 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import Mapping
+
 from sqlalchemy import Table, inspect, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 # Built once per table: the compiled-statement cache then finds them without rebuilding keys.
@@ -108,3 +114,20 @@ def forget_inserted(session: AsyncSession, *, rolled_back: bool) -> None:
         for obj in inserted:
             if obj in session:
                 session.expunge(obj)
+
+
+def loaded_object(session: AsyncSession, cls: type[Any], row: Mapping[str, Any]) -> Any | None:
+    """The ORM object of `cls` for a row read with Core (every column of the mapped table, by
+    attribute name), as an ORM query would give it: the object the session already holds for
+    that identity, else a new one attached as loaded. None when the session's object has
+    expired attributes (a rolled-back change): the caller then runs the ORM query, which
+    refreshes them."""
+    mapper = inspect(cls)
+    key = identity_key(cls, tuple(row[c.key] for c in mapper.primary_key))
+    held = session.identity_map.get(key)
+    if held is not None:
+        return None if inspect(held).expired_attributes else held
+    obj = cls(**row)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
