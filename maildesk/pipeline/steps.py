@@ -69,6 +69,9 @@ class Job:
     # The ticket this message opened. Held here so that the session's identity map (weakly
     # referencing) keeps it for the outcome, which names it, instead of loading it again.
     created: Ticket | None = None
+    # The ticket the message was applied to (a new one, a reply's, the one automatic mail is
+    # about): recorded on the inbound row with the outcome, in its one UPDATE (worker.py).
+    applied_to: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -248,7 +251,7 @@ async def apply(rt: Runtime, job: Job) -> None:
         else:
             author = await service.get_or_create_user(p.from_addr, p.from_name)
             await service.requester_reply(job.ticket, author, message)
-        inbound.ticket_id = job.ticket.id
+        job.applied_to = job.ticket.id
         return
     await _new_ticket(rt, job)
 
@@ -278,7 +281,7 @@ async def _new_ticket(rt: Runtime, job: Job, linked: Ticket | None = None) -> No
         cc=[a for a in p.cc if a not in own and not correlate.plus_tag(a, rt.settings.support_local)],
         linked_ticket=linked,
     )
-    job.inbound.ticket_id = ticket.id
+    job.applied_to = ticket.id
     job.created = ticket
 
 
@@ -308,7 +311,7 @@ async def _record_automatic(rt: Runtime, job: Job) -> None:
                        inbound_id=job.inbound.id),
             c.kind.value,
         )
-        job.inbound.ticket_id = ticket.id
+        job.applied_to = ticket.id
     job.ignored = reason[:2000]
 
 

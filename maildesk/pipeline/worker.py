@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
@@ -120,18 +120,16 @@ async def process(
             # The loop's running handle still holds the parse's thread future (and so the
             # parsed attachments) until this task next suspends: let it, before the flush.
             await asyncio.sleep(0)
-            # The outcome goes out with the change, in the savepoint's closing flush: one
-            # UPDATE of the inbound row per message (its ticket, status, attempts together).
+            # The outcome goes out with the change, last in its savepoint: one UPDATE of the
+            # inbound row per message (its ticket, status, attempts together).
             if job.ignored is not None:
-                inbound.status, inbound.reason = "ignored", job.ignored
+                status, reason = "ignored", job.ignored
             else:
-                inbound.status = "processed"
+                status = "processed"
                 if left_out:  # what the ticket does not show
                     job.notes.append("truncated: " + ", ".join(left_out))
-                inbound.reason = "; ".join(job.notes) or None
-            if inbound.sender_verified != job.sender_auth.verified:  # (an equal value set is a no-op flush)
-                inbound.sender_verified = job.sender_auth.verified
-            _finish(inbound, job, attempts)
+                reason = "; ".join(job.notes) or None
+            await _record_outcome(session, inbound, job, status=status, reason=reason, attempts=attempts)
     except Discard as discard:
         inbound.status = "ignored"
         inbound.reason = str(discard)
@@ -157,6 +155,40 @@ async def process(
     inbound.ticket_id = None
     _finish(inbound, job, attempts)
     return await _outcome(job, inbound_id, source, time.monotonic() - started)
+
+
+_INBOUND = InboundMessage.__table__
+_OUTCOME_COLUMNS = ("status", "reason", "sender_verified", "ticket_id", "attempts", "classification",
+                    "matched_by", "processed_at")
+# Built once; a Core UPDATE: the unit of work's flush of the one changed row cost more than
+# the write itself.
+_OUTCOME = (
+    update(_INBOUND).where(_INBOUND.c.id == bindparam("inbound_id"))
+    .values({name: bindparam(name) for name in _OUTCOME_COLUMNS})
+)
+
+
+async def _record_outcome(
+    session: AsyncSession, inbound: InboundMessage, job: Job, *, status: str, reason: str | None, attempts: int
+) -> None:
+    """A processed or ignored message's outcome, written after the rest of its change (the
+    ORM rows still pending are flushed first, so that any error of theirs comes before), and
+    shown on the inbound object as what the row now holds."""
+    await session.flush()
+    values = dict(
+        status=status,
+        reason=reason,
+        sender_verified=job.sender_auth.verified,
+        ticket_id=job.applied_to,
+        attempts=attempts,
+        classification=job.classification.kind.value if job.classification is not None else inbound.classification,
+        matched_by=job.matched_by,
+        processed_at=utcnow(),
+    )
+    connection = await session.connection()
+    await connection.execute(_OUTCOME, {"inbound_id": inbound.id, **values})
+    for name, value in values.items():
+        set_committed_value(inbound, name, value)
 
 
 def _finish(inbound: InboundMessage, job: Job, attempts: int) -> None:
