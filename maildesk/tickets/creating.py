@@ -101,6 +101,7 @@ async def create_ticket(
     # written as built, every column given, so the unit of work has nothing to add.
     if ticket_id is not None:
         await insert_object(session, ticket)
+        numbering.inserted(session, ticket)
     else:  # a database numbering.py does not know: the INSERT picks the id
         session.add(ticket)
         await session.flush()
