@@ -13,6 +13,7 @@ daemon that dies mid-message leaves nothing claimed (its transaction rolls back)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -77,14 +78,22 @@ class Outcome:
                      f"; {self.reason}" if self.reason else "", extra=fields)
 
 
+class _Unfinished(Exception):
+    """A message of a pass without savepoints did not complete: nothing of the pass can be
+    kept (no savepoint to roll back to), so it is rolled back and run again with them."""
+
+
 async def process(
-    rt: Runtime, session: AsyncSession, inbound: InboundMessage, raw: bytes | None = None
+    rt: Runtime, session: AsyncSession, inbound: InboundMessage, raw: bytes | None = None, *,
+    savepoint: bool = True,
 ) -> Outcome | None:
     """Run every step on one claimed message and record the outcome on it (None: left to retry).
-    `raw`: its bytes when already loaded (small messages are, in one query per pass)."""
+    `raw`: its bytes when already loaded (small messages are, in one query per pass).
+    `savepoint`: the steps run in a savepoint, so that a failure is recorded without undoing
+    the messages before it; without one, a failure raises _Unfinished instead (run_once)."""
     # Imported on the first message, not at start: the steps pull in the MIME parser, the
     # HTML sanitiser (nh3) and the reply splitter, ~3-4 MB an idle daemon need not hold.
-    from maildesk.pipeline.steps import STEPS, Discard, Job
+    from maildesk.pipeline.steps import STEPS, Job
 
     job = Job(inbound=inbound, session=session, service=rt.service(session))
     started, inbound_id, source = time.monotonic(), inbound.id, inbound.source
@@ -111,7 +120,7 @@ async def process(
     del raw
     step_name = STEPS[0][0]
     try:
-        async with session.begin_nested():
+        async with session.begin_nested() if savepoint else contextlib.nullcontext():
             for step_name, step in STEPS:
                 await step(rt, job)
             left_out = job.parsed.left_out if job.parsed is not None else ()
@@ -130,10 +139,25 @@ async def process(
                     job.notes.append("truncated: " + ", ".join(left_out))
                 reason = "; ".join(job.notes) or None
             await _record_outcome(session, inbound, job, status=status, reason=reason, attempts=attempts)
-    except Discard as discard:
+    except Exception as exc:
+        if not savepoint:
+            raise _Unfinished() from exc  # said and recorded by the pass with savepoints
+        return await _failed(job, exc, step_name, attempts, inbound_id, source, started)
+    rows.forget_inserted(session, rolled_back=False)
+    return await _outcome(job, inbound_id, source, time.monotonic() - started)
+
+
+async def _failed(
+    job: Job, exc: Exception, step_name: str, attempts: int, inbound_id: int, source: str, started: float
+) -> Outcome | None:
+    """A message whose steps raised: its savepoint rolled back; record why."""
+    from maildesk.pipeline.steps import Discard
+
+    session, inbound = job.session, job.inbound
+    if isinstance(exc, Discard):
         inbound.status = "ignored"
-        inbound.reason = str(discard)
-    except DBAPIError as exc:
+        inbound.reason = str(exc)
+    elif isinstance(exc, DBAPIError):
         # A deadlock or a unique-key race with another daemon: the savepoint rolled back, so
         # nothing half-done remains; leave the message for the next pass a few times first.
         retry = attempts < _DB_RETRIES
@@ -141,13 +165,10 @@ async def process(
                     "will retry" if retry else "giving up")
         inbound.status = "received" if retry else "failed"
         inbound.reason = f"{step_name}: database error: {type(exc.orig).__name__}: {exc.orig}"[:2000]
-    except Exception as exc:
-        log.exception("inbound message %s failed in step %s", inbound_id, step_name)
+    else:
+        log.error("inbound message %s failed in step %s", inbound_id, step_name, exc_info=exc)
         inbound.status = "failed"
         inbound.reason = f"{step_name}: {type(exc).__name__}: {exc}"[:2000]
-    else:
-        rows.forget_inserted(session, rolled_back=False)
-        return await _outcome(job, inbound_id, source, time.monotonic() - started)
     # The savepoint rolled back: nothing of the steps' change stays, the ticket link included
     # (set here, not read: the rollback expired the row's attributes), nor the objects written
     # without the unit of work (tickets/rows.py).
@@ -227,7 +248,20 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
     and by time — it commits after `_SLICE_SECONDS`, or as soon as an SMTP client is waiting
     when `yield_to_clients` (else after `_FORCED_SLICE_SECONDS`), since intake needs the same
     single writer and the same loop.
+
+    A pass runs its messages without a savepoint each (a SAVEPOINT and a RELEASE per message
+    saved): should one not complete, the pass is rolled back whole and run again with them, so
+    that its failure is recorded without undoing the messages before it. Only the work is
+    done twice then (and what a step logs; an attachment file saved in the rolled-back pass
+    stays unreferenced, as on any rollback).
     """
+    try:
+        return await _run_pass(rt, batch, yield_to_clients, savepoints=False)
+    except _Unfinished:
+        return await _run_pass(rt, batch, yield_to_clients, savepoints=True)
+
+
+async def _run_pass(rt: Runtime, batch: int, yield_to_clients: bool, *, savepoints: bool) -> int:
     outcomes: list[Outcome] = []
     async with rt.db.write() as session:
         notify.read_admins_once(session)
@@ -265,7 +299,7 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
         deadline = time.monotonic() + (_SLICE_SECONDS if yield_to_clients else _FORCED_SLICE_SECONDS)
         done = 0
         for inbound in claimed:
-            outcome = await process(rt, session, inbound, raws.pop(inbound.id, None))
+            outcome = await process(rt, session, inbound, raws.pop(inbound.id, None), savepoint=savepoints)
             if outcome is not None:
                 outcomes.append(outcome)
             session.expire(inbound, ["raw"])  # unchanged; frees the bytes before the next one

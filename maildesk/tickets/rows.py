@@ -116,12 +116,15 @@ def forget_inserted(session: AsyncSession, *, rolled_back: bool) -> None:
                 session.expunge(obj)
 
 
-def loaded_object(session: AsyncSession, cls: type[Any], row: Mapping[str, Any]) -> Any | None:
+def loaded_object(session: AsyncSession, cls: type[Any], row: Mapping[str, Any], *, inserted: bool = False) -> Any | None:
     """The ORM object of `cls` for a row read with Core (every column of the mapped table, by
     attribute name), as an ORM query would give it: the object the session already holds for
     that identity, else a new one attached as loaded. None when the session's object has
     expired attributes (a rolled-back change): the caller then runs the ORM query, which
-    refreshes them."""
+    refreshes them. `inserted`: the row is one this transaction just wrote (INSERT ...
+    RETURNING), so a savepoint rolled back around it takes the object out of the session
+    (`forget_inserted`): SQLite may hand the same id to the next row, which must not come
+    back as this object."""
     mapper = inspect(cls)
     key = identity_key(cls, tuple(row[c.key] for c in mapper.primary_key))
     held = session.identity_map.get(key)
@@ -130,4 +133,6 @@ def loaded_object(session: AsyncSession, cls: type[Any], row: Mapping[str, Any])
     obj = cls(**row)
     make_transient_to_detached(obj)
     session.add(obj)
+    if inserted:
+        session.info.setdefault(_INSERTED, []).append(obj)
     return obj

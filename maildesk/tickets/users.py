@@ -67,8 +67,8 @@ async def _flushed_connection(session: AsyncSession) -> AsyncConnection:
     return await session.connection()
 
 
-async def _user(session: AsyncSession, row: Any, email: str) -> User:
-    user = loaded_object(session, User, row)
+async def _user(session: AsyncSession, row: Any, email: str, *, inserted: bool = False) -> User:
+    user = loaded_object(session, User, row, inserted=inserted)
     if user is None:  # held with expired attributes: the ORM query refreshes them
         user = await session.scalar(_BY_EMAIL, {"email": email})
         assert user is not None
@@ -95,7 +95,7 @@ async def get_or_create_user(session: AsyncSession, email: str, name: str = "") 
         connection = await session.connection()
         row = (await connection.execute(statement, {"email": email, "name": name, "created_at": utcnow()})).mappings().first()
         created = row is not None
-        user = await _user(session, row, email) if row is not None else await user_by_email(session, email)
+        user = await _user(session, row, email, inserted=True) if row is not None else await user_by_email(session, email)
         assert user is not None
     elif name and not user.name:
         user.name = name
