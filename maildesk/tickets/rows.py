@@ -19,15 +19,14 @@ session, as the rollback does for objects it flushed itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import Table, inspect, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 # Built once per table: the compiled-statement cache then finds them without rebuilding keys.
 _INSERTS: dict[Table, Any] = {}
@@ -58,7 +57,7 @@ async def insert_returning_id(session: AsyncSession, table: Table, values: dict[
     return int((await connection.execute(_insert_returning(table, table.c.id), values)).scalar_one())
 
 
-_INSERTED = "maildesk.rows.inserted"  # session.info: objects insert_object wrote
+_INSERTED = "maildesk.rows.inserted"  # session.info: objects written in this transaction
 
 
 async def insert_object(session: AsyncSession, obj: Any) -> None:
@@ -116,7 +115,9 @@ def forget_inserted(session: AsyncSession, *, rolled_back: bool) -> None:
                 session.expunge(obj)
 
 
-def loaded_object(session: AsyncSession, cls: type[Any], row: Mapping[str, Any], *, inserted: bool = False) -> Any | None:
+def loaded_object(
+    session: AsyncSession, cls: type[Any], row: Mapping[str, Any], *, inserted: bool = False
+) -> Any | None:
     """The ORM object of `cls` for a row read with Core (every column of the mapped table, by
     attribute name), as an ORM query would give it: the object the session already holds for
     that identity, else a new one attached as loaded. None when the session's object has

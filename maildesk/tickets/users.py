@@ -93,9 +93,13 @@ async def get_or_create_user(session: AsyncSession, email: str, name: str = "") 
         statement = _INSERTS["sqlite" if session.bind.dialect.name == "sqlite" else "postgresql"]
         # RETURNING gives the new row (nothing when another transaction's insert won: read it).
         connection = await session.connection()
-        row = (await connection.execute(statement, {"email": email, "name": name, "created_at": utcnow()})).mappings().first()
+        values = {"email": email, "name": name, "created_at": utcnow()}
+        row = (await connection.execute(statement, values)).mappings().first()
         created = row is not None
-        user = await _user(session, row, email, inserted=True) if row is not None else await user_by_email(session, email)
+        if row is not None:
+            user = await _user(session, row, email, inserted=True)
+        else:
+            user = await user_by_email(session, email)
         assert user is not None
     elif name and not user.name:
         user.name = name
