@@ -315,6 +315,10 @@ async def _record_automatic(rt: Runtime, job: Job) -> None:
     job.ignored = reason[:2000]
 
 
+# The steps that read only the message, never the database: what raises in them leaves nothing
+# to roll back (pipeline/worker.py then needs no savepoint to record it).
+PURE_STEPS = frozenset({"parse", "classify"})
+
 STEPS: tuple[tuple[str, Step], ...] = (
     ("parse", parse),
     ("classify", classify_step),

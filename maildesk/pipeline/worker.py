@@ -90,10 +90,12 @@ async def process(
     """Run every step on one claimed message and record the outcome on it (None: left to retry).
     `raw`: its bytes when already loaded (small messages are, in one query per pass).
     `savepoint`: the steps run in a savepoint, so that a failure is recorded without undoing
-    the messages before it; without one, a failure raises _Unfinished instead (run_once)."""
+    the messages before it; without one, a failure raises _Unfinished instead (run_once),
+    unless it came from a step that does not touch the database (a message without a sender
+    is ignored in the parse step: recorded at once, and its log line written once)."""
     # Imported on the first message, not at start: the steps pull in the MIME parser, the
     # HTML sanitiser (nh3) and the reply splitter, ~3-4 MB an idle daemon need not hold.
-    from maildesk.pipeline.steps import STEPS, Job
+    from maildesk.pipeline.steps import PURE_STEPS, STEPS, Job
 
     job = Job(inbound=inbound, session=session, service=rt.service(session))
     started, inbound_id, source = time.monotonic(), inbound.id, inbound.source
@@ -140,7 +142,7 @@ async def process(
                 reason = "; ".join(job.notes) or None
             await _record_outcome(session, inbound, job, status=status, reason=reason, attempts=attempts)
     except Exception as exc:
-        if not savepoint:
+        if not savepoint and step_name not in PURE_STEPS:
             raise _Unfinished() from exc  # said and recorded by the pass with savepoints
         return await _failed(job, exc, step_name, attempts, inbound_id, source, started)
     rows.forget_inserted(session, rolled_back=False)
