@@ -115,7 +115,7 @@ async def process(
     # its size for a moment): what is pending (the previous message's outcome, when it failed)
     # is written before the raw bytes are loaded, and this message's outcome after they are
     # dropped (below), not on top of them.
-    await session.flush()
+    await _flush_pending(session)
     if raw is None:
         raw = await rt.db.read_blob(session, InboundMessage.__table__.c.raw, inbound.id)
     set_committed_value(inbound, "raw", raw)
@@ -180,6 +180,13 @@ async def _failed(
     return await _outcome(job, inbound_id, source, time.monotonic() - started)
 
 
+async def _flush_pending(session: AsyncSession) -> None:
+    """Write what the session holds pending, if anything (a flush with nothing to write still
+    costs a hop into SQLAlchemy's greenlet, per message)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+
+
 _INBOUND = InboundMessage.__table__
 _OUTCOME_COLUMNS = ("status", "reason", "sender_verified", "ticket_id", "attempts", "classification",
                     "matched_by", "processed_at")
@@ -197,7 +204,7 @@ async def _record_outcome(
     """A processed or ignored message's outcome, written after the rest of its change (the
     ORM rows still pending are flushed first, so that any error of theirs comes before), and
     shown on the inbound object as what the row now holds."""
-    await session.flush()
+    await _flush_pending(session)
     values = dict(
         status=status,
         reason=reason,
