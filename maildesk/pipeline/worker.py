@@ -152,7 +152,8 @@ async def process(
 async def _failed(
     job: Job, exc: Exception, step_name: str, attempts: int, inbound_id: int, source: str, started: float
 ) -> Outcome | None:
-    """A message whose steps raised: its savepoint rolled back; record why."""
+    """A message whose steps raised: nothing of its change stays (its savepoint rolled back,
+    or it raised before touching the database); record why."""
     from maildesk.pipeline.steps import Discard
 
     session, inbound = job.session, job.inbound
