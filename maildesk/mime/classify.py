@@ -15,8 +15,9 @@ import enum
 import functools
 import re
 from dataclasses import dataclass
-from email.message import Message
-from typing import Callable
+from email import policy
+from email.message import EmailMessage, Message
+from typing import Callable, Iterable
 
 from maildesk.mime.addresses import parse_mailbox_list
 
@@ -25,6 +26,7 @@ __all__ = [
     "Classification",
     "classify",
     "header_values",
+    "header_message",
     "LOOP_HEADER",
 ]
 
@@ -43,6 +45,14 @@ _NEGATIVE = frozenset({"no", "false", "0", "off"})
 # RFC 2369 / RFC 2919 list headers, and ezmlm's Mailing-List.
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post", "Mailing-List", "X-Mailing-List")
 _BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
+# A From value that is one plain mailbox: atoms for a display name (RFC 5322 3.2.3; RFC 2047
+# encoded words are atoms too), then a dot-atom addr-spec in angle brackets, or the addr-spec
+# alone; ASCII, one line, no quotes, comments or specials. For these the addr-spec read from
+# the raw text is the one policy.default's parser finds (the display name, decoded or not,
+# cannot move it), so the costly structured parse is skipped.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
+_PLAIN_MAILBOX = re.compile(rf"[ \t]*(?:(?:{_ATEXT}+[ \t]+)*<{_DOT_ATOM}@{_DOT_ATOM}>|{_DOT_ATOM}@{_DOT_ATOM})[ \t]*")
 
 
 class Kind(str, enum.Enum):
@@ -184,6 +194,16 @@ def _check_bulk(msg: Message) -> Classification | None:
 # -- robust header access -----------------------------------------------------
 
 
+def header_message(fields: Iterable[tuple[str, str]]) -> Message:
+    """A header-only message under ``policy.default`` from fields as the stdlib parser stores
+    them (``raw_items()`` of a parse under any policy: the same raw values), for ``classify``
+    without parsing the header block a second time."""
+    msg = EmailMessage(policy=policy.default)
+    for name, value in fields:
+        msg.set_raw(name, value)
+    return msg
+
+
 def header_values(msg: Message, name: str) -> list[str]:
     """All values of header `name`, unfolded, single-line, as text. Never raises.
 
@@ -219,7 +239,15 @@ def _clean(value: str) -> str:
 def _addresses(msg: Message, name: str) -> list[str]:
     """Lower-cased addr-specs of an address header, from its raw text."""
     out: list[str] = []
-    for value in header_values(msg, name):
+    try:
+        wanted = name.lower()
+        values = [str(v) for k, v in msg.raw_items() if str(k).lower() == wanted]
+        plain = all(_PLAIN_MAILBOX.fullmatch(v) for v in values)
+    except Exception:
+        plain = False
+    if not plain:  # anything else is read as policy.default reads it (header_values)
+        values = header_values(msg, name)
+    for value in values:
         # The addr-specs only, never display-name text (addresses.py).
         found = [box.address for box in parse_mailbox_list(value, bare_local=True)]
         if not found:

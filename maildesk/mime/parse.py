@@ -37,6 +37,7 @@ from maildesk.mime.limits import (
 from maildesk.mime.msgids import msgid_list, normalise_msgid
 from maildesk.mime.parsed import Attachment, ParsedMessage
 from maildesk.mime.payload import restore_bodies
+from maildesk.mime.rawlines import header_end
 from maildesk.mime.structure import bound_structure
 from maildesk.mime.walker import FORWARD_SEPARATOR, Walker
 
@@ -108,7 +109,17 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedMessage:
         headers=read_headers(message, limits, notes),
         notes=tuple(dict.fromkeys(notes)),
         left_out=missing,
+        raw_headers=tuple(message.raw_items()) if _same_header_block(raw, bounded.raw) else None,
     )
+
+
+def _same_header_block(raw: bytes, bounded: bytes) -> bool:
+    """Whether the parser saw the top-level header block as received (structure.py returns
+    the same bytes unless it cut something; a cut or lifted body may leave the header as is)."""
+    if bounded is raw:
+        return True
+    end = header_end(raw, 0)
+    return header_end(bounded, 0) == end and bounded[:end] == raw[:end]
 
 
 def _unparsed(raw: bytes, limits: MimeLimits, reason: str) -> ParsedMessage:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -35,3 +35,9 @@ class ParsedMessage:
     # What was left out past the limits, short ("9,800 more parts not shown (limit 200)");
     # the text and HTML end with a marker saying it (limits.left_out).
     left_out: tuple[str, ...] = ()
+    # The top-level header fields exactly as received (name, raw value: what the stdlib
+    # parser's raw_items() gives under any policy), so later steps need not parse the header
+    # block again; None when the parse saw a changed header block (structure.py cut or
+    # lifted something in it) and they must be read from the raw bytes. A shortcut, not part
+    # of what the message says: left out of comparisons.
+    raw_headers: tuple[tuple[str, str], ...] | None = field(default=None, compare=False, repr=False)

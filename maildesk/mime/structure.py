@@ -257,7 +257,7 @@ def _content_info(header: bytes, default: str) -> tuple[str, bytes | None]:
     """Content type and boundary (for multiparts) the way the feedparser reads them."""
     if b"content-type" not in header.lower():
         return default, None
-    message = BytesHeaderParser(policy=compat32).parsebytes(header)
+    message = BytesHeaderParser(policy=compat32).parsebytes(_content_type_field(header))
     message.set_default_type(default)
     ctype = message.get_content_type()
     if message.get_content_maintype() != "multipart":
@@ -266,6 +266,23 @@ def _content_info(header: bytes, default: str) -> tuple[str, bytes | None]:
     if boundary is None:
         return ctype, None
     return ctype, boundary.encode("ascii", "surrogateescape")
+
+
+def _content_type_field(header: bytes) -> bytes:
+    """The lines of the first Content-Type field of a header block (b"" when there is none):
+    all the feedparser's get_content_type() and get_boundary() read (Message.get takes the
+    first field of a name), without parsing every other field of the block. The block holds
+    header lines only (rawlines.header_end); a field is its line plus the continuation lines
+    after it (RFC 5322 2.2.3), lines ending as the feedparser splits them (CRLF, LF, CR). A
+    name with blanks before its colon is not Content-Type to the parser either."""
+    lines = header.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line[:13].lower() == b"content-type:":
+            end = index + 1
+            while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+                end += 1
+            return b"".join(lines[index:end])
+    return b""
 
 
 def _cap_header_fields(header: bytes) -> bytes:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from typing import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.outbound import bounces
@@ -25,7 +25,7 @@ from maildesk.mime import correlate
 from maildesk.mime import senderauth
 from maildesk.outbound import tokens
 from maildesk.mime.body import visible_reply
-from maildesk.mime.classify import Classification, Kind, classify
+from maildesk.mime.classify import Classification, Kind, classify, header_message
 from maildesk.mime.parse import ParsedMessage, parse_message
 from maildesk.mime.rawlines import header_end
 from maildesk.models import (
@@ -69,6 +69,9 @@ class Job:
     # The ticket this message opened. Held here so that the session's identity map (weakly
     # referencing) keeps it for the outcome, which names it, instead of loading it again.
     created: Ticket | None = None
+    # The ticket the message was applied to (a new one, a reply's, the one automatic mail is
+    # about): recorded on the inbound row with the outcome, in its one UPDATE (worker.py).
+    applied_to: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -114,8 +117,12 @@ async def classify_step(rt: Runtime, job: Job) -> None:
     # The header block only (found by the feedparser's own rules): a headers-only parse of the
     # whole message would still split every line of the body, attachments included.
     raw = job.inbound.raw
-    block = raw[: min(header_end(raw, 0), _CLASSIFY_HEADER_BYTES)]
-    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(block)
+    end = header_end(raw, 0)
+    if job.parsed.raw_headers is not None and end <= _CLASSIFY_HEADER_BYTES:
+        # The fields the parse step read from this same header block: not parsed again.
+        headers = header_message(job.parsed.raw_headers)
+    else:
+        headers = BytesHeaderParser(policy=email.policy.default).parsebytes(raw[: min(end, _CLASSIFY_HEADER_BYTES)])
     s = rt.settings
     job.classification = classify(
         headers,
@@ -135,6 +142,18 @@ async def correlate_step(rt: Runtime, job: Job) -> None:
         job.notes.append(f"{merged.ticket_number} was merged into {job.ticket.ticket_number}")
 
 
+# Built once (the compiled cache then hits without rebuilding them): the ticket a message of a
+# thread belongs to, loaded with the lookup in one statement; else the ticket the thread
+# started with; and our own sent mail by Message-ID.
+_IDS = bindparam("ids", expanding=True)
+_TICKET_OF_MESSAGE = select(Ticket).where(
+    Ticket.id == select(TicketMessage.ticket_id).where(TicketMessage.email_message_id.in_(_IDS)).limit(1)
+    .scalar_subquery()
+)
+_TICKET_BY_ROOT = select(Ticket).where(Ticket.root_message_id.in_(_IDS)).limit(1)
+_OURS = select(OutboundMessage).where(OutboundMessage.message_id.in_(_IDS))
+
+
 async def _match(rt: Runtime, job: Job) -> None:
     assert job.parsed is not None
     p = job.parsed
@@ -149,7 +168,7 @@ async def _match(rt: Runtime, job: Job) -> None:
     if sig.referenced_ids:
         ours = [i for i in sig.referenced_ids if tokens.is_our_message_id(rt.settings.secret_key, i)]
         if ours:
-            rows = (await session.scalars(select(OutboundMessage).where(OutboundMessage.message_id.in_(ours)))).all()
+            rows = (await session.scalars(_OURS, {"ids": ours})).all()
             by_id = {r.message_id: r for r in rows}
             for message_id in ours:
                 row = by_id.get(message_id)
@@ -158,15 +177,12 @@ async def _match(rt: Runtime, job: Job) -> None:
                     job.ticket = await session.get(Ticket, row.ticket_id)
                     job.matched_by = "in_reply_to"
                     return
-        ticket_id = await session.scalar(
-            select(TicketMessage.ticket_id).where(TicketMessage.email_message_id.in_(sig.referenced_ids)).limit(1)
-        )
-        if ticket_id is None:
-            ticket_id = await session.scalar(
-                select(Ticket.id).where(Ticket.root_message_id.in_(sig.referenced_ids)).limit(1)
-            )
-        if ticket_id is not None:
-            job.ticket = await session.get(Ticket, ticket_id)
+        ids = {"ids": list(sig.referenced_ids)}
+        ticket = await session.scalar(_TICKET_OF_MESSAGE, ids)
+        if ticket is None:
+            ticket = await session.scalar(_TICKET_BY_ROOT, ids)
+        if ticket is not None:
+            job.ticket = ticket
             job.matched_by = "references"
             return
     for number, how in ((sig.plus_number, "plus_address"), (sig.subject_number, "subject")):
@@ -235,7 +251,7 @@ async def apply(rt: Runtime, job: Job) -> None:
         else:
             author = await service.get_or_create_user(p.from_addr, p.from_name)
             await service.requester_reply(job.ticket, author, message)
-        inbound.ticket_id = job.ticket.id
+        job.applied_to = job.ticket.id
         return
     await _new_ticket(rt, job)
 
@@ -265,7 +281,7 @@ async def _new_ticket(rt: Runtime, job: Job, linked: Ticket | None = None) -> No
         cc=[a for a in p.cc if a not in own and not correlate.plus_tag(a, rt.settings.support_local)],
         linked_ticket=linked,
     )
-    job.inbound.ticket_id = ticket.id
+    job.applied_to = ticket.id
     job.created = ticket
 
 
@@ -295,9 +311,13 @@ async def _record_automatic(rt: Runtime, job: Job) -> None:
                        inbound_id=job.inbound.id),
             c.kind.value,
         )
-        job.inbound.ticket_id = ticket.id
+        job.applied_to = ticket.id
     job.ignored = reason[:2000]
 
+
+# The steps that read only the message, never the database: what raises in them leaves nothing
+# to roll back (pipeline/worker.py then needs no savepoint to record it).
+PURE_STEPS = frozenset({"parse", "classify"})
 
 STEPS: tuple[tuple[str, Step], ...] = (
     ("parse", parse),

@@ -13,12 +13,13 @@ daemon that dies mid-message leaves nothing claimed (its transaction rolls back)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
@@ -28,7 +29,7 @@ from maildesk.db import BIG_VALUE_BYTES
 from maildesk.logs import event
 from maildesk.models import InboundMessage, Ticket, utcnow
 from maildesk.runtime import Runtime
-from maildesk.tickets import notify
+from maildesk.tickets import notify, rows
 from maildesk.workers import run_worker
 
 if TYPE_CHECKING:
@@ -77,14 +78,24 @@ class Outcome:
                      f"; {self.reason}" if self.reason else "", extra=fields)
 
 
+class _Unfinished(Exception):
+    """A message of a pass without savepoints did not complete: nothing of the pass can be
+    kept (no savepoint to roll back to), so it is rolled back and run again with them."""
+
+
 async def process(
-    rt: Runtime, session: AsyncSession, inbound: InboundMessage, raw: bytes | None = None
+    rt: Runtime, session: AsyncSession, inbound: InboundMessage, raw: bytes | None = None, *,
+    savepoint: bool = True,
 ) -> Outcome | None:
     """Run every step on one claimed message and record the outcome on it (None: left to retry).
-    `raw`: its bytes when already loaded (small messages are, in one query per pass)."""
+    `raw`: its bytes when already loaded (small messages are, in one query per pass).
+    `savepoint`: the steps run in a savepoint, so that a failure is recorded without undoing
+    the messages before it; without one, a failure raises _Unfinished instead (run_once),
+    unless it came from a step that does not touch the database (a message without a sender
+    is ignored in the parse step: recorded at once, and its log line written once)."""
     # Imported on the first message, not at start: the steps pull in the MIME parser, the
     # HTML sanitiser (nh3) and the reply splitter, ~3-4 MB an idle daemon need not hold.
-    from maildesk.pipeline.steps import STEPS, Discard, Job
+    from maildesk.pipeline.steps import PURE_STEPS, STEPS, Job
 
     job = Job(inbound=inbound, session=session, service=rt.service(session))
     started, inbound_id, source = time.monotonic(), inbound.id, inbound.source
@@ -104,14 +115,14 @@ async def process(
     # its size for a moment): what is pending (the previous message's outcome, when it failed)
     # is written before the raw bytes are loaded, and this message's outcome after they are
     # dropped (below), not on top of them.
-    await session.flush()
+    await _flush_pending(session)
     if raw is None:
         raw = await rt.db.read_blob(session, InboundMessage.__table__.c.raw, inbound.id)
     set_committed_value(inbound, "raw", raw)
     del raw
     step_name = STEPS[0][0]
     try:
-        async with session.begin_nested():
+        async with session.begin_nested() if savepoint else contextlib.nullcontext():
             for step_name, step in STEPS:
                 await step(rt, job)
             left_out = job.parsed.left_out if job.parsed is not None else ()
@@ -120,22 +131,36 @@ async def process(
             # The loop's running handle still holds the parse's thread future (and so the
             # parsed attachments) until this task next suspends: let it, before the flush.
             await asyncio.sleep(0)
-            # The outcome goes out with the change, in the savepoint's closing flush: one
-            # UPDATE of the inbound row per message (its ticket, status, attempts together).
+            # The outcome goes out with the change, last in its savepoint: one UPDATE of the
+            # inbound row per message (its ticket, status, attempts together).
             if job.ignored is not None:
-                inbound.status, inbound.reason = "ignored", job.ignored
+                status, reason = "ignored", job.ignored
             else:
-                inbound.status = "processed"
+                status = "processed"
                 if left_out:  # what the ticket does not show
                     job.notes.append("truncated: " + ", ".join(left_out))
-                inbound.reason = "; ".join(job.notes) or None
-            if inbound.sender_verified != job.sender_auth.verified:  # (an equal value set is a no-op flush)
-                inbound.sender_verified = job.sender_auth.verified
-            _finish(inbound, job, attempts)
-    except Discard as discard:
+                reason = "; ".join(job.notes) or None
+            await _record_outcome(session, inbound, job, status=status, reason=reason, attempts=attempts)
+    except Exception as exc:
+        if not savepoint and step_name not in PURE_STEPS:
+            raise _Unfinished() from exc  # said and recorded by the pass with savepoints
+        return await _failed(job, exc, step_name, attempts, inbound_id, source, started)
+    rows.forget_inserted(session, rolled_back=False)
+    return await _outcome(job, inbound_id, source, time.monotonic() - started)
+
+
+async def _failed(
+    job: Job, exc: Exception, step_name: str, attempts: int, inbound_id: int, source: str, started: float
+) -> Outcome | None:
+    """A message whose steps raised: nothing of its change stays (its savepoint rolled back,
+    or it raised before touching the database); record why."""
+    from maildesk.pipeline.steps import Discard
+
+    session, inbound = job.session, job.inbound
+    if isinstance(exc, Discard):
         inbound.status = "ignored"
-        inbound.reason = str(discard)
-    except DBAPIError as exc:
+        inbound.reason = str(exc)
+    elif isinstance(exc, DBAPIError):
         # A deadlock or a unique-key race with another daemon: the savepoint rolled back, so
         # nothing half-done remains; leave the message for the next pass a few times first.
         retry = attempts < _DB_RETRIES
@@ -143,17 +168,58 @@ async def process(
                     "will retry" if retry else "giving up")
         inbound.status = "received" if retry else "failed"
         inbound.reason = f"{step_name}: database error: {type(exc.orig).__name__}: {exc.orig}"[:2000]
-    except Exception as exc:
-        log.exception("inbound message %s failed in step %s", inbound_id, step_name)
+    else:
+        log.error("inbound message %s failed in step %s", inbound_id, step_name, exc_info=exc)
         inbound.status = "failed"
         inbound.reason = f"{step_name}: {type(exc).__name__}: {exc}"[:2000]
-    else:
-        return await _outcome(job, inbound_id, source, time.monotonic() - started)
     # The savepoint rolled back: nothing of the steps' change stays, the ticket link included
-    # (set here, not read: the rollback expired the row's attributes).
+    # (set here, not read: the rollback expired the row's attributes), nor the objects written
+    # without the unit of work (tickets/rows.py).
+    rows.forget_inserted(session, rolled_back=True)
     inbound.ticket_id = None
     _finish(inbound, job, attempts)
     return await _outcome(job, inbound_id, source, time.monotonic() - started)
+
+
+async def _flush_pending(session: AsyncSession) -> None:
+    """Write what the session holds pending, if anything (a flush with nothing to write still
+    costs a hop into SQLAlchemy's greenlet, per message)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+
+
+_INBOUND = InboundMessage.__table__
+_OUTCOME_COLUMNS = ("status", "reason", "sender_verified", "ticket_id", "attempts", "classification",
+                    "matched_by", "processed_at")
+# Built once; a Core UPDATE: the unit of work's flush of the one changed row cost more than
+# the write itself.
+_OUTCOME = (
+    update(_INBOUND).where(_INBOUND.c.id == bindparam("inbound_id"))
+    .values({name: bindparam(name) for name in _OUTCOME_COLUMNS})
+)
+
+
+async def _record_outcome(
+    session: AsyncSession, inbound: InboundMessage, job: Job, *, status: str, reason: str | None, attempts: int
+) -> None:
+    """A processed or ignored message's outcome, written after the rest of its change (the
+    ORM rows still pending are flushed first, so that any error of theirs comes before), and
+    shown on the inbound object as what the row now holds."""
+    await _flush_pending(session)
+    values = dict(
+        status=status,
+        reason=reason,
+        sender_verified=job.sender_auth.verified,
+        ticket_id=job.applied_to,
+        attempts=attempts,
+        classification=job.classification.kind.value if job.classification is not None else inbound.classification,
+        matched_by=job.matched_by,
+        processed_at=utcnow(),
+    )
+    connection = await session.connection()
+    await connection.execute(_OUTCOME, {"inbound_id": inbound.id, **values})
+    for name, value in values.items():
+        set_committed_value(inbound, name, value)
 
 
 def _finish(inbound: InboundMessage, job: Job, attempts: int) -> None:
@@ -192,7 +258,20 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
     and by time — it commits after `_SLICE_SECONDS`, or as soon as an SMTP client is waiting
     when `yield_to_clients` (else after `_FORCED_SLICE_SECONDS`), since intake needs the same
     single writer and the same loop.
+
+    A pass runs its messages without a savepoint each (a SAVEPOINT and a RELEASE per message
+    saved): should one not complete, the pass is rolled back whole and run again with them, so
+    that its failure is recorded without undoing the messages before it. Only the work is
+    done twice then (and what a step logs; an attachment file saved in the rolled-back pass
+    stays unreferenced, as on any rollback).
     """
+    try:
+        return await _run_pass(rt, batch, yield_to_clients, savepoints=False)
+    except _Unfinished:
+        return await _run_pass(rt, batch, yield_to_clients, savepoints=True)
+
+
+async def _run_pass(rt: Runtime, batch: int, yield_to_clients: bool, *, savepoints: bool) -> int:
     outcomes: list[Outcome] = []
     async with rt.db.write() as session:
         notify.read_admins_once(session)
@@ -230,7 +309,7 @@ async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool =
         deadline = time.monotonic() + (_SLICE_SECONDS if yield_to_clients else _FORCED_SLICE_SECONDS)
         done = 0
         for inbound in claimed:
-            outcome = await process(rt, session, inbound, raws.pop(inbound.id, None))
+            outcome = await process(rt, session, inbound, raws.pop(inbound.id, None), savepoint=savepoints)
             if outcome is not None:
                 outcomes.append(outcome)
             session.expire(inbound, ["raw"])  # unchanged; frees the bytes before the next one

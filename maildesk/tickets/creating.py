@@ -24,7 +24,7 @@ from maildesk.tickets import due, notify, numbering, rules, users
 from maildesk.tickets.desk import Desk
 from maildesk.tickets.errors import UnknownValue
 from maildesk.tickets.messages import NewMessage, attachment_values, message_values, subject_from
-from maildesk.tickets.rows import insert_returning_id, insert_rows
+from maildesk.tickets.rows import insert_object, insert_returning_id, insert_rows
 from maildesk.webhooks import events as webhooks
 
 
@@ -97,11 +97,14 @@ async def create_ticket(
         version=1,
     )
     due.start(ticket, desk.settings, now)
-    session.add(ticket)
-    # On its own first: the rows below refer to it, and the unit of work orders inserts by
-    # relationships, not by foreign keys alone.
-    await session.flush()
-    if ticket_id is None:  # a database numbering.py does not know: the INSERT picked the id
+    # On its own first: the rows below refer to it. One Core INSERT (rows.py): the ticket is
+    # written as built, every column given, so the unit of work has nothing to add.
+    if ticket_id is not None:
+        await insert_object(session, ticket)
+        numbering.inserted(session, ticket)
+    else:  # a database numbering.py does not know: the INSERT picks the id
+        session.add(ticket)
+        await session.flush()
         ticket.ticket_number = rules.format_number(ticket.id)
     # The rest of the change (message, participants, events, notifications, mail) is written
     # with Core INSERTs after the reads (rows.py). The outbox's checks read suppressions and

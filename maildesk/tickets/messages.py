@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 from maildesk.models import Attachment, Ticket, TicketMessage, User, utcnow
 from maildesk.tickets.desk import SYSTEM, Desk
+from maildesk.tickets.rows import insert_object
 
 
 @dataclass
@@ -102,6 +103,10 @@ async def add_message(
                          sender_email=sender_email),
         attachments=attachments,
     )
+    if need_id and not attachments:
+        # One Core INSERT returning the id (rows.py): no flush of whatever else is pending.
+        await insert_object(desk.session, row)
+        return row
     desk.session.add(row)
     if need_id:
         await desk.session.flush()

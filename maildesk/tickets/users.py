@@ -4,16 +4,19 @@ argon2; admins disabled and enabled from /admin/users."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from maildesk.config import Settings
 from maildesk.db import Database
 from maildesk.models import AuthToken, User, utcnow
+from maildesk.tickets.rows import loaded_object
 
 _hasher = PasswordHasher()
 # Verifying against this when the address is unknown keeps both answers equally slow.
@@ -42,18 +45,41 @@ def normal_email(email: str) -> str:
 
 
 # Built once: a statement object keeps its cache key, so each run skips building and hashing
-# it again (this runs for every message the pipeline takes in).
+# it again (this runs for every message the pipeline takes in). Core statements, the rows
+# turned into User objects by rows.loaded_object: the ORM's query machinery cost more than
+# the lookup itself.
+_USERS = User.__table__
 _BY_EMAIL = select(User).where(User.email == bindparam("email"))
+_ROW_BY_EMAIL = select(*_USERS.c).where(_USERS.c.email == bindparam("email"))
 _INSERT_VALUES = dict(email=bindparam("email"), name=bindparam("name"), role="user", is_active=True,
                       created_at=bindparam("created_at"))
 _INSERTS = {
-    dialect: insert(User).values(**_INSERT_VALUES).on_conflict_do_nothing(index_elements=["email"]).returning(User)
+    dialect: insert(_USERS).values(**_INSERT_VALUES).on_conflict_do_nothing(index_elements=["email"])
+    .returning(*_USERS.c)
     for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
 }
 
 
+async def _flushed_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, with what is pending written first (as a query autoflushes)."""
+    if session.sync_session.autoflush and (session.new or session.dirty or session.deleted):
+        await session.flush()
+    return await session.connection()
+
+
+async def _user(session: AsyncSession, row: Any, email: str, *, inserted: bool = False) -> User:
+    user = loaded_object(session, User, row, inserted=inserted)
+    if user is None:  # held with expired attributes: the ORM query refreshes them
+        user = await session.scalar(_BY_EMAIL, {"email": email})
+        assert user is not None
+    return user
+
+
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(_BY_EMAIL, {"email": normal_email(email)})
+    email = normal_email(email)
+    connection = await _flushed_connection(session)
+    row = (await connection.execute(_ROW_BY_EMAIL, {"email": email})).mappings().first()
+    return None if row is None else await _user(session, row, email)
 
 
 async def get_or_create_user(session: AsyncSession, email: str, name: str = "") -> tuple[User, bool]:
@@ -66,12 +92,15 @@ async def get_or_create_user(session: AsyncSession, email: str, name: str = "") 
     if user is None:
         statement = _INSERTS["sqlite" if session.bind.dialect.name == "sqlite" else "postgresql"]
         # RETURNING gives the new row (nothing when another transaction's insert won: read it).
-        inserted = await session.scalars(statement, {"email": email, "name": name, "created_at": utcnow()})
-        user = inserted.first()
-        created = user is not None
-        if user is None:
+        connection = await session.connection()
+        values = {"email": email, "name": name, "created_at": utcnow()}
+        row = (await connection.execute(statement, values)).mappings().first()
+        created = row is not None
+        if row is not None:
+            user = await _user(session, row, email, inserted=True)
+        else:
             user = await user_by_email(session, email)
-            assert user is not None
+        assert user is not None
     elif name and not user.name:
         user.name = name
     return user, created

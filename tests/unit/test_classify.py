@@ -392,3 +392,55 @@ def test_headers_only_parse_gives_the_same_answer(name, envelope_from, kind, rea
     headers = BytesHeaderParser(policy=email.policy.default).parsebytes((DATA / name).read_bytes())
     result = run(headers, envelope_from)
     assert result.kind is kind and reason in result.reason
+
+
+# --- the pipeline's shortcut: the header fields the parse step already read --------------------
+
+_ALL_SAMPLES = sorted((DATA.parent).glob("**/*.eml"))
+_FROM_VALUES = [
+    "Ada Lovelace <ada@example.org>", "ada@example.org", "Support <SUPPORT@example.com>",
+    "support+SUP-00042@example.com", "MAILER-DAEMON@relay.example.net", "Mail Delivery <postmaster@x.example>",
+    "=?utf-8?q?Chlo=C3=A9_Dubois?= <chloe@example.org>", "=?utf-8?q?evil=40x.com=3E?= <ada@example.org>",
+    "=?utf-8?q?support=40example.com?= <ada@example.org>", "MAILER-DAEMON (Mail Delivery System)",
+    '"Support, Team" <support@example.com>', "ada@example.org, support@example.com", "Ada <ada@example.org",
+    "<>", "", "Post Master<postmaster@x.example>", "a.b.@example.org", "x <support@example.com> y",
+]
+
+
+def _both_ways(raw: bytes, envelope_from: str | None) -> tuple[Classification, Classification] | None:
+    """(a fresh header-only parse, the parse step's fields) classified; None when the parse
+    saw a changed header block (the pipeline then parses the header block itself)."""
+    from maildesk.mime.classify import header_message
+    from maildesk.mime.parse import parse_message
+    from maildesk.mime.rawlines import header_end
+
+    parsed = parse_message(raw)
+    if parsed.raw_headers is None:
+        return None
+    reread = BytesHeaderParser(policy=email.policy.default).parsebytes(raw[: header_end(raw, 0)])
+    return run(reread, envelope_from), run(header_message(parsed.raw_headers), envelope_from)
+
+
+def test_the_parse_steps_header_fields_classify_like_a_fresh_header_parse():
+    compared = 0
+    for path in _ALL_SAMPLES:
+        for envelope_from in (UNKNOWN, "", "someone@example.net"):
+            both = _both_ways(path.read_bytes(), envelope_from)
+            if both is not None:
+                assert both[1] == both[0], path.name
+                compared += 1
+    assert compared >= 3 * (len(_ALL_SAMPLES) - 2)
+
+
+@pytest.mark.parametrize("value", _FROM_VALUES)
+def test_plain_from_values_read_without_the_structured_parser_classify_the_same(value):
+    raw = f"From: {value}\r\nSubject: hello\r\n\r\nbody\r\n".encode()
+    both = _both_ways(raw, "someone@example.net")
+    assert both is not None and both[1] == both[0]
+
+
+def test_our_own_address_in_a_plain_from_is_still_a_loop():
+    both = _both_ways(b"From: Support <SUPPORT@example.com>\r\n\r\nhi\r\n", "x@example.net")
+    assert both is not None
+    shortcut = both[1]
+    assert shortcut.kind is Kind.LOOP and "From is our own address" in shortcut.reason
