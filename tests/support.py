@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import httpx
 from aiosmtpd.controller import Controller
@@ -209,6 +209,27 @@ def migrate_database(url: str) -> None:
     from maildesk.db import migrate
 
     migrate(url)
+
+
+def on_new_database(tmp_path: Path, body: Callable[[Any], Awaitable[None]]) -> None:
+    """Run `body(db)` against a new, migrated database (maildesk's own `Database`, two
+    connections), then close and drop it, for tests that drive maildesk's modules directly."""
+    from maildesk.db import Database
+
+    test_db = new_database(tmp_path)
+    migrate_database(test_db.url)
+
+    async def go() -> None:
+        db = Database(test_db.url, pool_size=2)
+        try:
+            await body(db)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        test_db.drop()
 
 
 def run_sql(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:

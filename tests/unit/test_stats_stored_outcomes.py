@@ -16,7 +16,6 @@ MAILDESK_TEST_DATABASE_URL.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
@@ -34,7 +33,7 @@ from maildesk.models import Ticket, TicketEvent, User
 from maildesk.tickets import due, rules
 from maildesk.tickets.sla import backfill_outcomes
 from maildesk.tickets.stats import SlaReport, Stats, sla_report, ticket_stats
-from tests.support import migrate_database, new_database
+from tests.support import on_new_database
 
 HOUR = timedelta(hours=1)
 # Well in the past and fixed, so the test means the same whenever it runs; "now" is passed in.
@@ -174,65 +173,56 @@ async def _unstored(db: Database, settings: Settings) -> int:
 
 
 def test_stats_from_stored_outcomes_equal_the_clocks(tmp_path: Path) -> None:
-    test_db = new_database(tmp_path)
-    migrate_database(test_db.url)
     histories = _histories(random.Random(14), 300)
     start, end = START.date(), NOW.date()
 
-    async def go() -> None:
-        db = Database(test_db.url, pool_size=2)
-        try:
-            await _write(db, histories, OFFICE)
-            assert await _unstored(db, OFFICE) == 0
+    async def go(db: Database) -> None:
+        await _write(db, histories, OFFICE)
+        assert await _unstored(db, OFFICE) == 0
 
-            # 1. Everything stored under the current settings, at several later times: running
-            #    clocks reach their due times after their last change, stopped ones do not move.
-            for later in (NOW, NOW + 5 * HOUR, NOW + timedelta(days=3)):
-                stored = await _both(db, OFFICE, later, start, end)
-                assert stored[0].opened == 300
-                _assert_same(stored, await _pure(db, OFFICE, later, start, end))
-            report = stored[0]
-            # The histories are varied enough to mean something: both clocks stopped and ran,
-            # tickets met and missed both targets.
-            assert report.first_response.samples > 50 and report.resolution.samples > 50
-            for target in (report.first_response, report.resolution):
-                assert target.overall.met > 20 and target.overall.missed > 20
+        # 1. Everything stored under the current settings, at several later times: running
+        #    clocks reach their due times after their last change, stopped ones do not move.
+        for later in (NOW, NOW + 5 * HOUR, NOW + timedelta(days=3)):
+            stored = await _both(db, OFFICE, later, start, end)
+            assert stored[0].opened == 300
+            _assert_same(stored, await _pure(db, OFFICE, later, start, end))
+        report = stored[0]
+        # The histories are varied enough to mean something: both clocks stopped and ran,
+        # tickets met and missed both targets.
+        assert report.first_response.samples > 50 and report.resolution.samples > 50
+        for target in (report.first_response, report.resolution):
+            assert target.overall.met > 20 and target.overall.missed > 20
 
-            # 2. Half the tickets without stored outcomes (as after migration 0012): both paths at once.
-            async with db.write() as session:
-                await session.execute(update(Ticket).where(Ticket.id % 2 == 0).values(sla_basis=None))
-            _assert_same(await _both(db, OFFICE, NOW, start, end), await _pure(db, OFFICE, NOW, start, end))
+        # 2. Half the tickets without stored outcomes (as after migration 0012): both paths at once.
+        async with db.write() as session:
+            await session.execute(update(Ticket).where(Ticket.id % 2 == 0).values(sla_basis=None))
+        _assert_same(await _both(db, OFFICE, NOW, start, end), await _pure(db, OFFICE, NOW, start, end))
 
-            # 3. The calendar and targets change: every stored outcome is stale, the stats
-            #    compute all of them from the event log under the new settings.
-            changed = await _both(db, ROUND_THE_CLOCK, NOW, start, end)
-            _assert_same(changed, await _pure(db, ROUND_THE_CLOCK, NOW, start, end))
-            assert changed != await _both(db, OFFICE, NOW, start, end)  # the change shows
+        # 3. The calendar and targets change: every stored outcome is stale, the stats
+        #    compute all of them from the event log under the new settings.
+        changed = await _both(db, ROUND_THE_CLOCK, NOW, start, end)
+        _assert_same(changed, await _pure(db, ROUND_THE_CLOCK, NOW, start, end))
+        assert changed != await _both(db, OFFICE, NOW, start, end)  # the change shows
 
-            # 4. The SLA pass stores them again under the new settings, in bounded batches
-            #    (finished tickets here; running ones get theirs in its main loop, as due.refresh).
-            rt = SimpleNamespace(db=db, settings=ROUND_THE_CLOCK)
-            finished = Ticket.status.in_(("resolved", "closed"))
-            async with db.read() as session:
-                n_finished = int(await session.scalar(select(func.count()).where(finished)) or 0)
-            assert await backfill_outcomes(rt, NOW, limit=100) == 100  # type: ignore[arg-type]
-            assert await backfill_outcomes(rt, NOW) == n_finished - 100  # type: ignore[arg-type]
-            assert await backfill_outcomes(rt, NOW) == 0  # type: ignore[arg-type]
-            async with db.write() as session:
-                running = (await session.scalars(select(Ticket).where(~finished))).all()
-                for ticket in running:
-                    await due.refresh(session, ticket, ROUND_THE_CLOCK, NOW)
-            assert await _unstored(db, ROUND_THE_CLOCK) == 0
-            _assert_same(await _both(db, ROUND_THE_CLOCK, NOW + HOUR, start, end),
-                         await _pure(db, ROUND_THE_CLOCK, NOW + HOUR, start, end))
-            assert (await _both(db, ROUND_THE_CLOCK, NOW, start, end)) == changed
-        finally:
-            await db.dispose()
+        # 4. The SLA pass stores them again under the new settings, in bounded batches
+        #    (finished tickets here; running ones get theirs in its main loop, as due.refresh).
+        rt = SimpleNamespace(db=db, settings=ROUND_THE_CLOCK)
+        finished = Ticket.status.in_(("resolved", "closed"))
+        async with db.read() as session:
+            n_finished = int(await session.scalar(select(func.count()).where(finished)) or 0)
+        assert await backfill_outcomes(rt, NOW, limit=100) == 100  # type: ignore[arg-type]
+        assert await backfill_outcomes(rt, NOW) == n_finished - 100  # type: ignore[arg-type]
+        assert await backfill_outcomes(rt, NOW) == 0  # type: ignore[arg-type]
+        async with db.write() as session:
+            running = (await session.scalars(select(Ticket).where(~finished))).all()
+            for ticket in running:
+                await due.refresh(session, ticket, ROUND_THE_CLOCK, NOW)
+        assert await _unstored(db, ROUND_THE_CLOCK) == 0
+        _assert_same(await _both(db, ROUND_THE_CLOCK, NOW + HOUR, start, end),
+                     await _pure(db, ROUND_THE_CLOCK, NOW + HOUR, start, end))
+        assert (await _both(db, ROUND_THE_CLOCK, NOW, start, end)) == changed
 
-    try:
-        asyncio.run(go())
-    finally:
-        test_db.drop()
+    on_new_database(tmp_path, go)
 
 
 def test_basis_names_everything_the_clocks_depend_on() -> None:
