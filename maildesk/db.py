@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from contextlib import nullcontext
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 from sqlalchemy import Column, event, select
 from sqlalchemy.engine import make_url
@@ -27,6 +28,7 @@ from maildesk.resources import resource_dir
 from maildesk.sqlite_conn import BUSY_TIMEOUT_MS, SQLiteConnection, connector
 
 _NO_LOCK = nullcontext()
+T = TypeVar("T")
 BIG_VALUE_BYTES = 1024 * 1024  # values above this go through write_blob/read_blob on SQLite
 FOREGROUND_QUIET_SECONDS = 0.02
 MIGRATIONS_DIR = resource_dir("migrations")
@@ -102,6 +104,8 @@ class Database:
             sqlite_file(self.url)
             self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=1)
             parsed = make_url(self.url)
+            # A file database without URL options runs on maildesk's own connection (sqlite_conn.py):
+            # incremental blob I/O and whole transactions on its thread (write_in_thread).
             self.blob_io = bool(parsed.database) and parsed.database != ":memory:" and not parsed.query
             self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=pool_size)
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
@@ -183,6 +187,26 @@ class Database:
             for callback in self._commit_hooks[flag]:
                 callback()
 
+    async def write_in_thread(self, work: Callable[[sqlite3.Connection, dict[str, Any]], T]) -> T:
+        """SQLite on maildesk's own connection only (`blob_io`): one whole write transaction —
+        BEGIN IMMEDIATE, `work(connection, info)`, COMMIT — in a single hand-off to the write
+        connection's thread, under the same lock as `write()`, with the same commit hooks
+        (flags `work` sets in `info`, run once the COMMIT is done). `write_connection()` hands
+        BEGIN (when another process holds the lock) and COMMIT to the thread separately, and
+        runs each statement through SQLAlchemy: intake's batches were mostly that overhead.
+        The COMMIT is the same one (synchronous=FULL): durable when this returns."""
+        assert self.blob_io and self._write_lock is not None, "write_in_thread needs maildesk's SQLite connection"
+        info: dict[str, Any] = {}
+        async with self._write_lock:
+            async with self.write_engine.connect() as connection:  # no BEGIN: SQLAlchemy begins on first execute
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert isinstance(driver, SQLiteConnection)
+                result = await driver.in_thread(_transaction, driver.sqlite(), work, info)
+        for flag in [f for f in self._commit_hooks if info.get(f)]:
+            for callback in self._commit_hooks[flag]:
+                callback()
+        return result
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._read_sessions() as session:
@@ -226,6 +250,22 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection, dict[str, Any]], T],
+                 info: dict[str, Any]) -> T:
+    """BEGIN IMMEDIATE, work, COMMIT on a sqlite3 connection (on its own thread); rolled back
+    (and re-raised) if work or the COMMIT fails."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(connection, info)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.rollback()
+        info.clear()  # nothing committed: no hooks
+        raise
+    return result
 
 
 def sqlite_file(url: str) -> None:

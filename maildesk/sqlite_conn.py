@@ -30,7 +30,7 @@ _MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
 # until the first statement after it (https://sqlite.org/lang_transaction.html).
 _DEFERRED_BEGIN = frozenset({"BEGIN", "BEGIN DEFERRED", "BEGIN TRANSACTION", "BEGIN DEFERRED TRANSACTION"})
 BUSY_TIMEOUT_MS = 30000
-_BLOB_CHUNK = 1024 * 1024
+BLOB_CHUNK = 1024 * 1024
 
 
 @functools.lru_cache(maxsize=4096)
@@ -242,8 +242,8 @@ class SQLiteConnection:
         def write() -> None:
             view = memoryview(data)
             with self.sqlite().blobopen(table, column, rowid) as blob:
-                for start in range(0, len(view), _BLOB_CHUNK):
-                    blob.write(view[start : start + _BLOB_CHUNK])
+                for start in range(0, len(view), BLOB_CHUNK):
+                    blob.write(view[start : start + BLOB_CHUNK])
 
         await self.in_thread(write)
 
