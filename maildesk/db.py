@@ -105,7 +105,7 @@ class Database:
             self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=1)
             parsed = make_url(self.url)
             # A file database without URL options runs on maildesk's own connection (sqlite_conn.py):
-            # incremental blob I/O and whole transactions on its thread (write_in_thread).
+            # incremental blob I/O and transactions on the sqlite3 connection itself (write_sqlite).
             self.blob_io = bool(parsed.database) and parsed.database != ":memory:" and not parsed.query
             self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=pool_size)
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
@@ -187,21 +187,31 @@ class Database:
             for callback in self._commit_hooks[flag]:
                 callback()
 
-    async def write_in_thread(self, work: Callable[[sqlite3.Connection, dict[str, Any]], T]) -> T:
-        """SQLite on maildesk's own connection only (`blob_io`): one whole write transaction —
-        BEGIN IMMEDIATE, `work(connection, info)`, COMMIT — in a single hand-off to the write
-        connection's thread, under the same lock as `write()`, with the same commit hooks
-        (flags `work` sets in `info`, run once the COMMIT is done). `write_connection()` hands
-        BEGIN (when another process holds the lock) and COMMIT to the thread separately, and
-        runs each statement through SQLAlchemy: intake's batches were mostly that overhead.
-        The COMMIT is the same one (synchronous=FULL): durable when this returns."""
-        assert self.blob_io and self._write_lock is not None, "write_in_thread needs maildesk's SQLite connection"
+    async def write_sqlite(self, work: Callable[[sqlite3.Connection, dict[str, Any]], T], *,
+                           in_thread: bool = False) -> T:
+        """SQLite on maildesk's own connection only (`blob_io`): one write transaction whose
+        statements `work(connection, info)` runs on the sqlite3 connection itself, under the
+        same lock as `write()`, with the same commit hooks (flags `work` sets in `info`, run
+        once the COMMIT is done). BEGIN IMMEDIATE and COMMIT are handed to the connection's
+        thread exactly as for `write()` (BEGIN only when another process holds the lock;
+        COMMIT always: it waits for the disk, synchronous=FULL); `work` runs on the loop like
+        the write engine's other short statements, or in the thread (`in_thread`: e.g. a big
+        value written in place). Intake's batches were mostly SQLAlchemy's per-statement cost."""
+        assert self.blob_io and self._write_lock is not None, "write_sqlite needs maildesk's SQLite connection"
         info: dict[str, Any] = {}
         async with self._write_lock:
             async with self.write_engine.connect() as connection:  # no BEGIN: SQLAlchemy begins on first execute
                 driver = (await connection.get_raw_connection()).driver_connection
                 assert isinstance(driver, SQLiteConnection)
-                result = await driver.in_thread(_transaction, driver.sqlite(), work, info)
+                await driver.begin_immediate()
+                try:
+                    conn = driver.sqlite()
+                    result = await driver.in_thread(work, conn, info) if in_thread else work(conn, info)
+                    await driver.commit()
+                except BaseException:
+                    info.clear()  # nothing committed: no hooks
+                    await driver.rollback()
+                    raise
         for flag in [f for f in self._commit_hooks if info.get(f)]:
             for callback in self._commit_hooks[flag]:
                 callback()
@@ -250,22 +260,6 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
-
-
-def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection, dict[str, Any]], T],
-                 info: dict[str, Any]) -> T:
-    """BEGIN IMMEDIATE, work, COMMIT on a sqlite3 connection (on its own thread); rolled back
-    (and re-raised) if work or the COMMIT fails."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(connection, info)
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.rollback()
-        info.clear()  # nothing committed: no hooks
-        raise
-    return result
 
 
 def sqlite_file(url: str) -> None:

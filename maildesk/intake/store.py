@@ -185,7 +185,9 @@ class Intake:
         # Core statement built once (an ORM insert built per message cost more than the write).
         rows = self._rows(batch)
         if self.db.blob_io:
-            results = await self.db.write_in_thread(self._sqlite_statements().write(rows))
+            # A big message's bytes are written in place, in the connection's thread.
+            big = any(len(item.raw) > BIG_VALUE_BYTES for item in batch)
+            results = await self.db.write_sqlite(self._sqlite_statements().write(rows), in_thread=big)
         else:
             results = await self._write_core(rows)
         for item, row, result in zip(batch, rows, results):  # committed now
@@ -260,7 +262,7 @@ class _SQLiteInsert:
     """The intake insert and duplicate lookup as SQLite text and parameter order, compiled once
     by SQLAlchemy (so the SQL and every stored value are exactly what the Core statement
     writes: each column's own bind processor, TypeEngine.dialect_impl().bind_processor), for a
-    batch run whole on the write connection's thread (Database.write_in_thread)."""
+    batch run whole on the write connection's thread (Database.write_sqlite)."""
 
     def __init__(self, dialect: Any) -> None:
         columns = ["dedupe_key", "message_id", "envelope_from", "envelope_to", "source", "raw", "size",
@@ -290,7 +292,7 @@ class _SQLiteInsert:
         return [process[name](row[name]) if name in process else row[name] for name in order]
 
     def write(self, rows: list[dict[str, object]]) -> Callable[[sqlite3.Connection, dict[str, Any]], list[Stored]]:
-        """The work for Database.write_in_thread: insert each row (a duplicate is looked up)."""
+        """The work for Database.write_sqlite: insert each row (a duplicate is looked up)."""
 
         def work(connection: sqlite3.Connection, info: dict[str, Any]) -> list[Stored]:
             results: list[Stored] = []
