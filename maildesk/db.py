@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from contextlib import nullcontext
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 from sqlalchemy import Column, event, select
 from sqlalchemy.engine import make_url
@@ -27,6 +28,7 @@ from maildesk.resources import resource_dir
 from maildesk.sqlite_conn import BUSY_TIMEOUT_MS, SQLiteConnection, connector
 
 _NO_LOCK = nullcontext()
+T = TypeVar("T")
 BIG_VALUE_BYTES = 1024 * 1024  # values above this go through write_blob/read_blob on SQLite
 FOREGROUND_QUIET_SECONDS = 0.02
 MIGRATIONS_DIR = resource_dir("migrations")
@@ -102,6 +104,8 @@ class Database:
             sqlite_file(self.url)
             self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=1)
             parsed = make_url(self.url)
+            # A file database without URL options runs on maildesk's own connection (sqlite_conn.py):
+            # incremental blob I/O and transactions on the sqlite3 connection itself (write_sqlite).
             self.blob_io = bool(parsed.database) and parsed.database != ":memory:" and not parsed.query
             self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=pool_size)
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
@@ -182,6 +186,36 @@ class Database:
         for flag in [f for f in self._commit_hooks if write.info.get(f)]:
             for callback in self._commit_hooks[flag]:
                 callback()
+
+    async def write_sqlite(self, work: Callable[[sqlite3.Connection, dict[str, Any]], T], *,
+                           in_thread: bool = False) -> T:
+        """SQLite on maildesk's own connection only (`blob_io`): one write transaction whose
+        statements `work(connection, info)` runs on the sqlite3 connection itself, under the
+        same lock as `write()`, with the same commit hooks (flags `work` sets in `info`, run
+        once the COMMIT is done). BEGIN IMMEDIATE and COMMIT are handed to the connection's
+        thread exactly as for `write()` (BEGIN only when another process holds the lock;
+        COMMIT always: it waits for the disk, synchronous=FULL); `work` runs on the loop like
+        the write engine's other short statements, or in the thread (`in_thread`: e.g. a big
+        value written in place). Intake's batches were mostly SQLAlchemy's per-statement cost."""
+        assert self.blob_io and self._write_lock is not None, "write_sqlite needs maildesk's SQLite connection"
+        info: dict[str, Any] = {}
+        async with self._write_lock:
+            async with self.write_engine.connect() as connection:  # no BEGIN: SQLAlchemy begins on first execute
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert isinstance(driver, SQLiteConnection)
+                await driver.begin_immediate()
+                try:
+                    conn = driver.sqlite()
+                    result = await driver.in_thread(work, conn, info) if in_thread else work(conn, info)
+                    await driver.commit()
+                except BaseException:
+                    info.clear()  # nothing committed: no hooks
+                    await driver.rollback()
+                    raise
+        for flag in [f for f in self._commit_hooks if info.get(f)]:
+            for callback in self._commit_hooks[flag]:
+                callback()
+        return result
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

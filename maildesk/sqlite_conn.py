@@ -30,7 +30,7 @@ _MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
 # until the first statement after it (https://sqlite.org/lang_transaction.html).
 _DEFERRED_BEGIN = frozenset({"BEGIN", "BEGIN DEFERRED", "BEGIN TRANSACTION", "BEGIN DEFERRED TRANSACTION"})
 BUSY_TIMEOUT_MS = 30000
-_BLOB_CHUNK = 1024 * 1024
+BLOB_CHUNK = 1024 * 1024
 
 
 @functools.lru_cache(maxsize=4096)
@@ -88,18 +88,7 @@ class Cursor:
             cursor.close()
 
     def _begin_now(self, sql: str) -> bool:
-        """BEGIN on the loop's thread if the lock is free now; False if another process holds it."""
-        conn = self.connection.sqlite()
-        conn.execute("PRAGMA busy_timeout=0")
-        try:
-            conn.execute(sql)
-            return True
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                return False
-            raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return self.connection.begin_now(sql)
 
     async def _go(self, sql: str, parameters: Any, many: bool) -> "Cursor":
         may_wait, begin, deferred_begin = _kind(sql)
@@ -189,6 +178,27 @@ class SQLiteConnection:
         if self.in_transaction:  # the pool's reset after a commit needs no trip
             await self.in_thread(self.sqlite().commit)
 
+    def begin_now(self, sql: str) -> bool:
+        """BEGIN on the loop's thread if the lock is free now; False if another process holds it."""
+        conn = self.sqlite()
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute(sql)
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    async def begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE as a Cursor does it on an inline connection: on the loop's thread when
+        the write lock is free, else in the thread (it may wait for another process's lock)."""
+        if not (self.inline and self.begin_now("BEGIN IMMEDIATE")):
+            await self.in_thread(self.sqlite().execute, "BEGIN IMMEDIATE")
+        self.began()
+
     def began(self) -> None:
         """Note that a transaction began (its statements changed no row yet)."""
         self._changes_at_begin = self.sqlite().total_changes
@@ -242,8 +252,8 @@ class SQLiteConnection:
         def write() -> None:
             view = memoryview(data)
             with self.sqlite().blobopen(table, column, rowid) as blob:
-                for start in range(0, len(view), _BLOB_CHUNK):
-                    blob.write(view[start : start + _BLOB_CHUNK])
+                for start in range(0, len(view), BLOB_CHUNK):
+                    blob.write(view[start : start + BLOB_CHUNK])
 
         await self.in_thread(write)
 

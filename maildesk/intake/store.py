@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sqlite3
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from maildesk.db import BIG_VALUE_BYTES, Database
+from maildesk.sqlite_conn import BLOB_CHUNK
 from maildesk.logs import event
 from maildesk.models import InboundMessage, utcnow
 
@@ -100,6 +102,7 @@ class Intake:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._insert = None
+        self._sqlite: _SQLiteInsert | None = None
 
     async def store(
         self, raw: bytes, *, envelope_from: str | None, envelope_to: list[str], source: str = "smtp"
@@ -180,6 +183,19 @@ class Intake:
     async def _write(self, batch: list[_Item]) -> list[Stored]:
         # Header summaries are worked out before the write lock is taken; the insert is one
         # Core statement built once (an ORM insert built per message cost more than the write).
+        rows = self._rows(batch)
+        if self.db.blob_io:
+            # A big message's bytes are written in place, in the connection's thread.
+            big = any(len(item.raw) > BIG_VALUE_BYTES for item in batch)
+            results = await self.db.write_sqlite(self._sqlite_statements().write(rows), in_thread=big)
+        else:
+            results = await self._write_core(rows)
+        for item, row, result in zip(batch, rows, results):  # committed now
+            self._accepted(item, row, result)
+        return results
+
+    @staticmethod
+    def _rows(batch: list[_Item]) -> list[dict[str, object]]:
         rows = []
         for item in batch:
             message_id, subject, sender = summarise(item.raw)
@@ -199,6 +215,11 @@ class Intake:
                     received_at=utcnow(),
                 )
             )
+        return rows
+
+    async def _write_core(self, rows: list[dict[str, object]]) -> list[Stored]:
+        """The batch through SQLAlchemy on a write connection (PostgreSQL; SQLite without
+        maildesk's own connection, e.g. in memory)."""
         statement = self._insert_statement()
         results: list[Stored] = []
         async with self.db.write_connection() as write:  # Core only: no ORM session to set up
@@ -220,9 +241,12 @@ class Intake:
                     results.append(Stored(int(new_id), duplicate=False))
             if any(not r.duplicate for r in results):
                 write.info[WAKE_PIPELINE] = True
-        for item, row, result in zip(batch, rows, results):  # committed now
-            self._accepted(item, row, result)
         return results
+
+    def _sqlite_statements(self) -> "_SQLiteInsert":
+        if self._sqlite is None:
+            self._sqlite = _SQLiteInsert(self.db.write_engine.dialect)
+        return self._sqlite
 
     def _insert_statement(self):  # type: ignore[no-untyped-def]
         if self._insert is None:
@@ -232,3 +256,70 @@ class Intake:
                 insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
             )
         return self._insert
+
+
+class _SQLiteInsert:
+    """The intake insert and duplicate lookup as SQLite text and parameter order, compiled once
+    by SQLAlchemy (so the SQL and every stored value are exactly what the Core statement
+    writes: each column's own bind processor, TypeEngine.dialect_impl().bind_processor), for a
+    batch run whole on the write connection's thread (Database.write_sqlite)."""
+
+    def __init__(self, dialect: Any) -> None:
+        columns = ["dedupe_key", "message_id", "envelope_from", "envelope_to", "source", "raw", "size",
+                   "subject", "from_addr", "status", "attempts", "received_at"]
+        conflict = dict(index_elements=["dedupe_key"])
+        values = {name: bindparam(name) for name in columns}
+        self.insert, self.order = self._compile(
+            sqlite_insert(_INBOUND).values(values).on_conflict_do_nothing(**conflict).returning(_INBOUND.c.id), dialect)
+        # A big message: a zeroblob of its length now, the bytes written in place (blobopen).
+        big = {**values, "raw": func.zeroblob(bindparam("raw_length"))}
+        self.insert_big, self.order_big = self._compile(
+            sqlite_insert(_INBOUND).values(big).on_conflict_do_nothing(**conflict).returning(_INBOUND.c.id), dialect)
+        self.existing, self.order_existing = self._compile(_EXISTING, dialect)
+        self.process = {}
+        for name in columns:
+            processor = _INBOUND.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.process[name] = processor
+
+    @staticmethod
+    def _compile(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...]]:
+        compiled = statement.compile(dialect=dialect)
+        return compiled.string, tuple(compiled.positiontup or ())
+
+    def _parameters(self, row: dict[str, object], order: tuple[str, ...]) -> list[object]:
+        process = self.process
+        return [process[name](row[name]) if name in process else row[name] for name in order]
+
+    def write(self, rows: list[dict[str, object]]) -> Callable[[sqlite3.Connection, dict[str, Any]], list[Stored]]:
+        """The work for Database.write_sqlite: insert each row (a duplicate is looked up)."""
+
+        def work(connection: sqlite3.Connection, info: dict[str, Any]) -> list[Stored]:
+            results: list[Stored] = []
+            for row in rows:
+                raw = row["raw"]
+                assert isinstance(raw, bytes)
+                if len(raw) > BIG_VALUE_BYTES:
+                    parameters = self._parameters({**row, "raw_length": len(raw)}, self.order_big)
+                    new = connection.execute(self.insert_big, parameters).fetchone()
+                    if new is not None:
+                        _write_blob(connection, int(new[0]), raw)
+                else:
+                    new = connection.execute(self.insert, self._parameters(row, self.order)).fetchone()
+                if new is None:
+                    existing = connection.execute(self.existing, (row["dedupe_key"],)).fetchone()
+                    results.append(Stored(int(existing[0]) if existing else 0, duplicate=True))
+                else:
+                    results.append(Stored(int(new[0]), duplicate=False))
+                    info[WAKE_PIPELINE] = True
+            return results
+
+        return work
+
+
+def _write_blob(connection: sqlite3.Connection, rowid: int, data: bytes) -> None:
+    """Fill the row's zeroblob in chunks, as SQLiteConnection.write_blob does."""
+    view = memoryview(data)
+    with connection.blobopen(_INBOUND.name, "raw", rowid) as blob:
+        for start in range(0, len(view), BLOB_CHUNK):
+            blob.write(view[start : start + BLOB_CHUNK])
