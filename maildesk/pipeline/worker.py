@@ -305,7 +305,7 @@ async def _run_pass(rt: Runtime, batch: int, yield_to_clients: bool, *, savepoin
         ).all()
         small = [m.id for m in claimed if (m.size or 0) <= BIG_VALUE_BYTES]
         raws = dict((await session.execute(select(InboundMessage.id, InboundMessage.raw).where(
-            InboundMessage.id.in_(small)))).tuples().all()) if small else {}
+            InboundMessage.id.in_(small)))).all()) if small else {}
         deadline = time.monotonic() + (_SLICE_SECONDS if yield_to_clients else _FORCED_SLICE_SECONDS)
         done = 0
         for inbound in claimed:
