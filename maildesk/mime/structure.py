@@ -13,6 +13,7 @@ agree on where parts begin and end.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -257,7 +258,18 @@ def _content_info(header: bytes, default: str) -> tuple[str, bytes | None]:
     """Content type and boundary (for multiparts) the way the feedparser reads them."""
     if b"content-type" not in header.lower():
         return default, None
-    message = BytesHeaderParser(policy=compat32).parsebytes(_content_type_field(header))
+    field = _content_type_field(header)
+    return (_cached_field_info if len(field) <= _CACHED_FIELD_BYTES else _field_info)(field, default)
+
+
+# Most parts' Content-Type fields are the same few lines (text/plain; charset="utf-8"):
+# their reading is remembered (a pure function of the field), short ones only, so the cache
+# stays small whatever arrives.
+_CACHED_FIELD_BYTES = 200
+
+
+def _field_info(field: bytes, default: str) -> tuple[str, bytes | None]:
+    message = BytesHeaderParser(policy=compat32).parsebytes(field)
     message.set_default_type(default)
     ctype = message.get_content_type()
     if message.get_content_maintype() != "multipart":
@@ -266,6 +278,9 @@ def _content_info(header: bytes, default: str) -> tuple[str, bytes | None]:
     if boundary is None:
         return ctype, None
     return ctype, boundary.encode("ascii", "surrogateescape")
+
+
+_cached_field_info = functools.lru_cache(maxsize=512)(_field_info)
 
 
 def _content_type_field(header: bytes) -> bytes:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
@@ -239,7 +239,10 @@ async def _outcome(job: Job, inbound_id: int, source: str, seconds: float) -> Ou
     outcome = Outcome(inbound_id, source, status, seconds, reason=inbound.reason)
     if status == "failed" or (status == "ignored" and job.ignored is None):
         return outcome  # the steps' changes were rolled back: there is no ticket to name
-    ticket = await job.session.get(Ticket, inbound.ticket_id) if inbound.ticket_id is not None else None
+    ticket_id = inbound.ticket_id
+    ticket = None
+    if ticket_id is not None:
+        ticket = _held(job, ticket_id) or await job.session.get(Ticket, ticket_id)
     outcome.ticket = ticket.ticket_number if ticket is not None else None
     if status == "ignored":
         outcome.how, outcome.matched_by = ("automatic" if ticket is not None else None), job.matched_by
@@ -248,6 +251,16 @@ async def _outcome(job: Job, inbound_id: int, source: str, seconds: float) -> Ou
     else:
         outcome.how = "new_ticket"
     return outcome
+
+
+def _held(job: Job, ticket_id: int) -> Ticket | None:
+    """The ticket of that id the job holds (the one it opened or the one it matched): the
+    object session.get would return from the identity map, without the trip into SQLAlchemy's
+    greenlet. None when it holds none, or one with expired attributes (get refreshes those)."""
+    for held in (job.created, job.ticket):
+        if held is not None and not inspect(held).expired_attributes and held.id == ticket_id:
+            return held
+    return None
 
 
 async def run_once(rt: Runtime, batch: int = _BATCH, *, yield_to_clients: bool = True) -> int:
@@ -305,7 +318,7 @@ async def _run_pass(rt: Runtime, batch: int, yield_to_clients: bool, *, savepoin
         ).all()
         small = [m.id for m in claimed if (m.size or 0) <= BIG_VALUE_BYTES]
         raws = dict((await session.execute(select(InboundMessage.id, InboundMessage.raw).where(
-            InboundMessage.id.in_(small)))).tuples().all()) if small else {}
+            InboundMessage.id.in_(small)))).all()) if small else {}
         deadline = time.monotonic() + (_SLICE_SECONDS if yield_to_clients else _FORCED_SLICE_SECONDS)
         done = 0
         for inbound in claimed:

@@ -26,7 +26,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.config import Settings
@@ -138,13 +138,25 @@ def _unflushed(session: AsyncSession, ticket_id: int) -> list[StatusChange]:
     ]
 
 
+_EVENTS = TicketEvent.__table__
+# One ticket's status changes, oldest first (status_changes' query for one id), built once and
+# run on the session's connection (Core): the ORM's execution path for this read cost more
+# than the read itself on every reply. Like the Core path, it flushes nothing.
+_ONE_TICKETS_CHANGES = (
+    select(_EVENTS.c.created_at, _EVENTS.c.new_value)
+    .where(_EVENTS.c.ticket_id == bindparam("ticket_id"), _EVENTS.c.kind.in_(_STATUS_KINDS))
+    .order_by(_EVENTS.c.created_at, _EVENTS.c.id)
+)
+
+
 async def refresh(session: AsyncSession, ticket: Ticket, settings: Settings, now: datetime) -> Clocks:
     """Recompute one ticket's clocks from its event log and store the due times.
 
     The log is what is written plus the status events of the change being made that are still
     pending: read without flushing them first, so the change's rows go out in one flush."""
-    with session.no_autoflush:
-        changes = (await status_changes(session, [ticket.id])).get(ticket.id, [])
+    connection = await session.connection()
+    rows = await connection.execute(_ONE_TICKETS_CHANGES, {"ticket_id": ticket.id})
+    changes = [StatusChange(at, new) for at, new in rows if new]
     clocks = clocks_of(ticket, changes + _unflushed(session, ticket.id), settings, now)
     store(ticket, clocks, basis(settings))
     return clocks

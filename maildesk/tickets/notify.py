@@ -98,10 +98,12 @@ def new_ticket_values(ticket: Ticket, actor: User | None, admins: Sequence[User]
     return _values(admins, "new_ticket", ticket, f"New ticket {_label(ticket)} from {ticket.user_email}", actor)
 
 
-def requester_reply(session: AsyncSession, ticket: Ticket, author: User, admins: Sequence[User]) -> None:
-    """`admins`: the active admins, read once by the change (active_admins)."""
+def requester_reply_values(ticket: Ticket, author: User, admins: Sequence[User]) -> list[dict]:
+    """A requester's reply's notifications as row columns (replies.py writes them with Core
+    INSERTs): the assignee, else every admin. `admins`: the active admins, read once by the
+    change (active_admins)."""
     assignee = [a for a in admins if a.id == ticket.assigned_to]
-    _add(session, assignee or admins, "reply", ticket, f"{author.email} replied on {_label(ticket)}", author)
+    return _values(assignee or admins, "reply", ticket, f"{author.email} replied on {_label(ticket)}", author)
 
 
 def escalation(session: AsyncSession, ticket: Ticket, actor: User | None, reason: str,

@@ -3,13 +3,16 @@ internal notes, and automatic mail (auto-replies, bounces) kept for the record."
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
 
-from maildesk.models import Ticket, TicketMessage, TicketParticipant, User, utcnow
+from sqlalchemy import Table, select
+
+from maildesk.models import Notification, Ticket, TicketEvent, TicketMessage, TicketParticipant, User, utcnow
 from maildesk.tickets import notify, rules
 from maildesk.tickets.desk import Desk
 from maildesk.tickets.errors import ServiceError
 from maildesk.tickets.messages import NewMessage, add_message
+from maildesk.tickets.rows import insert_rows
 from maildesk.webhooks import events as webhooks
 
 
@@ -25,11 +28,16 @@ async def requester_reply(desk: Desk, ticket: Ticket, author: User, message: New
             assignee = await desk.session.get(User, ticket.assigned_to)
     row = await add_message(desk, ticket, author, "user", message)
     with desk.change(ticket):
-        desk.event(ticket, author, "reply", detail={"message_id": row.id, "source": message.source})
+        # The reply's event and the notifications as Core INSERTs (rows.py), not pending ORM
+        # objects for the unit of work: written here, before anything can flush the status
+        # event below, so the timeline's rows keep their order.
+        added: list[tuple[Table, dict[str, Any]]] = [(TicketEvent.__table__, desk.event_values(
+            ticket, author, "reply", detail={"message_id": row.id, "source": message.source}))]
+        added.extend((Notification.__table__, n) for n in notify.requester_reply_values(ticket, author, admins))
+        await insert_rows(desk.session, added)
         if ticket.status in rules.REOPENED_BY_REPLY:
             desk.set_status(ticket, author, "in_progress")
     ticket.updated_at = utcnow()
-    notify.requester_reply(desk.session, ticket, author, admins)
     if assignee is not None and assignee.is_active:
         await desk.outbox.enqueue(
             desk.session, "requester_reply", assignee.email, ticket, context={"body": message.body}

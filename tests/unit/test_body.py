@@ -270,3 +270,27 @@ def test_sanitise_html_keeps_formatting_links_and_inline_images():
 def test_sanitise_html_overrides_a_senders_rel():
     clean = sanitise_html('<a href="https://example.com" rel="opener" target="_top">x</a>')
     assert clean == '<a href="https://example.com" rel="noopener noreferrer nofollow">x</a>'
+
+
+def test_line_search_finds_what_search_finds_in_reply_text():
+    # visible_reply looks for the reply-splitting library's quote headers only where a match
+    # can begin (line starts, newlines): the same first match, span and groups as search.
+    import random
+
+    pattern = body._library_header_regex()
+    pieces = ["On Mon, 1 Jan 2024 at 10:00, Bob <b@x.org> wrote:", "From: a", "Sent: b", "To: c", "Subject: d",
+              "> On x wrote:", "-----Original Message-----", "Am 1. Jan schrieb Bob <b@x.org>:", "Von: a",
+              "Gesendet: b", "Le 1 janv. a écrit :", "De : a", "Envoyé : b", "Den 1 jan 2024 skrev Bob:",
+              "2024年1月1日 写道：", "* From: x", "hello", "", "   ", "> quoted", "Thanks,", "--", "ok: fine", "\n",
+              "wrote:", "On"]
+    rnd = random.Random(14)
+    samples = ["\n".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12))) for _ in range(3000)]
+    samples += [corpus_text(path.name) for path in sorted(CLIENTS.glob("*.eml"))]
+    found = 0
+    for sample in samples:
+        expected, got = pattern.search(sample), body.line_search(pattern, sample)
+        assert (expected is None) == (got is None), sample
+        if expected is not None:
+            found += 1
+            assert (got.span(), got.groups()) == (expected.span(), expected.groups()), sample
+    assert found > 1000  # the headers were there to be found
