@@ -296,8 +296,8 @@ def _library_quote_start(keys: list[str]) -> int:
 
 def line_search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     """`pattern.search(text)` for a MULTILINE pattern each of whose matches begins at a line
-    start (`^`) or on a newline (`\n`), as every alternative of the library's header pattern
-    does: tried only at those positions, in order, so the first match is search's leftmost
+    start (`^`) or on a newline (`\n`), as `_library_header_regex` makes sure of: tried only
+    at those positions, in order, so the first match is search's leftmost
     one. search tries the whole pattern (some 25 alternatives) at every character: a half
     millisecond per reply; this tries it twice a line."""
     pos = 0
@@ -317,7 +317,12 @@ def line_search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
 
 @functools.lru_cache(maxsize=1)
 def _library_header_regex() -> re.Pattern[str]:
-    return EmailMessage(text="", languages=list(_LIBRARY_LANGUAGES)).HEADER_REGEX
+    """The library's quote-header pattern, held to matches that begin a line (or sit on the
+    newline before one). From 1.36 every alternative is anchored so already; earlier releases
+    let some match mid-line (1.21's French "Le ... a écrit :" matched "le Support <...>" inside
+    "Example Support <...>"), which would cut a reply in the middle of a line."""
+    library = EmailMessage(text="", languages=list(_LIBRARY_LANGUAGES)).HEADER_REGEX
+    return re.compile(r"(?:^|(?=\n))(?:" + library.pattern + ")", library.flags)
 
 
 def _drop_quoted(lines: list[str]) -> list[str]:

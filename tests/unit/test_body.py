@@ -294,3 +294,18 @@ def test_line_search_finds_what_search_finds_in_reply_text():
             found += 1
             assert (got.span(), got.groups()) == (expected.span(), expected.groups()), sample
     assert found > 1000  # the headers were there to be found
+
+
+def test_library_quote_headers_match_only_where_a_line_begins():
+    # mail-parser-reply before 1.36 let the French header match mid-line ("le Support ... a
+    # écrit :" inside "Example Support"), which would cut the reply inside a line: on every
+    # release pyproject.toml allows, a match starts a line or sits on the newline before one.
+    texts = ["Bonjour,\n\nLe lun. 3 nov. 2025 à 10:12, Example Support <support@x.example> a écrit :\n\n> ?",
+             "Merci\nLe 1 janv. 2024, Bob <b@x.org> a écrit :\n> ?"]
+    starts = []
+    for text in texts:
+        for match in body._library_header_regex().finditer(text):
+            assert match.start() == 0 or text[match.start() - 1] == "\n" or text[match.start()] == "\n", match
+            starts.append(match.start())
+    assert starts  # the plain attribution is found
+    assert "Bonjour" in body.visible_reply(texts[0]) and "Example Support" not in body.visible_reply(texts[0])
