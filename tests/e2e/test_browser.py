@@ -53,12 +53,12 @@ def test_requester_contact_form_sign_in_link_and_reply(
     link_form.get_by_role("button", name="Send me a sign-in link").click()
     expect(page.get_by_text("If the address is known, a link is on its way.")).to_be_visible()
     v.go(_link_in(sink, "nina@example.org"))
-    assert page.url == f"{daemon.base_url}/help/tickets"
+    expect(page).to_have_url(f"{daemon.base_url}/help/tickets")
     expect(page.get_by_role("heading", name="My support requests")).to_be_visible()
 
     # Open the ticket from the list and reply.
     page.get_by_role("link", name=number).click()
-    assert page.url.endswith(f"/help/tickets/{number}")
+    expect(page).to_have_url(re.compile(re.escape(f"/help/tickets/{number}") + "$"))
     expect(page.get_by_text("The withdraw button is greyed out since Monday.")).to_be_visible()
     expect(page.get_by_text("Open", exact=True)).to_be_visible()
     page.get_by_label("Your reply").fill("It also happens in the app.")
@@ -105,10 +105,11 @@ def test_admin_works_the_queue(daemon: Daemon, sink: Sink, visit: Callable[[], V
     form.get_by_label("Email").fill("olga@example.com")
     form.get_by_label("Password").fill(PASSWORD)
     form.get_by_role("button", name="Sign in").click()
-    assert page.url == f"{daemon.base_url}/admin/support"
+    expect(page).to_have_url(f"{daemon.base_url}/admin/support")
 
+    # A click waits for the next page to begin, not to be parsed: expect() waits for the rows.
     queue = page.locator("table.queue tbody tr")
-    assert queue.count() == 5
+    expect(queue).to_have_count(5)
     headers = page.locator("table.queue thead th").all_inner_texts()
     assert headers == ["Number", "Subject", "Requester", "Status", "Priority", "Category", "Assignee", "Escalated", "Age", "Due",
                        "Updated", "Select"]
@@ -117,24 +118,24 @@ def test_admin_works_the_queue(daemon: Daemon, sink: Sink, visit: Callable[[], V
     # Filter by status, then search by a word.
     page.get_by_label("Status").select_option(label="Open")
     page.get_by_role("button", name="Filter").click()
-    assert "status=open" in page.url
-    assert queue.count() == 4
+    expect(page).to_have_url(re.compile(r"status=open"))
+    expect(queue).to_have_count(4)
     assert set(queue.locator("td:nth-child(4)").all_inner_texts()) == {"Open"}
     page.get_by_label("Search").fill("kangaroo")
     page.get_by_role("button", name="Filter").click()
-    assert queue.count() == 1
+    expect(queue).to_have_count(1)
     assert queue.first.locator("td").first.inner_text() == number
     assert page.get_by_label("Status").input_value() == "open"  # the filters stay chosen
 
     # Open the ticket; post an internal note, then a public reply.
     page.get_by_role("link", name=number).click()
-    assert page.url.endswith(f"/admin/support/{number}")
+    expect(page).to_have_url(re.compile(re.escape(f"/admin/support/{number}") + "$"))
     page.get_by_label("Message").fill("Buyer's payment cleared on the 3rd; check the payout batch.")
     page.get_by_label("Internal note").check()
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.get_by_text("Your internal note has been added.")).to_be_visible()
     note = page.locator("article.message.internal")
-    assert note.count() == 1
+    expect(note).to_have_count(1)
     assert "internal note" in note.inner_text().lower() and "payout batch" in note.inner_text()
 
     page.get_by_label("Message").fill("Your payout was delayed by a bank holiday; it is on its way now.")
