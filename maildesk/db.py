@@ -168,10 +168,8 @@ class Database:
             async with self._write_sessions() as session:
                 async with session.begin():
                     yield session
-                flags = [f for f in self._commit_hooks if session.info.get(f)]
-        for flag in flags:
-            for callback in self._commit_hooks[flag]:
-                callback()
+                info = dict(session.info)
+        self._after_commit(info)
 
     @asynccontextmanager
     async def write_connection(self) -> AsyncIterator["CoreWrite"]:
@@ -183,9 +181,7 @@ class Database:
             async with self.write_engine.begin() as connection:
                 write = CoreWrite(connection, {})
                 yield write
-        for flag in [f for f in self._commit_hooks if write.info.get(f)]:
-            for callback in self._commit_hooks[flag]:
-                callback()
+        self._after_commit(write.info)
 
     async def write_sqlite(self, work: Callable[[sqlite3.Connection, dict[str, Any]], T], *,
                            in_thread: bool = False) -> T:
@@ -212,10 +208,14 @@ class Database:
                     info.clear()  # nothing committed: no hooks
                     await driver.rollback()
                     raise
+        self._after_commit(info)
+        return result
+
+    def _after_commit(self, info: dict[str, Any]) -> None:
+        """The on_commit callbacks of the flags a committed transaction set in its info."""
         for flag in [f for f in self._commit_hooks if info.get(f)]:
             for callback in self._commit_hooks[flag]:
                 callback()
-        return result
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -41,24 +41,49 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _port_range() -> tuple[int, int]:
+    """The ports this process picks from: 12,000 below the kernel's ephemeral range, split into
+    disjoint slices, one per pytest-xdist worker (PYTEST_XDIST_WORKER gwN of
+    PYTEST_XDIST_WORKER_COUNT), so that two workers never pick the same port."""
+    high = _ephemeral_low() - 1
+    low = max(1024, high - 12000)
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1:
+        size = (high - low) // int(count)
+        low += size * int(worker[2:])
+        high = low + size - 1
+    return low, high
+
+
 def free_port() -> int:
-    """A port free now, picked below the kernel's ephemeral range.
+    """A port free now that this process has not handed out before, picked below the kernel's
+    ephemeral range.
 
     Port 0 would hand out an ephemeral port, the range every outgoing connection (httpx,
     smtplib, the database) also takes its local port from: between this check and the
     daemon's bind, another test's client could take it ("address already in use"). Below
-    that range only other free_port() callers compete, and they pick at random.
+    that range only free_port() callers compete: each xdist worker has a slice of its own, and a
+    port is never handed out twice by one process (a daemon's SMTP and HTTP ports are both
+    picked before it binds either, so a free check alone could give the same port twice; and a
+    port given to a daemon that has not bound it yet looks free to the next test).
     """
-    high = _ephemeral_low() - 1
-    low = max(1024, high - 12000)
-    for _ in range(100):
+    low, high = _port_range()
+    if len(_HANDED_OUT) > (high - low) // 2:  # a long session: start over with the oldest gone
+        _HANDED_OUT.clear()
+    for _ in range(200):
         port = random.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.add(port)
+        return port
     with socket.socket() as s:  # the range is crowded: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

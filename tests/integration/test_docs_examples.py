@@ -45,7 +45,8 @@ class Terminal:
         script = f"set -a\n. {self.state}\n{text}\nexport -p > {self.state}\n"
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=self.home, env=self.env,
                                 capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, f"example failed ({result.returncode}):\n{block}\n{result.stdout}\n{result.stderr}"
+        assert result.returncode == 0, (f"example failed ({result.returncode}):\n{block}\n{result.stdout}\n{result.stderr}\n"
+                                        f"daemon log (last 3,000 characters):\n{d.log()[-3000:]}")
         assert '"status_code"' not in result.stdout, f"example got an error answer:\n{block}\n{result.stdout}"
         return result.stdout
 
