@@ -334,6 +334,10 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 3)
     sender_counts = [int(s) for s in args.senders.split(",")]
     chosen = [v for v in args.variants.split(",") if v in VARIANTS]
+    if "d" in chosen:  # (d) is measured in the same run as (c)
+        chosen = [v for v in chosen if v != "d"] + ([] if "c" in chosen else ["c"])
+    if not chosen:
+        parser.error(f"--variants: choose among {','.join(VARIANTS)}, not {args.variants!r}")
     messages = corpus.generate(count, seed=7)
     print(f"ingest benchmark: {corpus.describe(messages)}")
     print(f"{rounds} round(s) x senders {sender_counts}; {common.machine()}")
