@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 
 import uvicorn
 
-from maildesk.db import current_revision, head_revision
+from maildesk.db import at_schema_head, current_revision, head_revision
 from maildesk.pipeline import worker as pipeline
 from maildesk.outbound import sender
 from maildesk.intake.store import WAKE_PIPELINE, Intake
@@ -47,6 +47,8 @@ class SchemaBehind(Exception):
 
 
 async def check_schema(rt: Runtime) -> None:
+    if await at_schema_head(rt.db):
+        return  # the usual case, answered without loading alembic (maildesk/db.py: SCHEMA_HEAD)
     head = head_revision()
     current = await current_revision(rt.db)
     if current != head:

@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 
 from sqlalchemy import Column, event, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -280,10 +281,30 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
     return cfg
 
 
+# The newest revision in migrations/versions, which this code needs. Written down so that a
+# daemon starting on a current schema need not load alembic to learn it: alembic and what it
+# imports are ~10 MB of the daemon's idle memory, which has a target (issue 14,
+# bench/memory.py). tests/unit/test_schema_check.py holds it equal to alembic's head, so a new
+# migration that forgets it fails the tests.
+SCHEMA_HEAD = "0013_web_indexes"
+
+
 def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+async def at_schema_head(db: Database) -> bool:
+    """True when the database's schema is exactly at SCHEMA_HEAD: its alembic_version table
+    holds that one revision. Read with one plain query; anything else (no such table, another
+    revision, several, an error) is False, and the caller asks alembic."""
+    try:
+        async with db.read_engine.connect() as conn:
+            rows = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:  # no alembic_version table yet, or no database: alembic's path says which
+        return False
+    return [tuple(row) for row in rows] == [(SCHEMA_HEAD,)]
 
 
 async def current_revision(db: Database) -> str | None:

@@ -32,7 +32,7 @@ import logging
 import re
 from datetime import timedelta
 from email.parser import BytesParser
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -41,8 +41,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maildesk.config import Settings
 from maildesk.outbound import tokens
-from maildesk.mime.dsn import BounceReport, FailedRecipient, parse_bounce
 from maildesk.models import OutboundMessage, SuppressedAddress, User, utcnow
+
+if TYPE_CHECKING:
+    from maildesk.mime.dsn import BounceReport, FailedRecipient
 
 __all__ = [
     "BOUNCE_PREFIX",
@@ -137,6 +139,10 @@ def read_report(raw: bytes) -> BounceReport | None:
         message = BytesParser(policy=email.policy.default).parsebytes(raw)
     except Exception:  # pragma: no cover - the stdlib parser is lenient; be sure anyway
         return None
+    # The DSN parser (mime/dsn*.py) is loaded by the first bounce, not at start-up: the
+    # daemon's idle memory has a target (issue 14, bench/memory.py).
+    from maildesk.mime.dsn import parse_bounce
+
     return parse_bounce(message, bounce_prefix=BOUNCE_PREFIX)
 
 

@@ -20,11 +20,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +34,9 @@ from maildesk.outbound.outbox import Outbox
 from maildesk.outbound.recipients import admin_recipients
 from maildesk.webhooks import signing, urls
 from maildesk.workers import run_worker
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class DeliveryContext(Context, Protocol):
@@ -112,6 +114,8 @@ class Deliverer:
             return jobs
 
     async def _send(self, client: httpx.AsyncClient, job: _Job) -> _Result:
+        import httpx  # imported by _deliver already: see there
+
         started = time.monotonic()
 
         def result(code: int | None, error: str | None) -> _Result:
@@ -150,6 +154,11 @@ class Deliverer:
         return result(code, f"HTTP {code}")
 
     async def _deliver(self, jobs: list[_Job]) -> list[_Result]:
+        # httpx (and the CLI libraries its package imports, rich and pygments: ~100 modules,
+        # ~4.5 MB) only once there is a webhook to deliver: most desks have none, and the
+        # daemon's idle memory has a target (issue 14, bench/memory.py).
+        import httpx
+
         limit = asyncio.Semaphore(_PARALLEL)
         async with httpx.AsyncClient(
             follow_redirects=False,
