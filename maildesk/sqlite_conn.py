@@ -39,11 +39,16 @@ _MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
 _DEFERRED_BEGIN = frozenset({"BEGIN", "BEGIN DEFERRED", "BEGIN TRANSACTION", "BEGIN DEFERRED TRANSACTION"})
 BUSY_TIMEOUT_MS = 30000
 BLOB_CHUNK = 1024 * 1024
-# How long a read may hold the loop's thread before it is handed to the connection's thread:
-# a queue page (its count included) takes ~0.6 ms at 100,000 tickets; the trip it saves, ~4.
+# How much SQLite work (CPU time of the loop's thread) a read may do on the loop before it is
+# handed to the connection's thread: a queue page (its count included) takes ~0.6 ms at
+# 100,000 tickets; the trip it saves, ~4. CPU time, not the clock: on a busy machine a
+# statement of 0.1 ms of work can take 4 ms by the clock (the thread preempted, or waiting for
+# the GIL at a progress callback), and moving it to a thread would not make that shorter.
 READ_BUDGET_SECONDS = 0.002
-# SQLite virtual-machine steps between two looks at the clock (~0.1 ms of work).
-BUDGET_CHECK_STEPS = 1000
+# ...and by the clock, what a read waiting on the disk (a cold page cache) may hold the loop.
+READ_WAIT_SECONDS = 0.02
+# SQLite virtual-machine steps between two looks at the clocks (~0.05-0.4 ms of work).
+BUDGET_CHECK_STEPS = 5000
 # What a read run briefly gives up on: the budget spent, or a lock it would wait for (a reader
 # under WAL only waits while another connection recovers the log).
 _NOT_BRIEF = ("SQLITE_INTERRUPT", "SQLITE_BUSY")
@@ -195,8 +200,9 @@ class SQLiteConnection:
 
     def briefly(self, sql: str, fn: Callable[..., T], *args: Any) -> T | None:
         """fn(*args), a read running the statement `sql`, on the loop's thread if SQLite
-        finishes it within READ_BUDGET_SECONDS without waiting for a lock; None if it would
-        take longer or wait, or if `sql` overran the budget lately (LONG_READ_SKIPS).
+        finishes it within READ_BUDGET_SECONDS of work (and READ_WAIT_SECONDS by the clock)
+        without waiting for a lock; None if it would take longer or wait, or if `sql` overran
+        the budget lately (LONG_READ_SKIPS).
 
         The read is then interrupted (sqlite3's progress handler) and has had no effect: the
         caller runs it again in the thread. An interrupted SELECT leaves the transaction open
@@ -210,8 +216,10 @@ class SQLiteConnection:
                 del self._long_reads[sql]
             return None
         conn = self.sqlite()
-        deadline = time.perf_counter() + READ_BUDGET_SECONDS
-        conn.set_progress_handler(lambda: time.perf_counter() > deadline, BUDGET_CHECK_STEPS)
+        work_until = time.thread_time() + READ_BUDGET_SECONDS
+        wait_until = time.perf_counter() + READ_WAIT_SECONDS
+        conn.set_progress_handler(lambda: time.thread_time() > work_until or time.perf_counter() > wait_until,
+                                  BUDGET_CHECK_STEPS)
         conn.execute("PRAGMA busy_timeout=0")
         try:
             return fn(*args)
