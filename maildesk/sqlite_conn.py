@@ -222,19 +222,27 @@ class SQLiteConnection:
                                   BUDGET_CHECK_STEPS)
         conn.execute("PRAGMA busy_timeout=0")
         try:
-            return fn(*args)
+            result = fn(*args)
         except sqlite3.OperationalError as exc:
             name = exc.sqlite_errorname or ""
             if name == "SQLITE_INTERRUPT":
-                if len(self._long_reads) >= LONG_READS_KEPT:
-                    self._long_reads.clear()
-                self._long_reads[sql] = LONG_READ_SKIPS
+                self._long_read(sql)
             if name.startswith(_NOT_BRIEF):
                 return None
             raise
         finally:
             conn.set_progress_handler(None, 0)
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if time.thread_time() > work_until:
+            # Over budget without an interruption: the work was in one step the handler does
+            # not see inside (count(*) of a whole table is one step), or in its last steps.
+            self._long_read(sql)
+        return result
+
+    def _long_read(self, sql: str) -> None:
+        if len(self._long_reads) >= LONG_READS_KEPT:
+            self._long_reads.clear()
+        self._long_reads[sql] = LONG_READ_SKIPS
 
     # --- what SQLAlchemy's aiosqlite adapter calls -------------------------------------------
 

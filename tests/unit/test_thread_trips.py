@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -32,7 +33,7 @@ from maildesk.config import Settings
 from maildesk.db import Database, migrate
 from maildesk.models import User, utcnow
 from maildesk.runtime import Runtime
-from maildesk.sqlite_conn import SQLiteConnection, connector
+from maildesk.sqlite_conn import READ_BUDGET_SECONDS, SQLiteConnection, connector
 from maildesk.web.app import create_app
 from maildesk.web.auth import issue_token
 
@@ -195,3 +196,25 @@ def test_an_interrupted_read_keeps_its_snapshot(tmp_path: Path) -> None:
     assert again == [(1,)]  # the snapshot of the interrupted read, not the later insert
     assert after == [(2,)]
     setup.close()
+
+
+def test_a_read_over_budget_without_an_interruption_goes_to_the_thread_next_time(tmp_path: Path) -> None:
+    """count(*) of a whole table is one step of SQLite's machine: the progress handler never
+    sees inside it. A read found over budget once done is remembered as long all the same."""
+    path = tmp_path / "one-step.db"
+    sqlite3.connect(path).close()
+
+    def busy() -> str:  # CPU on the loop's thread with no SQLite step for the handler to see
+        until = time.thread_time() + 2 * READ_BUDGET_SECONDS
+        while time.thread_time() < until:
+            pass
+        return "done"
+
+    async def go() -> tuple[Any, Any]:
+        conn = await connector(str(path), inline=False)()
+        try:
+            return conn.briefly("SELECT one_long_step", busy), conn.briefly("SELECT one_long_step", busy)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(go()) == ("done", None)  # finished on the loop; next time: the thread
