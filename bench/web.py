@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import secrets
@@ -224,7 +225,10 @@ def start_daemon(db_path: Path, data_dir: Path, root: Path = ROOT) -> tuple[subp
         PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     )
     log = open(data_dir / "daemon.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "maildesk", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    # cwd=root: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH, so
+    # run from another checkout the daemon would import that checkout's maildesk, not root's.
+    proc = subprocess.Popen([sys.executable, "-m", "maildesk", "serve"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=root)
     base = f"http://127.0.0.1:{http_port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -250,6 +254,11 @@ async def measure(
         replies = await asyncio.gather(*(client.get(make_url(wave * concurrency + i)) for i in range(concurrency)))
         for reply in replies:
             reply.raise_for_status()
+    # This client's own garbage collection out of the timed part: a full collection walks every
+    # object it has imported (SQLAlchemy, the models) for 30-40 ms, during which every response
+    # in flight waits unread; the first endpoint measured met one each run (8 requests at once
+    # ~20 ms late: its p99). main() froze start-up's objects; what the warm-up left is freed here.
+    gc.collect()
     latencies: list[float] = []
     counter = iter(range(requests))
 
@@ -344,6 +353,8 @@ def main() -> None:
         print(f"maildesk serve on {base} (from {args.serve_from}); {args.requests} requests per endpoint, "
               f"concurrency {args.concurrency}")
         only = [w.strip() for w in args.only.split(",") if w.strip()] if args.only else None
+        gc.collect()
+        gc.freeze()  # as the daemon does (daemon.settle_garbage_collector): see measure()
         results = asyncio.run(run_measurements(base, info, args.requests, args.concurrency, only))
     finally:
         if proc is not None:

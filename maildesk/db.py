@@ -53,7 +53,8 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     if path != ":memory:" and not parsed.query:  # URL options: leave the connection to SQLAlchemy
         # maildesk's own connection (sqlite_conn.py). Write transactions are short and
         # serialised: their statements run inline. Reads (the web app's lists, searches,
-        # stats) may be long: one trip each to the connection's thread.
+        # stats) may be long: each runs on the loop only within a small budget, a longer one
+        # in the connection's thread (sqlite_conn.READ_BUDGET_SECONDS).
         options["async_creator"] = connector(os.path.abspath(path), inline=immediate)
     else:
         # Take transaction control from the sqlite3 module so BEGIN is ours (and SAVEPOINT

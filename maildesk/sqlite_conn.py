@@ -12,6 +12,13 @@ SQLAlchemy release that calls the driver differently is caught (SQLAlchemy is pi
 Why not stock aiosqlite: it hands every cursor(), execute, fetch and close to its thread and
 back — three or four thread and loop wake-ups per statement, about a millisecond on a busy
 machine, more than the statement itself; the pipeline issues dozens per message (bench/README.md).
+
+A read connection's SELECT runs on the loop's thread too when SQLite finishes it within a
+small budget (READ_BUDGET_SECONDS): most reads (a queue page, a ticket, who a token belongs
+to) take well under a millisecond, and the trip to the thread and back cost a list request
+~4 ms at the median on a loaded machine, far more at the tail (issue 14: the queue's p99).
+A read that would take longer is interrupted (sqlite3's progress handler) and run again in
+the connection's thread: within its transaction, so on the same snapshot, with the same rows.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -31,14 +39,34 @@ _MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK")
 _DEFERRED_BEGIN = frozenset({"BEGIN", "BEGIN DEFERRED", "BEGIN TRANSACTION", "BEGIN DEFERRED TRANSACTION"})
 BUSY_TIMEOUT_MS = 30000
 BLOB_CHUNK = 1024 * 1024
+# How much SQLite work (CPU time of the loop's thread) a read may do on the loop before it is
+# handed to the connection's thread: a queue page (its count included) takes ~0.6 ms at
+# 100,000 tickets; the trip it saves, ~4. CPU time, not the clock: on a busy machine a
+# statement of 0.1 ms of work can take 4 ms by the clock (the thread preempted, or waiting for
+# the GIL at a progress callback), and moving it to a thread would not make that shorter.
+READ_BUDGET_SECONDS = 0.002
+# ...and by the clock, what a read waiting on the disk (a cold page cache) may hold the loop.
+READ_WAIT_SECONDS = 0.02
+# SQLite virtual-machine steps between two looks at the clocks (~0.05-0.4 ms of work).
+BUDGET_CHECK_STEPS = 5000
+# What a read run briefly gives up on: the budget spent, or a lock it would wait for (a reader
+# under WAL only waits while another connection recovers the log).
+_NOT_BRIEF = ("SQLITE_INTERRUPT", "SQLITE_BUSY")
+# A statement that overran the budget goes straight to the thread for its next runs, then is
+# tried on the loop again (its parameters may make it short then). Without this memory every
+# search or stats statement spent the budget on the loop first: +10-20 ms on those requests.
+LONG_READ_SKIPS = 50
+LONG_READS_KEPT = 1000  # statement texts remembered per database (then forgotten at once)
 
 
 @functools.lru_cache(maxsize=4096)
-def _kind(sql: str) -> tuple[bool, bool, bool]:
-    """(may wait, is a BEGIN, is a deferred BEGIN) for a statement's text. Worked out once per
-    text: SQLAlchemy hands the same compiled strings over and over (a dozen per message)."""
+def _kind(sql: str) -> tuple[bool, bool, bool, bool]:
+    """(may wait, is a BEGIN, is a deferred BEGIN, is a SELECT) for a statement's text. Worked
+    out once per text: SQLAlchemy hands the same compiled strings over and over (a dozen per
+    message)."""
     head = sql.lstrip()[:8].upper()
-    return head.startswith(_MAY_WAIT), head.startswith("BEGIN"), " ".join(sql.split()).upper() in _DEFERRED_BEGIN
+    return (head.startswith(_MAY_WAIT), head.startswith("BEGIN"), " ".join(sql.split()).upper() in _DEFERRED_BEGIN,
+            head.startswith("SELECT"))
 
 
 class Cursor:
@@ -48,7 +76,8 @@ class Cursor:
     connection: there it runs on the loop's thread, which it blocks only for SQLite's own work
     on an already locked database (tens to hundreds of microseconds). What can wait on another
     process's lock or on the disk — COMMIT, ROLLBACK, and BEGIN when the lock is not free at
-    once — still goes to the thread.
+    once — still goes to the thread. On a read connection a SELECT runs on the loop's thread
+    when it is done within READ_BUDGET_SECONDS (SQLiteConnection.briefly), else in the thread.
     """
 
     __slots__ = ("connection", "rows", "description", "rowcount", "lastrowid", "arraysize")
@@ -91,8 +120,9 @@ class Cursor:
         return self.connection.begin_now(sql)
 
     async def _go(self, sql: str, parameters: Any, many: bool) -> "Cursor":
-        may_wait, begin, deferred_begin = _kind(sql)
+        may_wait, begin, deferred_begin, select = _kind(sql)
         inline = self.connection.inline
+        result: tuple[list[Any], Any, int, int | None] | None = None
         if inline and not may_wait:
             result = self._run(sql, parameters, many)
         elif not parameters and deferred_begin:
@@ -100,8 +130,11 @@ class Cursor:
             result = self._run(sql, (), False)
         elif inline and begin and not parameters and self._begin_now(sql):
             result = ([], None, -1, None)
-        else:
-            # May wait (another process's lock, busy_timeout; or fsync at COMMIT): in the thread.
+        elif select and not many:
+            result = self.connection.briefly(sql, self._run, sql, parameters, False)  # None: too long
+        if result is None:
+            # May wait (another process's lock, busy_timeout; or fsync at COMMIT), or a long
+            # read: in the thread.
             result = await self.connection.in_thread(self._run, sql, parameters, many)
         if begin:
             self.connection.began()
@@ -140,7 +173,8 @@ class SQLiteConnection:
     connection's thread, never at the same time: a connection serves one session at a time.
     """
 
-    def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor, inline: bool) -> None:
+    def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor, inline: bool,
+                 long_reads: dict[str, int] | None = None) -> None:
         # SQLAlchemy's adapter tests `driver._connection` ("still open?") before commit and
         # rollback (the name aiosqlite uses); the sqlite3 connection is kept under that name.
         self._connection: sqlite3.Connection | None = connection
@@ -148,6 +182,9 @@ class SQLiteConnection:
         self.inline = inline
         # sqlite3's total_changes when the current transaction began (None: not known).
         self._changes_at_begin: int | None = None
+        # Statement text -> how many more runs go straight to the thread (it overran the budget);
+        # shared by the connections of one engine (connector()): they run the same statements.
+        self._long_reads: dict[str, int] = {} if long_reads is None else long_reads
 
     def sqlite(self) -> sqlite3.Connection:
         """The open sqlite3 connection; the error aiosqlite raises (which SQLAlchemy's dialect
@@ -160,6 +197,52 @@ class SQLiteConnection:
         """Run fn(*args) on the connection's thread (what may wait on a lock or the disk)."""
         self.sqlite()
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def briefly(self, sql: str, fn: Callable[..., T], *args: Any) -> T | None:
+        """fn(*args), a read running the statement `sql`, on the loop's thread if SQLite
+        finishes it within READ_BUDGET_SECONDS of work (and READ_WAIT_SECONDS by the clock)
+        without waiting for a lock; None if it would take longer or wait, or if `sql` overran
+        the budget lately (LONG_READ_SKIPS).
+
+        The read is then interrupted (sqlite3's progress handler) and has had no effect: the
+        caller runs it again in the thread. An interrupted SELECT leaves the transaction open
+        and its snapshot in place (SQLite rolls back only an interrupted write), so the second
+        run reads what the first one would have."""
+        skips = self._long_reads.get(sql)
+        if skips is not None:
+            if skips > 1:
+                self._long_reads[sql] = skips - 1
+            else:
+                del self._long_reads[sql]
+            return None
+        conn = self.sqlite()
+        work_until = time.thread_time() + READ_BUDGET_SECONDS
+        wait_until = time.perf_counter() + READ_WAIT_SECONDS
+        conn.set_progress_handler(lambda: time.thread_time() > work_until or time.perf_counter() > wait_until,
+                                  BUDGET_CHECK_STEPS)
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            result = fn(*args)
+        except sqlite3.OperationalError as exc:
+            name = exc.sqlite_errorname or ""
+            if name == "SQLITE_INTERRUPT":
+                self._long_read(sql)
+            if name.startswith(_NOT_BRIEF):
+                return None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if time.thread_time() > work_until:
+            # Over budget without an interruption: the work was in one step the handler does
+            # not see inside (count(*) of a whole table is one step), or in its last steps.
+            self._long_read(sql)
+        return result
+
+    def _long_read(self, sql: str) -> None:
+        if len(self._long_reads) >= LONG_READS_KEPT:
+            self._long_reads.clear()
+        self._long_reads[sql] = LONG_READ_SKIPS
 
     # --- what SQLAlchemy's aiosqlite adapter calls -------------------------------------------
 
@@ -270,6 +353,8 @@ def connector(path: str, *, inline: bool) -> Callable[[], Awaitable[SQLiteConnec
     pysqlite dialect opens one, with transaction control taken from the sqlite3 module
     (isolation_level=None) so that BEGIN is ours and SAVEPOINT works."""
 
+    long_reads: dict[str, int] = {}  # SQLiteConnection.briefly's memory, for all of them
+
     async def connect() -> SQLiteConnection:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maildesk-sqlite")
         try:
@@ -278,6 +363,6 @@ def connector(path: str, *, inline: bool) -> Callable[[], Awaitable[SQLiteConnec
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return SQLiteConnection(conn, executor, inline)
+        return SQLiteConnection(conn, executor, inline, long_reads)
 
     return connect

@@ -15,7 +15,8 @@ and not yet escalated) and computes only theirs, not the clocks of every running
 UPDATE SKIP LOCKED), checked again and computed inside the write transaction, so passes
 running in several daemons at once escalate each ticket and target exactly once and SQLite's
 write lock is held only for real changes. Every search over the table (which tickets need
-work, which to backfill or close) runs in a read session, on its own thread (_ids).
+work, which to backfill or close) runs in a read session, on its own thread when it takes
+longer than a read may hold the loop (_ids).
 
 The pass also stores the clock outcomes (tickets/due.py) of the resolved and closed tickets
 whose outcomes are missing (rows from before migration 0012) or were computed under other
@@ -87,7 +88,8 @@ async def _ids(rt: "SlaContext", *conditions: Any, after_id: int = 0, limit: int
     without the write lock. On SQLite the write engine runs its statements on the event
     loop's thread (sqlite_conn.py), so a search over the table in a write transaction would
     hold every web request for its whole length (~60 ms at 100,000 tickets); a read session
-    searches on its own thread, and the write transaction only locks the rows found by id."""
+    searches on its own thread (past sqlite_conn.READ_BUDGET_SECONDS on the loop), and the
+    write transaction only locks the rows found by id."""
     async with rt.db.read() as session:
         stmt = select(Ticket.id).where(Ticket.id > after_id, *conditions).order_by(Ticket.id)
         return list(await session.scalars(stmt if limit is None else stmt.limit(limit)))
