@@ -24,11 +24,12 @@ the connection's thread: within its transaction, so on the same snapshot, with t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -67,6 +68,17 @@ def _kind(sql: str) -> tuple[bool, bool, bool, bool]:
     head = sql.lstrip()[:8].upper()
     return (head.startswith(_MAY_WAIT), head.startswith("BEGIN"), " ".join(sql.split()).upper() in _DEFERRED_BEGIN,
             head.startswith("SELECT"))
+
+
+@contextlib.contextmanager
+def _without_waiting(conn: sqlite3.Connection) -> Iterator[None]:
+    """No busy_timeout inside: what runs on the loop's thread must fail at once (SQLITE_BUSY)
+    rather than wait there for another connection's lock; the caller then uses the thread."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 class Cursor:
@@ -220,9 +232,9 @@ class SQLiteConnection:
         wait_until = time.perf_counter() + READ_WAIT_SECONDS
         conn.set_progress_handler(lambda: time.thread_time() > work_until or time.perf_counter() > wait_until,
                                   BUDGET_CHECK_STEPS)
-        conn.execute("PRAGMA busy_timeout=0")
         try:
-            result = fn(*args)
+            with _without_waiting(conn):
+                result = fn(*args)
         except sqlite3.OperationalError as exc:
             name = exc.sqlite_errorname or ""
             if name == "SQLITE_INTERRUPT":
@@ -232,7 +244,6 @@ class SQLiteConnection:
             raise
         finally:
             conn.set_progress_handler(None, 0)
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if time.thread_time() > work_until:
             # Over budget without an interruption: the work was in one step the handler does
             # not see inside (count(*) of a whole table is one step), or in its last steps.
@@ -264,16 +275,14 @@ class SQLiteConnection:
     def begin_now(self, sql: str) -> bool:
         """BEGIN on the loop's thread if the lock is free now; False if another process holds it."""
         conn = self.sqlite()
-        conn.execute("PRAGMA busy_timeout=0")
         try:
-            conn.execute(sql)
+            with _without_waiting(conn):
+                conn.execute(sql)
             return True
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 return False
             raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     async def begin_immediate(self) -> None:
         """BEGIN IMMEDIATE as a Cursor does it on an inline connection: on the loop's thread when
